@@ -1,0 +1,70 @@
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { MixerError } from '../../errors';
+import type { ConfigStore } from '../../runtime/config-store';
+import type { SelfMetrics } from '../../metrics/self-metrics';
+import { sendError } from './respond';
+
+export interface AppDeps {
+  store: ConfigStore;
+  metrics: SelfMetrics;
+  /** `up`, `down`, or `not configured` (embedded mode). */
+  redisState: () => 'up' | 'down' | 'not configured';
+  /** Extra Prometheus text appended to `/metrics` (e.g. report state rendered from Redis). */
+  extraMetrics?: Array<() => Promise<string>>;
+  /** Called with the app before the 404 handler, to mount more routes. */
+  mount?: (app: express.Express) => void;
+}
+
+/** Everything but the hot POST routes: health, metrics, status, and whatever `mount` adds. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.store.ready;
+    const body = { ready, configGeneration: deps.store.status.generation, redis: deps.redisState() };
+    res.status(ready ? 200 : 503).json(body);
+  });
+
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      const parts = [await deps.metrics.registry.metrics()];
+      if (deps.store.ready) {
+        for (const h of deps.store.current.handlers.values()) parts.push(await h.registry.metrics());
+      }
+      for (const extra of deps.extraMetrics ?? []) parts.push(await extra());
+      res.set('content-type', deps.metrics.registry.contentType).send(parts.filter((p) => p.trim() !== '').join('\n'));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.get('/v1/config/status', (_req, res) => {
+    res.json(deps.store.status);
+  });
+
+  app.all(['/v1/check', '/v1/report'], (req, _res, next) => {
+    next(new MixerError('MIXER_ERR_METHOD_NOT_ALLOWED', `${req.method} ${req.path} is not allowed; use POST`));
+  });
+
+  deps.mount?.(app);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new MixerError('MIXER_ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (e?.type === 'entity.too.large') return void sendError(res, new MixerError('MIXER_ERR_BODY_TOO_LARGE', 'request body too large'));
+    if (e?.type === 'entity.parse.failed') return void sendError(res, new MixerError('MIXER_ERR_BAD_JSON', 'request body is not valid JSON'));
+    const m = sendError(res, err);
+    deps.metrics.requestErrors.inc({ route: 'other', code: m.code });
+  });
+  return app;
+}

@@ -1,0 +1,102 @@
+import { Type } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { VALUE_TYPES } from '../attributes/types';
+import type { ValueType } from '../attributes/types';
+
+/** The config kinds Mixer understands (`kind:` of a document). */
+export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export const API_VERSION = 'mixer/v1';
+
+/** Names follow Kubernetes' DNS-1123 subdomain rule, so config can live in ConfigMaps unchanged. */
+const Name = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 253 });
+
+const Metadata = Type.Object(
+  {
+    name: Name,
+    namespace: Type.Optional(Name),
+    labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+const AttributeSpec = Type.Object(
+  {
+    valueType: Type.Unsafe<ValueType>({ type: 'string', enum: [...VALUE_TYPES] }),
+    description: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const AttributeManifestSpec = Type.Object(
+  {
+    name: Type.Optional(Type.String()),
+    revision: Type.Optional(Type.String()),
+    attributes: Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_.\\-]*$' }), AttributeSpec),
+  },
+  { additionalProperties: false },
+);
+
+export const HandlerSpec = Type.Object(
+  {
+    adapter: Type.String({ minLength: 1 }),
+    params: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+/** An instance field: an expression (text, number or boolean), a map of them, or a switch. */
+export const InstanceSpec = Type.Object(
+  {
+    template: Type.String({ minLength: 1 }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+
+const Action = Type.Object(
+  {
+    handler: Type.String({ minLength: 1 }),
+    instances: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    name: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const RuleSpec = Type.Object(
+  {
+    match: Type.Optional(Type.Unknown()),
+    actions: Type.Array(Action, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+function documentOf<K extends Kind, S extends TSchema>(kind: K, spec: S) {
+  return Type.Object(
+    {
+      apiVersion: Type.Literal(API_VERSION),
+      kind: Type.Literal(kind),
+      metadata: Metadata,
+      spec,
+    },
+    { additionalProperties: false },
+  );
+}
+
+/** One schema per kind: gives both the runtime check and the TS type. */
+export const DOCUMENT_SCHEMAS = {
+  AttributeManifest: documentOf('AttributeManifest', AttributeManifestSpec),
+  Handler: documentOf('Handler', HandlerSpec),
+  Instance: documentOf('Instance', InstanceSpec),
+  Rule: documentOf('Rule', RuleSpec),
+} as const;
+
+export type AttributeManifestDoc = Static<(typeof DOCUMENT_SCHEMAS)['AttributeManifest']>;
+export type HandlerDoc = Static<(typeof DOCUMENT_SCHEMAS)['Handler']>;
+export type InstanceDoc = Static<(typeof DOCUMENT_SCHEMAS)['Instance']>;
+export type RuleDoc = Static<(typeof DOCUMENT_SCHEMAS)['Rule']>;
+export type ConfigDoc = AttributeManifestDoc | HandlerDoc | InstanceDoc | RuleDoc;
+
+export const DEFAULT_NAMESPACE = 'default';

@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Mixer's own `mixer_*` metrics, one registry per process (never the global one).
+ * Adapters' registries and the report state collectors are merged in at scrape time.
+ */
+export class SelfMetrics {
+  readonly registry = new Registry();
+  readonly checkDuration = new Histogram({
+    name: 'mixer_check_duration_seconds',
+    help: 'Time to answer a check, from decoded request to answer, in seconds.',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly checkResults = new Counter({
+    name: 'mixer_check_results_total',
+    help: 'Check answers by google.rpc status code.',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly requestErrors = new Counter({
+    name: 'mixer_request_errors_total',
+    help: 'API requests refused with an error, by route and error code.',
+    labelNames: ['route', 'code'],
+    registers: [this.registry],
+  });
+  readonly reports = new Counter({
+    name: 'mixer_reports_total',
+    help: 'Report bags by result: accepted (durably queued) or rejected.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'mixer_config_reloads_total',
+    help: 'Config loads by result (ok, failed).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly configGeneration = new Gauge({
+    name: 'mixer_config_generation',
+    help: 'Generation of the config now serving; it changes on every successful reload.',
+    registers: [this.registry],
+  });
+  readonly dispatch = new Counter({
+    name: 'mixer_adapter_dispatch_total',
+    help: 'Calls into adapters by handler and result (ok, error, timeout).',
+    labelNames: ['handler', 'result'],
+    registers: [this.registry],
+  });
+  readonly dispatchDuration = new Histogram({
+    name: 'mixer_adapter_dispatch_duration_seconds',
+    help: 'Duration of calls into adapters, by handler, in seconds.',
+    labelNames: ['handler'],
+    buckets: [0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly redisUp = new Gauge({
+    name: 'mixer_redis_up',
+    help: '1 when the Redis connection is ready, 0 when not (or no Redis is configured).',
+    registers: [this.registry],
+  });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'mixer_' });
+  }
+}

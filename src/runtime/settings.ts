@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** Everything `mixer serve` can be told, from flags or the environment (flags win). */
+export interface Settings {
+  /** MIXER_PORT, default 9091 (0 picks a free port). */
+  port: number;
+  /** Address to listen on, MIXER_HOST, default 0.0.0.0. */
+  host: string;
+  /** MIXER_CONFIG_DIR, default `rules/` under the package. */
+  configDir: string;
+  /** REDIS_URL; unset means the embedded in-process queue. */
+  redisUrl?: string;
+  /** MIXER_ADMIN_TOKEN, or the contents of MIXER_ADMIN_TOKEN_FILE; unset turns the config API off. */
+  adminToken?: string;
+  /** MIXER_MAX_BODY_BYTES, default 1 MiB. */
+  maxBodyBytes: number;
+  /** MIXER_MAX_ATTRIBUTES, attributes per bag, default 256. */
+  maxAttributes: number;
+  /** MIXER_MAX_BAGS, bags per report, default 1000. */
+  maxBags: number;
+  /** MIXER_ADAPTER_TIMEOUT_MS: longest an adapter call on the check path may take, default 1000. */
+  adapterTimeoutMs: number;
+  /** MIXER_KEY_PREFIX: prefix of every Redis key Mixer writes, default `mixer:`. */
+  keyPrefix: string;
+  /** MIXER_LOG_LEVEL, default info. */
+  logLevel: string;
+}
+
+/** The default config directory: `rules/` of the package. */
+export const DEFAULT_CONFIG_DIR = path.resolve(__dirname, '..', '..', '..', 'rules');
+
+function int(name: string, raw: string | undefined, def: number, min = 0): number {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
+export function resolveSettings(flags: Partial<Record<keyof Settings, string | undefined>>, env: NodeJS.ProcessEnv = process.env): Settings {
+  let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
+  if (!adminToken && env.MIXER_ADMIN_TOKEN_FILE) {
+    adminToken = readFileSync(env.MIXER_ADMIN_TOKEN_FILE, 'utf8').trim() || undefined;
+  }
+  return {
+    port: int('MIXER_PORT', flags.port ?? env.MIXER_PORT, 9091),
+    host: flags.host ?? env.MIXER_HOST ?? '0.0.0.0',
+    configDir: path.resolve(flags.configDir ?? env.MIXER_CONFIG_DIR ?? DEFAULT_CONFIG_DIR),
+    redisUrl: (flags.redisUrl ?? env.REDIS_URL) || undefined,
+    adminToken,
+    maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),
+    maxAttributes: int('MIXER_MAX_ATTRIBUTES', flags.maxAttributes ?? env.MIXER_MAX_ATTRIBUTES, 256, 1),
+    maxBags: int('MIXER_MAX_BAGS', flags.maxBags ?? env.MIXER_MAX_BAGS, 1000, 1),
+    adapterTimeoutMs: int('MIXER_ADAPTER_TIMEOUT_MS', flags.adapterTimeoutMs ?? env.MIXER_ADAPTER_TIMEOUT_MS, 1000, 1),
+    keyPrefix: flags.keyPrefix ?? env.MIXER_KEY_PREFIX ?? 'mixer:',
+    logLevel: flags.logLevel ?? env.MIXER_LOG_LEVEL ?? 'info',
+  };
+}
