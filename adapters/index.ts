@@ -3,9 +3,13 @@ import { denierAdapter } from './denier';
 import { listAdapter } from './list';
 import { memquotaAdapter } from './memquota';
 import { redisquotaAdapter } from './redisquota';
+import { zipkinAdapter } from './zipkin';
+import { prometheusAdapter } from './prometheus';
+import { graphAdapter } from './graph';
+import { stdioAdapter } from './stdio';
 
 /** The built-in adapters, kept by hand. Add a new adapter's factory here (its folder name is its YAML name). */
-export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([denierAdapter, listAdapter, memquotaAdapter, redisquotaAdapter]);
+export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([denierAdapter, listAdapter, memquotaAdapter, redisquotaAdapter, prometheusAdapter, zipkinAdapter, graphAdapter, stdioAdapter]);
 
 /**
  * Adapters by name: the built-ins, or the `factories` given (e.g. built-ins plus operator plugins).

@@ -25,6 +25,7 @@ export const DenierParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** denier params as written (after schema defaults). */
 export type DenierConfig = Static<typeof DenierParams>;
 
 /** Denier params with defaults filled in and durations in ms. */

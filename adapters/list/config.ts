@@ -29,6 +29,7 @@ export const ListParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** list params as written (after schema defaults). */
 export type ListConfig = Static<typeof ListParams>;
 
 /** List params with defaults filled in; durations in ms. */

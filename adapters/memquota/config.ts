@@ -38,6 +38,7 @@ export const MemQuotaParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** memquota params as written (after schema defaults). */
 export type MemQuotaConfig = Static<typeof MemQuotaParams>;
 
 /** An amount per window; `validDuration` 0 = one window that never ends. Durations in ms. */
@@ -46,12 +47,14 @@ export interface QuotaLimit {
   validDuration: number;
 }
 
+/** One configured quota with its overrides, durations in ms. */
 export interface QuotaSettings {
   name: string;
   limit: QuotaLimit;
   overrides: ReadonlyArray<{ dimensions: Readonly<Record<string, string>>; limit: QuotaLimit }>;
 }
 
+/** memquota params with defaults filled in, durations in ms. */
 export interface MemQuotaSettings {
   quotas: readonly QuotaSettings[];
   /** ms */

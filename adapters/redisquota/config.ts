@@ -47,8 +47,10 @@ export const RedisQuotaParams = Type.Object(
   { additionalProperties: false },
 );
 
+/** redisquota params as written (after schema defaults). */
 export type RedisQuotaConfig = Static<typeof RedisQuotaParams>;
 
+/** One configured quota with its overrides, durations in whole ms. */
 export interface RedisQuotaLimit {
   name: string;
   algorithm: Algorithm;
@@ -60,6 +62,7 @@ export interface RedisQuotaLimit {
   overrides: ReadonlyArray<{ dimensions: Readonly<Record<string, string>>; maxAmount: number }>;
 }
 
+/** redisquota params with defaults filled in. */
 export interface RedisQuotaSettings {
   /** Normalised `redis://` URL, or undefined to use the env's connection. */
   redisServerUrl?: string;

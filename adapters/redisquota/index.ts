@@ -15,12 +15,13 @@ export const redisquotaAdapter: AdapterFactory<RedisQuotaConfig> = {
   configSchema: RedisQuotaParams,
   /**
    * Uses `params.redisServerUrl` (a connection of its own, closed by `close()`), else `env.redis`.
-   * Throws when neither is available. Does not wait for the connection: quotas fail (reject) until it is up.
+   * Throws when neither is available. An own connection is opened by the first quota call (so a
+   * handler that is never used never connects); quotas reject while Redis cannot be reached.
    */
   async create(config: RedisQuotaConfig, env: AdapterEnv): Promise<RedisQuotaHandler> {
     const settings = resolveRedisQuotaConfig(config);
     if (settings.redisServerUrl !== undefined) {
-      const redis = new Redis(settings.redisServerUrl, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+      const redis = new Redis(settings.redisServerUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableAutoPipelining: true });
       let lastLog = -Infinity;
       redis.on('error', (err: Error) => {
         const now = Date.now();

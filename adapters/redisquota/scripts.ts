@@ -65,6 +65,7 @@ return grant
 /** Runs one atomic allocation; resolves to the amount granted. */
 export type AllocateCommand = (key: string, ...args: string[]) => Promise<number>;
 
+/** The allocation scripts bound to one connection. */
 export interface QuotaScripts {
   fixedWindow: AllocateCommand;
   rollingWindow: AllocateCommand;

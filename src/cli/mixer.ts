@@ -4,6 +4,8 @@ import type { ErrorDetail } from '../errors';
 import { createLogger } from '../log';
 import { resolveSettings, DEFAULT_CONFIG_DIR } from '../runtime/settings';
 import { startMixer } from '../runtime/mixer';
+import { startWorker } from '../runtime/worker';
+import type { Logger } from 'pino';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
 import { adapterInventory } from '../../adapters/index';
@@ -32,45 +34,76 @@ export async function validateCommand(dir: string): Promise<number> {
   return 0;
 }
 
+function flagStrings(opts: Record<string, string | boolean | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(opts)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/**
+ * Starts a service and stops it cleanly on SIGTERM/SIGINT (draining work in hand).
+ * Invalid config at start prints every problem and exits 1.
+ */
+async function runUntilSignal(level: string, configDir: string, start: (logger: Logger) => Promise<{ close(): Promise<void> }>): Promise<void> {
+  const logger = createLogger(level);
+  let running: { close(): Promise<void> };
+  try {
+    running = await start(logger);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mixer: invalid config in ${configDir}: ${err.details.length} problem(s)\n`);
+      printErrors(err.details);
+      logger.flush();
+      process.exit(1);
+    }
+    throw err;
+  }
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'signal received');
+    running.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
 /** Entry point of the `mixer` bin. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('mixer').description('Mixer: check, report and adapters for a service mesh').showHelpAfterError();
 
   program
     .command('serve', { isDefault: true })
-    .description('run the API (check, report) and an in-process worker')
+    .description('run the API (check, report) and, unless --no-worker, report workers in the same process')
     .option('-p, --port <port>', 'listen port (MIXER_PORT, default 9091)', portArg)
     .option('--host <host>', 'listen address (MIXER_HOST, default 0.0.0.0)')
     .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
     .option('--redis-url <url>', 'Redis URL (REDIS_URL; unset: embedded in-process queue)')
+    .option('--no-worker', 'do not run report workers here (run `mixer worker` processes instead)')
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
-    .action(async (opts: Record<string, string | undefined>) => {
-      const settings = resolveSettings(opts);
-      const logger = createLogger(settings.logLevel);
-      let mixer;
-      try {
-        mixer = await startMixer(settings, logger);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`mixer: invalid config in ${settings.configDir}: ${err.details.length} problem(s)\n`);
-          printErrors(err.details);
-          logger.flush();
-          process.exit(1);
-        }
-        throw err;
-      }
-      const stop = (signal: string): void => {
-        logger.info({ signal }, 'signal received');
-        mixer!.close().then(
-          () => process.exit(0),
-          (e) => {
-            logger.error({ err: e }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const settings = resolveSettings({ ...flagStrings(opts), worker: opts.worker === false ? 'false' : undefined });
+      await runUntilSignal(settings.logLevel, settings.configDir, (logger) => startMixer(settings, logger));
+    });
+
+  program
+    .command('worker')
+    .description('run report workers only, against the Redis queue (REDIS_URL required)')
+    .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
+    .option('--redis-url <url>', 'Redis URL (REDIS_URL)')
+    .option('--metrics-port <port>', 'port of /metrics, /healthz, /readyz (MIXER_METRICS_PORT, default 9093)', portArg)
+    .option('--host <host>', 'listen address of the metrics port (MIXER_HOST, default 0.0.0.0)')
+    .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const settings = resolveSettings(flagStrings(opts));
+      await runUntilSignal(settings.logLevel, settings.configDir, (logger) => startWorker(settings, logger));
     });
 
   program

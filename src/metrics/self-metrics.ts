@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { withTimeout } from '../runtime/timeout';
 
 /**
  * Mixer's own `mixer_*` metrics, one registry per process (never the global one).
@@ -59,6 +60,48 @@ export class SelfMetrics {
     help: '1 when the Redis connection is ready, 0 when not (or no Redis is configured).',
     registers: [this.registry],
   });
+
+  readonly queueRetries = new Counter({
+    name: 'mixer_queue_retries_total',
+    help: 'Report batches a handler failed and that will be retried after a backoff, by handler.',
+    labelNames: ['handler'],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'mixer_queue_depth',
+    help: 'Report deliveries by state (waiting, active, delayed, failed = dead letters), over every handler queue.',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+  readonly deadLetters = new Gauge({
+    name: 'mixer_dead_letters',
+    help: 'Report batches in the dead-letter set, by handler.',
+    labelNames: ['handler'],
+    registers: [this.registry],
+  });
+
+  /** Makes `mixer_queue_depth` and `mixer_dead_letters` read the queue at every scrape. */
+  observeQueue(queue: { depth(): Promise<Record<string, number>>; deadLetterCounts(): Promise<Record<string, number>> }): void {
+    const depth = this.queueDepth;
+    const dead = this.deadLetters;
+    (depth as unknown as { collect: () => Promise<void> }).collect = async () => {
+      try {
+        const d = await withTimeout(queue.depth(), 1000, 'queue depth');
+        for (const [state, n] of Object.entries(d)) depth.set({ state }, n);
+      } catch {
+        /* Redis away: keep the last figures; mixer_redis_up says why */
+      }
+    };
+    (dead as unknown as { collect: () => Promise<void> }).collect = async () => {
+      try {
+        const counts = await withTimeout(queue.deadLetterCounts(), 1000, 'dead letter counts');
+        dead.reset();
+        for (const [handler, n] of Object.entries(counts)) dead.set({ handler }, n);
+      } catch {
+        /* as above */
+      }
+    };
+  }
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'mixer_' });

@@ -5,6 +5,7 @@ import type { Handler } from '../sdk/adapter';
 import type { HandlerPlan } from '../config/compile';
 import type { SelfMetrics } from '../metrics/self-metrics';
 import { createAdapterEnv } from './adapter-env';
+import { withTimeout } from './timeout';
 import type { OwnedAdapterEnv } from './adapter-env';
 import type { Registry } from 'prom-client';
 
@@ -17,15 +18,6 @@ export interface HandlerDeps {
   role?: 'serve' | 'worker';
   /** Longest time an adapter's `create` or `close` may take, ms. */
   lifecycleTimeoutMs?: number;
-}
-
-/** Rejects after `ms` unless `p` settles first. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** A running handler: the adapter's Handler, its env, and per-handler metric children. */

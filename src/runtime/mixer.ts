@@ -5,9 +5,13 @@ import type { Logger } from 'pino';
 import { adapterInventory } from '../../adapters/index';
 import { createApp } from '../api/http/app';
 import { createHttpServer } from '../api/http/server';
+import { handleReport } from '../api/http/report-route';
+import { deadLetterRoutes } from '../api/http/deadletters-routes';
 import { SelfMetrics } from '../metrics/self-metrics';
+import type { ReportQueue } from '../queue/report-queue';
 import { ConfigStore } from './config-store';
 import { ThrottledLog } from './throttled-log';
+import { createReportQueue } from './queue-factory';
 import type { Settings } from './settings';
 
 /** A running `mixer serve`. */
@@ -15,7 +19,8 @@ export interface RunningMixer {
   readonly port: number;
   readonly store: ConfigStore;
   readonly metrics: SelfMetrics;
-  /** Stops accepting, drains requests in flight, closes handlers and connections. Safe twice. */
+  readonly queue: ReportQueue;
+  /** Stops accepting, drains requests and reports in flight, closes handlers and connections. Safe twice. */
   close(): Promise<void>;
 }
 
@@ -33,7 +38,7 @@ export function connectRedis(url: string, logger: Logger, metrics: SelfMetrics):
     logger.info({ redis: url.replace(/\/\/[^@]*@/, '//***@') }, 'redis connected');
   });
   redis.on('close', () => {
-    if (up) logger.warn('redis connection lost; checks keep serving, reconnecting');
+    if (up) logger.warn('redis connection lost; checks keep serving, reports answer 503 until it is back');
     up = false;
     metrics.redisUp.set(0);
   });
@@ -43,13 +48,18 @@ export function connectRedis(url: string, logger: Logger, metrics: SelfMetrics):
   return redis;
 }
 
-/** Starts the API (check now; report, config API and workers in later layers) on one port. */
-export async function startMixer(settings: Settings, logger: Logger): Promise<RunningMixer> {
-  const metrics = new SelfMetrics();
-  metrics.redisUp.set(0);
-  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
-  if (!redis) logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
-  const store = new ConfigStore({ dir: settings.configDir, adapters: adapterInventory(), logger, metrics, redis, keyPrefix: settings.keyPrefix, drainMs: settings.adapterTimeoutMs * 2 + 1000 });
+/** Loads the config (throws ConfigError when invalid) with handlers for `role`. */
+export async function startConfig(settings: Settings, logger: Logger, metrics: SelfMetrics, redis: Redis | undefined, role: 'serve' | 'worker'): Promise<ConfigStore> {
+  const store = new ConfigStore({
+    dir: settings.configDir,
+    adapters: adapterInventory(),
+    logger,
+    metrics,
+    redis,
+    role,
+    keyPrefix: settings.keyPrefix,
+    drainMs: Math.max(settings.adapterTimeoutMs, settings.delivery.timeoutMs ?? 30_000) + 1000,
+  });
   try {
     await store.start();
   } catch (err) {
@@ -58,25 +68,44 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     throw err;
   }
   store.watch();
-  const app = createApp({ store, metrics, redisState: () => (!redis ? 'not configured' : redis.status === 'ready' ? 'up' : 'down') });
-  const server: Server = createHttpServer(app, {
+  return store;
+}
+
+/** Starts `mixer serve`: check and report API on one port, and (unless `worker` is off) report workers. */
+export async function startMixer(settings: Settings, logger: Logger): Promise<RunningMixer> {
+  const metrics = new SelfMetrics();
+  metrics.redisUp.set(0);
+  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
+  if (!redis) logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
+  const store = await startConfig(settings, logger, metrics, redis, 'serve');
+  const queue = createReportQueue(settings, store, metrics, logger);
+  if (settings.worker) queue.startWorkers();
+  else if (!redis) logger.warn('--no-worker without REDIS_URL: reports are queued in memory and nothing delivers them');
+
+  const app = createApp({
     store,
     metrics,
-    log: new ThrottledLog(logger),
-    limits: { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes },
-    adapterTimeoutMs: settings.adapterTimeoutMs,
+    redisState: () => (!redis ? 'not configured' : redis.status === 'ready' ? 'up' : 'down'),
+    mount: (a) => a.use(deadLetterRoutes(queue, settings.adminToken)),
   });
+  const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
+  const server: Server = createHttpServer(
+    app,
+    { store, metrics, log: new ThrottledLog(logger), limits, adapterTimeoutMs: settings.adapterTimeoutMs },
+    { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits }) },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, configDir: settings.configDir, generation: store.status.generation }, 'mixer serving');
+  logger.info({ port, configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker }, 'mixer serving');
   let closing: Promise<void> | undefined;
   return {
     port,
     store,
     metrics,
+    queue,
     close: () =>
       (closing ??= (async () => {
         logger.info('shutting down: draining requests in flight');
@@ -85,6 +114,8 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearTimeout(force);
+        logger.info({ queue: queue.kind }, 'draining report work in hand');
+        await queue.close();
         await store.close();
         if (redis) await redis.quit().catch(() => redis.disconnect());
         logger.info('stopped');

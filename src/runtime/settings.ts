@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { DeliveryOptions } from '../queue/report-queue';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -25,6 +26,12 @@ export interface Settings {
   keyPrefix: string;
   /** MIXER_LOG_LEVEL, default info. */
   logLevel: string;
+  /** Run report workers in this process (`mixer serve` default true; `--no-worker` turns it off). */
+  worker: boolean;
+  /** MIXER_METRICS_PORT: where `mixer worker` serves /metrics, default 9093. */
+  metricsPort: number;
+  /** Report delivery policy: MIXER_REPORT_ATTEMPTS, MIXER_REPORT_BACKOFF_MS, MIXER_REPORT_MAX_BACKOFF_MS, MIXER_REPORT_TIMEOUT_MS, MIXER_REPORT_CONCURRENCY. */
+  delivery: Partial<DeliveryOptions>;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -38,7 +45,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 }
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
-export function resolveSettings(flags: Partial<Record<keyof Settings, string | undefined>>, env: NodeJS.ProcessEnv = process.env): Settings {
+export function resolveSettings(flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>, env: NodeJS.ProcessEnv = process.env): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
   if (!adminToken && env.MIXER_ADMIN_TOKEN_FILE) {
     adminToken = readFileSync(env.MIXER_ADMIN_TOKEN_FILE, 'utf8').trim() || undefined;
@@ -55,5 +62,14 @@ export function resolveSettings(flags: Partial<Record<keyof Settings, string | u
     adapterTimeoutMs: int('MIXER_ADAPTER_TIMEOUT_MS', flags.adapterTimeoutMs ?? env.MIXER_ADAPTER_TIMEOUT_MS, 1000, 1),
     keyPrefix: flags.keyPrefix ?? env.MIXER_KEY_PREFIX ?? 'mixer:',
     logLevel: flags.logLevel ?? env.MIXER_LOG_LEVEL ?? 'info',
+    worker: flags.worker !== 'false',
+    metricsPort: int('MIXER_METRICS_PORT', flags.metricsPort ?? env.MIXER_METRICS_PORT, 9093),
+    delivery: {
+      attempts: int('MIXER_REPORT_ATTEMPTS', env.MIXER_REPORT_ATTEMPTS, 12, 1),
+      backoffMs: int('MIXER_REPORT_BACKOFF_MS', env.MIXER_REPORT_BACKOFF_MS, 500, 1),
+      maxBackoffMs: int('MIXER_REPORT_MAX_BACKOFF_MS', env.MIXER_REPORT_MAX_BACKOFF_MS, 30_000, 1),
+      timeoutMs: int('MIXER_REPORT_TIMEOUT_MS', env.MIXER_REPORT_TIMEOUT_MS, 30_000, 1),
+      concurrency: int('MIXER_REPORT_CONCURRENCY', env.MIXER_REPORT_CONCURRENCY, 4, 1),
+    },
   };
 }

@@ -143,7 +143,11 @@ async function expectReportError(factory: AdapterFactory, opts: ConformanceOptio
 
 /**
  * Declares the conformance suite for `factory` (a mocha `describe` named after the adapter).
- * Each test creates its handlers from a fresh env and closes them and disposes the env after.
+ * Each test creates its handlers from a fresh env (handler `conformance/<name>-<n>`) with params
+ * validated by {@link validateParams}, then closes them and disposes the env. The timer test wraps
+ * the global `setTimeout`/`setInterval` for its duration and fails when, `settleMs` after close and
+ * dispose, an interval or a ref'd timeout started meanwhile is still pending (timers that exit by
+ * themselves, unref'd, are allowed: libraries such as `fetch` keep some).
  */
 export function runAdapterConformance(factory: AdapterFactory, opts: ConformanceOptions): void {
   describe(`adapter conformance: ${factory.name}`, () => {

@@ -90,3 +90,29 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   }
   return { status: r.status, body: parsed, headers: r.headers };
 }
+
+export interface WorkerProcess extends TestProcess {
+  metricsUrl: string;
+}
+
+/** Starts `mixer worker` with its metrics on a free port and waits until it answers /readyz. */
+export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+  const port = await freePort();
+  const p = spawnNode([MIXER_BIN, 'worker', '--host', '127.0.0.1', '--metrics-port', String(port)], env);
+  const metricsUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (p.child.exitCode !== null) throw new Error(`mixer worker exited with ${p.child.exitCode}:\n${p.output()}`);
+    try {
+      if ((await fetch(`${metricsUrl}/readyz`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      await p.stop('SIGKILL');
+      throw new Error(`mixer worker did not start:\n${p.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Object.assign(p, { metricsUrl });
+}

@@ -1,17 +1,17 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { MixerError } from '../../errors';
+import { RouteError } from '../../sdk/adapter';
 import type { ConfigStore } from '../../runtime/config-store';
 import type { SelfMetrics } from '../../metrics/self-metrics';
 import { sendError } from './respond';
+import { renderMetrics } from '../../metrics/render';
 
 export interface AppDeps {
   store: ConfigStore;
   metrics: SelfMetrics;
   /** `up`, `down`, or `not configured` (embedded mode). */
   redisState: () => 'up' | 'down' | 'not configured';
-  /** Extra Prometheus text appended to `/metrics` (e.g. report state rendered from Redis). */
-  extraMetrics?: Array<() => Promise<string>>;
   /** Called with the app before the 404 handler, to mount more routes. */
   mount?: (app: express.Express) => void;
 }
@@ -34,12 +34,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/metrics', async (_req, res, next) => {
     try {
-      const parts = [await deps.metrics.registry.metrics()];
-      if (deps.store.ready) {
-        for (const h of deps.store.current.handlers.values()) parts.push(await h.registry.metrics());
-      }
-      for (const extra of deps.extraMetrics ?? []) parts.push(await extra());
-      res.set('content-type', deps.metrics.registry.contentType).send(parts.filter((p) => p.trim() !== '').join('\n'));
+      const handlers = deps.store.ready ? [...deps.store.current.handlers.values()].map((h) => h.registry) : [];
+      res.set('content-type', deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics.registry, handlers));
     } catch (err) {
       next(err);
     }
@@ -54,6 +50,32 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   deps.mount?.(app);
+
+  // GET routes served by handlers of the live config (e.g. the graph adapter's /v1/graph).
+  app.get(/^\/v1\/.+/, async (req, res, next) => {
+    if (!deps.store.ready) return next();
+    for (const h of deps.store.current.handlers.values()) {
+      const route = h.handler.routes?.[req.path];
+      if (!route) continue;
+      const query: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.query)) if (typeof v === 'string') query[k] = v;
+      try {
+        const answer = await route(query);
+        const body = answer.body;
+        res.status(answer.status ?? 200);
+        if (typeof body === 'string') res.type(answer.contentType ?? 'text/plain').send(body);
+        else res.type(answer.contentType ?? 'application/json').send(JSON.stringify(body));
+      } catch (err) {
+        if (err instanceof RouteError) {
+          const code = err.status === 404 ? 'MIXER_ERR_NOT_FOUND' : 'MIXER_ERR_BAD_REQUEST';
+          return next(new MixerError(code, err.message, { details: [{ field: err.field, reason: err.message }] }));
+        }
+        return next(err);
+      }
+      return;
+    }
+    next();
+  });
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new MixerError('MIXER_ERR_NOT_FOUND', `no route for ${req.method} ${req.path}`));

@@ -1,0 +1,107 @@
+import { Counter } from 'prom-client';
+import { RouteError } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, RouteAnswer } from '../../src/sdk/adapter';
+import { aggregate } from './aggregate';
+import type { GraphSettings } from './config';
+import { observationOf } from './observation';
+import { RedisGraphStore } from './redis-store';
+import { buildGraph, toDot, toGraphJson } from './render';
+import type { GraphView } from './render';
+import { MemoryGraphStore } from './store';
+import type { GraphStore } from './store';
+import { DEFAULT_WINDOW, isWindowName, WINDOW_NAMES, windowRange } from './windows';
+import type { WindowName } from './windows';
+
+/** Internal options of {@link GraphHandler} (tests); not reachable from config. */
+export interface GraphHandlerOptions {
+  /** Clock, epoch ms; default `Date.now`. Decides the bucket of requests without a time, and the windows read. */
+  now?: () => number;
+}
+
+/** Formats of `GET /v1/graph`. */
+export const GRAPH_FORMATS = ['json', 'dot'] as const;
+
+/** At most one warning per this many ms about dropped edges. */
+const WARN_EVERY_MS = 60_000;
+
+/**
+ * The service graph: `report()` counts `edge` instances, `routes['/v1/graph']` renders a window.
+ * With `env.redis` the counts live in Redis (shared by every replica with the same handler name);
+ * without, in this process's memory. Each job is applied once (see README.md). `close()` has
+ * nothing to release (the Redis connection is the env's) and is safe twice.
+ */
+export class GraphHandler implements Handler {
+  /** `GET /v1/graph?window=1m|5m|1h&format=json|dot`. */
+  readonly routes: Readonly<Record<string, AdapterRoute>>;
+  private readonly store: GraphStore;
+  private readonly now: () => number;
+  private readonly dropped: Counter;
+  private readonly duplicates: Counter;
+  private lastWarn = -Infinity;
+
+  constructor(
+    settings: GraphSettings,
+    private readonly env: AdapterEnv,
+    opts: GraphHandlerOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.store = env.redis ? new RedisGraphStore(env.redis, env.keyPrefix, settings.maxEdges) : new MemoryGraphStore(settings.maxEdges);
+    this.dropped = new Counter({
+      name: 'mixer_graph_edges_dropped_total',
+      help: 'Edge counts not kept because their time bucket already held maxEdges edges.',
+      registers: [env.registry],
+    });
+    this.duplicates = new Counter({
+      name: 'mixer_graph_duplicate_jobs_total',
+      help: 'Report jobs seen again (redelivered) and not counted a second time.',
+      registers: [env.registry],
+    });
+    this.routes = Object.freeze({ '/v1/graph': (query: Readonly<Record<string, string>>) => this.serve(query) });
+  }
+
+  /**
+   * Counts a batch of `edge` instances, once per `ctx.jobId`: one atomic store update for the whole
+   * batch. Throws {@link PermanentError} (nothing counted) for a malformed instance; rejects with a
+   * retryable error when the store fails (nothing counted either).
+   */
+  async report(instances: readonly InstanceValue[], ctx: ReportContext): Promise<void> {
+    if (instances.length === 0) return;
+    const now = this.now();
+    const delta = aggregate(instances.map(observationOf), now);
+    if (delta.buckets.size === 0) return;
+    const outcome = await this.store.apply(ctx.jobId, delta, now);
+    if (!outcome.applied) {
+      this.duplicates.inc();
+      this.env.logger.debug({ jobId: ctx.jobId, attempt: ctx.attempt }, 'graph: job already counted; skipped');
+      return;
+    }
+    if (outcome.droppedEdges > 0) {
+      this.dropped.inc(outcome.droppedEdges);
+      if (now - this.lastWarn >= WARN_EVERY_MS) {
+        this.lastWarn = now;
+        this.env.logger.warn({ droppedEdges: outcome.droppedEdges }, 'graph: time bucket full (maxEdges); requests of new edges not counted');
+      }
+    }
+  }
+
+  /** The graph of `window` as of now (the injected clock in tests). */
+  async graph(window: WindowName): Promise<GraphView> {
+    const now = this.now();
+    const range = windowRange(window, now);
+    return buildGraph(await this.store.read(range, now), window, range, now);
+  }
+
+  close(): void {}
+
+  private async serve(query: Readonly<Record<string, string>>): Promise<RouteAnswer> {
+    const window = query.window ?? DEFAULT_WINDOW;
+    if (!isWindowName(window)) throw new RouteError(`window must be one of ${WINDOW_NAMES.join(', ')}; got ${JSON.stringify(window)}`, 'window');
+    const format = query.format ?? 'json';
+    if (!(GRAPH_FORMATS as readonly string[]).includes(format)) {
+      throw new RouteError(`format must be one of ${GRAPH_FORMATS.join(', ')}; got ${JSON.stringify(format)}`, 'format');
+    }
+    const view = await this.graph(window);
+    if (format === 'dot') return { contentType: 'text/vnd.graphviz; charset=utf-8', body: toDot(view) };
+    return { contentType: 'application/json', body: toGraphJson(view, windowRange(window, view.now).windowMs) };
+  }
+}

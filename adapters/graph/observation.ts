@@ -1,0 +1,151 @@
+/**
+ * From an `edge` instance to one observed request: which nodes it joins (the node model) and what
+ * it measured. Malformed fields are a {@link PermanentError}: they come from the Instance's config,
+ * so retrying the same job cannot fix them.
+ */
+import { PermanentError } from '../../src/sdk/adapter';
+import type { InstanceValue } from '../../src/sdk/adapter';
+import { parseDuration } from '../../src/attributes/duration';
+import type { NodeData } from './stats';
+
+/** One request, as the graph counts it. */
+export interface Observation {
+  /** `<source id> -> <target id> (<protocol>)`. */
+  edgeId: string;
+  protocol: string;
+  source: NodeData;
+  target: NodeData;
+  /** When the request happened, epoch ms; undefined: when the job is applied. */
+  time?: number;
+  isError: boolean;
+  /** Request plus response bytes. */
+  bytes: number;
+  mtls: boolean;
+  durationMs?: number;
+}
+
+/** The node of callers Mixer cannot name (no source workload). */
+export const UNKNOWN_ID = 'unknown';
+
+function unknownNode(): NodeData {
+  return { id: UNKNOWN_ID, nodeType: 'workload', namespace: 'unknown', app: '', version: '', workload: 'unknown', service: '' };
+}
+
+function bad(inst: InstanceValue, field: string, why: string): PermanentError {
+  return new PermanentError(`graph: instance ${inst.name} field ${field} ${why}`);
+}
+
+function text(inst: InstanceValue, field: string): string {
+  const v = inst.fields[field];
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  throw bad(inst, field, `must be text, got ${typeof v}`);
+}
+
+function count(inst: InstanceValue, field: string): number {
+  const v = inst.fields[field];
+  if (v === undefined || v === null || v === '') return 0;
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n < 0) throw bad(inst, field, `must be a non-negative number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function code(inst: InstanceValue): number {
+  const v = inst.fields.responseCode;
+  if (v === undefined || v === null || v === '') return 200;
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  if (!Number.isInteger(n)) throw bad(inst, 'responseCode', `must be an integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function duration(inst: InstanceValue): number | undefined {
+  const v = inst.fields.duration;
+  if (v === undefined || v === null) return undefined;
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? parseDuration(v) : undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw bad(inst, 'duration', `must be a non-negative duration (ms), got ${JSON.stringify(v)}`);
+  return ms;
+}
+
+function time(inst: InstanceValue): number | undefined {
+  const v = inst.fields.timestamp;
+  if (v === undefined || v === null) return undefined;
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN;
+  if (!Number.isFinite(ms)) throw bad(inst, 'timestamp', `must be a time (epoch ms or RFC 3339), got ${JSON.stringify(v)}`);
+  return ms;
+}
+
+function flag(inst: InstanceValue, field: string): boolean {
+  const v = inst.fields[field];
+  if (v === undefined || v === null) return false;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw bad(inst, field, `must be a boolean, got ${JSON.stringify(v)}`);
+}
+
+/**
+ * The node of a workload: an `app` node (`app:<ns>/<app>/<version>`, or `app:<ns>/<app>` without a
+ * version label) when it has an app label, else a `workload` node (`workload:<ns>/<name>`).
+ */
+function workloadNode(namespace: string, workload: string, app: string, version: string, service: string): NodeData {
+  const ns = namespace || 'unknown';
+  if (app) {
+    const id = version ? `app:${ns}/${app}/${version}` : `app:${ns}/${app}`;
+    return { id, nodeType: 'app', namespace: ns, app, version, workload, service };
+  }
+  return { id: `workload:${ns}/${workload}`, nodeType: 'workload', namespace: ns, app: '', version: '', workload, service };
+}
+
+/** The calling node: unknown without a source workload name. */
+export function sourceNodeOf(inst: InstanceValue): NodeData {
+  const workload = text(inst, 'sourceWorkloadName');
+  if (!workload) return unknownNode();
+  return workloadNode(text(inst, 'sourceWorkloadNamespace'), workload, text(inst, 'sourceApp'), text(inst, 'sourceVersion'), '');
+}
+
+/**
+ * The called node: its workload when known (app or workload node), else the service
+ * (`service:<ns>/<name>`), else unknown.
+ */
+export function targetNodeOf(inst: InstanceValue): NodeData {
+  const service = text(inst, 'destinationServiceName');
+  const serviceNs = text(inst, 'destinationServiceNamespace');
+  const workload = text(inst, 'destinationWorkloadName');
+  if (workload) {
+    const ns = text(inst, 'destinationWorkloadNamespace') || serviceNs;
+    return workloadNode(ns, workload, text(inst, 'destinationApp'), text(inst, 'destinationVersion'), service);
+  }
+  if (service) {
+    const ns = serviceNs || 'unknown';
+    return { id: `service:${ns}/${service}`, nodeType: 'service', namespace: ns, app: '', version: '', workload: '', service };
+  }
+  return unknownNode();
+}
+
+/** `grpc`, `tcp` or `http` (http, http2, https and anything else HTTP-like); `apiProtocol` wins. */
+export function protocolOf(inst: InstanceValue): string {
+  const p = (text(inst, 'apiProtocol') || text(inst, 'contextProtocol')).toLowerCase();
+  if (p.startsWith('grpc')) return 'grpc';
+  if (p === 'tcp') return 'tcp';
+  return 'http';
+}
+
+/** Reads one `edge` instance; throws {@link PermanentError} for another template or a malformed field. */
+export function observationOf(inst: InstanceValue): Observation {
+  if (inst.template !== 'edge') throw new PermanentError(`graph: instance ${inst.name} is a ${inst.template}, not an edge`);
+  const source = sourceNodeOf(inst);
+  const target = targetNodeOf(inst);
+  const protocol = protocolOf(inst);
+  const status = code(inst);
+  return {
+    edgeId: `${source.id} -> ${target.id} (${protocol})`,
+    protocol,
+    source,
+    target,
+    time: time(inst),
+    isError: status >= 500 && status <= 599,
+    bytes: count(inst, 'requestBytes') + count(inst, 'responseBytes'),
+    mtls: flag(inst, 'mtls'),
+    durationMs: duration(inst),
+  };
+}

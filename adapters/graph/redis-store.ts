@@ -1,0 +1,142 @@
+/**
+ * Graph counts in Redis, shared by every Mixer replica whose graph handler has the same name.
+ *
+ * Layout (all keys share the hash tag `{graph}`, so one script may touch them in a Redis Cluster):
+ * - `<prefix>{graph}:b:<resolution>:<index>`: hash, edge id → stats JSON (see `stats.ts`) of one
+ *   time bucket; `<resolution>` is `10s` or `1m`, `<index>` is `floor(epochMs / bucketMs)`. Expires
+ *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
+ * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
+ */
+import type { Redis } from 'ioredis';
+import { mergeStats } from './stats';
+import type { EdgeStats } from './stats';
+import type { GraphDelta } from './aggregate';
+import { JOB_MARKER_TTL_MS } from './store';
+import type { ApplyOutcome, GraphStore } from './store';
+import type { WindowRange } from './windows';
+
+/**
+ * KEYS[1]: job marker; KEYS[2..]: bucket hashes. ARGV[1]: marker TTL ms; ARGV[2]: most edges per
+ * bucket; then for each bucket hash in KEYS order: TTL ms, field count n, and n × (edge id, stats
+ * JSON). Returns -1 when the marker existed (nothing applied), else the number of edges dropped.
+ * Everything that can fail (a key of the wrong type) is checked before the first write, because
+ * Redis does not undo the writes of a script that fails: the job is applied whole or not at all.
+ * A stored value that is not valid JSON is replaced by the job's increments.
+ */
+const APPLY_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+for k = 2, #KEYS do
+  local t = redis.call('TYPE', KEYS[k]).ok
+  if t ~= 'hash' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a hash') end
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+local maxEdges = tonumber(ARGV[2])
+local function merge(cur, d)
+  for k, v in pairs(d) do
+    if k == 'h' then
+      if cur.h == nil then
+        cur.h = v
+      else
+        for i, cell in pairs(v) do
+          local c = cur.h[i]
+          if c == nil then cur.h[i] = cell else c[1] = c[1] + cell[1]; c[2] = c[2] + cell[2] end
+        end
+      end
+    elseif type(v) == 'number' then
+      cur[k] = (cur[k] or 0) + v
+    else
+      cur[k] = v
+    end
+  end
+  return cur
+end
+local a = 3
+local dropped = 0
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  local ttl = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  local size = redis.call('HLEN', key)
+  for i = 1, n do
+    local field, delta = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    local cur = redis.call('HGET', key, field)
+    local ok, old = false, nil
+    if cur then ok, old = pcall(cjson.decode, cur) end
+    if ok and type(old) == 'table' then
+      redis.call('HSET', key, field, cjson.encode(merge(old, cjson.decode(delta))))
+    elseif cur then
+      redis.call('HSET', key, field, delta)
+    elseif size < maxEdges then
+      size = size + 1
+      redis.call('HSET', key, field, delta)
+    else
+      dropped = dropped + 1
+    end
+  end
+  redis.call('PEXPIRE', key, ttl)
+end
+return dropped
+`;
+
+const APPLY_COMMAND = 'mixerGraphApply';
+
+type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
+
+/** Graph buckets in Redis; each job is one Lua script (one round trip), applied at most once. */
+export class RedisGraphStore implements GraphStore {
+  private readonly base: string;
+  private readonly command: ApplyCommand;
+
+  /** `keyPrefix` is the handler's `env.keyPrefix`; handlers with the same prefix share one graph. */
+  constructor(
+    private readonly redis: Redis,
+    keyPrefix: string,
+    private readonly maxEdges: number,
+  ) {
+    this.base = `${keyPrefix}{graph}:`;
+    redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
+    const commands = redis as unknown as Record<string, ApplyCommand>;
+    this.command = (numKeys, ...args) => commands[APPLY_COMMAND]!.call(redis, numKeys, ...args);
+  }
+
+  /** Key of the hash of one time bucket. */
+  bucketKey(resolution: string, index: number): string {
+    return `${this.base}b:${resolution}:${index}`;
+  }
+
+  /** Key of the marker of an applied job. */
+  markerKey(jobId: string): string {
+    return `${this.base}job:${jobId}`;
+  }
+
+  async apply(jobId: string, delta: GraphDelta, _now: number): Promise<ApplyOutcome> {
+    const keys = [this.markerKey(jobId)];
+    const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges)];
+    for (const b of delta.buckets.values()) {
+      keys.push(this.bucketKey(b.resolution.name, b.index));
+      args.push(String(b.ttlMs), String(b.edges.size));
+      for (const [edgeId, stats] of b.edges) args.push(edgeId, JSON.stringify(stats));
+    }
+    const result = Number(await this.command(keys.length, ...keys, ...args));
+    return result < 0 ? { applied: false, droppedEdges: 0 } : { applied: true, droppedEdges: result };
+  }
+
+  async read(range: WindowRange, _now: number): Promise<Map<string, EdgeStats>> {
+    const pipeline = this.redis.pipeline();
+    for (let i = range.first; i <= range.last; i++) pipeline.hgetall(this.bucketKey(range.resolution.name, i));
+    const replies = (await pipeline.exec()) ?? [];
+    const out = new Map<string, EdgeStats>();
+    for (const [err, hash] of replies) {
+      if (err) throw err;
+      for (const [edgeId, json] of Object.entries(hash as Record<string, string>)) {
+        const stats = JSON.parse(json) as EdgeStats;
+        const cur = out.get(edgeId);
+        if (cur) mergeStats(cur, stats);
+        else out.set(edgeId, stats);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Where graph counts live: the store contract, and the in-memory store used without Redis
+ * (embedded mode). The Redis store is in `redis-store.ts`.
+ */
+import { cloneStats, mergeStats } from './stats';
+import type { EdgeStats } from './stats';
+import type { GraphDelta } from './aggregate';
+import { oldestReadable, RESOLUTIONS } from './windows';
+import type { WindowRange } from './windows';
+
+/** What applying one job did. */
+export interface ApplyOutcome {
+  /** False when the job had been applied before (a redelivery): nothing was counted. */
+  applied: boolean;
+  /** Edge entries not counted because their bucket already held `maxEdges` other edges. */
+  droppedEdges: number;
+}
+
+/** Keeps the graph's time buckets. Every method may reject (e.g. Redis is down); nothing is half-applied. */
+export interface GraphStore {
+  /**
+   * Applies a job's increments once: when `jobId` was applied within the last
+   * {@link JOB_MARKER_TTL_MS} nothing changes (`applied: false`); else all increments are applied
+   * together. `now` is the epoch ms the delta was built at.
+   */
+  apply(jobId: string, delta: GraphDelta, now: number): Promise<ApplyOutcome>;
+  /** Edge id → stats summed over the buckets of `range` (copies the caller may change). */
+  read(range: WindowRange, now: number): Promise<Map<string, EdgeStats>>;
+}
+
+/**
+ * How long a job id is remembered, ms: 2 h, longer than the longest window. A request older than
+ * the longest window is counted at apply time, so a redelivery later than this could count it again;
+ * the queue redelivers unacknowledged jobs within minutes.
+ */
+export const JOB_MARKER_TTL_MS = 2 * 3_600_000;
+
+/** Most job ids the memory store remembers; the oldest are forgotten first. */
+export const MAX_MEMORY_MARKERS = 100_000;
+
+/**
+ * Graph buckets in this process's memory, with the same once-per-job semantics as Redis. Bounded:
+ * buckets no window can read are dropped on every apply and read, each bucket holds at most
+ * `maxEdges` edges, and at most {@link MAX_MEMORY_MARKERS} job ids are remembered.
+ */
+export class MemoryGraphStore implements GraphStore {
+  /** `<resolution>:<index>` → edge id → stats. */
+  private readonly buckets = new Map<string, { resolution: string; index: number; edges: Map<string, EdgeStats> }>();
+  /** job id → expiry (epoch ms); insertion order is age order. */
+  private readonly markers = new Map<string, number>();
+
+  constructor(private readonly maxEdges: number) {}
+
+  async apply(jobId: string, delta: GraphDelta, now: number): Promise<ApplyOutcome> {
+    this.prune(now);
+    const expiry = this.markers.get(jobId);
+    if (expiry !== undefined && expiry > now) return { applied: false, droppedEdges: 0 };
+    this.markers.delete(jobId);
+    this.markers.set(jobId, now + JOB_MARKER_TTL_MS);
+    while (this.markers.size > MAX_MEMORY_MARKERS) this.markers.delete(this.markers.keys().next().value as string);
+    let droppedEdges = 0;
+    for (const b of delta.buckets.values()) {
+      let bucket = this.buckets.get(b.id);
+      if (!bucket) {
+        bucket = { resolution: b.resolution.name, index: b.index, edges: new Map() };
+        this.buckets.set(b.id, bucket);
+      }
+      for (const [edgeId, stats] of b.edges) {
+        const cur = bucket.edges.get(edgeId);
+        if (cur) mergeStats(cur, stats);
+        else if (bucket.edges.size < this.maxEdges) bucket.edges.set(edgeId, cloneStats(stats));
+        else droppedEdges += 1;
+      }
+    }
+    return { applied: true, droppedEdges };
+  }
+
+  async read(range: WindowRange, now: number): Promise<Map<string, EdgeStats>> {
+    this.prune(now);
+    const out = new Map<string, EdgeStats>();
+    for (let i = range.first; i <= range.last; i++) {
+      const bucket = this.buckets.get(`${range.resolution.name}:${i}`);
+      if (!bucket) continue;
+      for (const [edgeId, stats] of bucket.edges) {
+        const cur = out.get(edgeId);
+        if (cur) mergeStats(cur, stats);
+        else out.set(edgeId, cloneStats(stats));
+      }
+    }
+    return out;
+  }
+
+  /** Number of buckets held (for tests of the bounds). */
+  get bucketCount(): number {
+    return this.buckets.size;
+  }
+
+  private prune(now: number): void {
+    const oldest = new Map(RESOLUTIONS.map((r) => [r.name, oldestReadable(r, now)]));
+    for (const [id, b] of this.buckets) if (b.index < (oldest.get(b.resolution) ?? Infinity)) this.buckets.delete(id);
+    for (const [id, expiry] of this.markers) {
+      if (expiry > now) break;
+      this.markers.delete(id);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import type { MetricDelta, SeriesFields } from './aggregate';
+import type { MetricSpec } from './settings';
+import type { MetricStore, StoreOptions } from './store';
+import { JOB_MARKER_TTL_S } from './store';
+
+/** Most job markers kept in memory; beyond it the oldest are forgotten first. */
+export const MAX_MEMORY_JOB_MARKERS = 100_000;
+
+interface Series {
+  fields: Record<string, number>;
+  lastSeen: number;
+}
+
+/**
+ * The embedded-mode store: the same state and semantics as the Redis store, in this process's
+ * memory (lost when the process or the handler goes). `now` is the clock, ms.
+ */
+export class MemoryMetricStore implements MetricStore {
+  private readonly state = new Map<string, Map<string, Series>>();
+  private readonly overflow = new Map<string, number>();
+  /** jobId → when its marker expires; insertion order is expiry order. */
+  private readonly jobs = new Map<string, number>();
+  private lastApply = 0;
+
+  constructor(
+    private readonly opts: StoreOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private seriesOf(metric: MetricSpec): Map<string, Series> {
+    const id = `${metric.name}:${metric.schemaId}`;
+    let s = this.state.get(id);
+    if (!s) this.state.set(id, (s = new Map()));
+    return s;
+  }
+
+  private markJob(jobId: string, t: number): boolean {
+    for (const [id, expires] of this.jobs) {
+      if (expires > t && this.jobs.size <= MAX_MEMORY_JOB_MARKERS) break;
+      this.jobs.delete(id);
+    }
+    const expires = this.jobs.get(jobId);
+    if (expires !== undefined && expires > t) return false;
+    this.jobs.delete(jobId);
+    this.jobs.set(jobId, t + (this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S) * 1000);
+    return true;
+  }
+
+  async apply(jobId: string, batch: readonly MetricDelta[]): Promise<boolean> {
+    const t = this.now();
+    if (!this.markJob(jobId, t)) return false;
+    this.lastApply = t;
+    for (const md of batch) {
+      const all = this.seriesOf(md.metric);
+      for (const sd of md.series.values()) {
+        let s = all.get(sd.key);
+        if (!s) {
+          if (all.size >= this.opts.maxSeriesPerMetric) {
+            this.overflow.set(md.metric.name, (this.overflow.get(md.metric.name) ?? 0) + sd.n);
+            continue;
+          }
+          all.set(sd.key, (s = { fields: {}, lastSeen: t }));
+        }
+        s.lastSeen = t;
+        for (const [f, v] of sd.incr) s.fields[f] = (s.fields[f] ?? 0) + v;
+        for (const [f, v] of sd.set) s.fields[f] = v;
+      }
+    }
+    return true;
+  }
+
+  async read(metric: MetricSpec): Promise<Map<string, SeriesFields>> {
+    const out = new Map<string, SeriesFields>();
+    const all = this.state.get(`${metric.name}:${metric.schemaId}`);
+    for (const [key, s] of all ?? []) out.set(key, { ...s.fields });
+    return out;
+  }
+
+  async readOverflow(): Promise<Map<string, number>> {
+    return new Map(this.overflow);
+  }
+
+  async sweep(metrics: readonly MetricSpec[], expiryMs: number): Promise<number> {
+    if (expiryMs <= 0) return 0;
+    const cutoff = this.now() - expiryMs;
+    let removed = 0;
+    for (const m of metrics) {
+      const all = this.state.get(`${m.name}:${m.schemaId}`);
+      if (!all) continue;
+      for (const [key, s] of all) {
+        if (s.lastSeen < cutoff) {
+          all.delete(key);
+          removed++;
+        }
+      }
+    }
+    // As in Redis, where the overflow hash expires with the handler's last write.
+    if (this.lastApply < cutoff) this.overflow.clear();
+    return removed;
+  }
+}

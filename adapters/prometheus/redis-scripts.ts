@@ -1,0 +1,86 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * APPLY. KEYS[1] job marker, KEYS[2] overflow hash, then for the i-th metric of the batch
+ * KEYS[1+2i] its values hash and KEYS[2+2i] its last-seen sorted set.
+ * ARGV[1] marker TTL (s), ARGV[2] expiry (ms, 0 = never), ARGV[3] max series per metric,
+ * ARGV[4] the batch as JSON: [[metric, [[seriesKey, n, [[field, incr]...], [[field, value]...]]...]]...]
+ * (numbers as text, so no precision is lost in Lua).
+ * Returns 0, changing nothing, when the marker exists; else applies everything and returns 1.
+ * The batch is decoded and the marker set before any other write, so a failure there (bad JSON,
+ * OOM) leaves no trace; nothing after it can fail on valid input.
+ */
+const APPLY_LUA = `
+local expiry = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+local batch = cjson.decode(ARGV[4])
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i, m in ipairs(batch) do
+  local vals = KEYS[1 + 2 * i]
+  local seen = KEYS[2 + 2 * i]
+  local card = redis.call('ZCARD', seen)
+  for _, s in ipairs(m[2]) do
+    local key = s[1]
+    local known = redis.call('ZSCORE', seen, key)
+    if (not known) and card >= max then
+      redis.call('HINCRBY', KEYS[2], m[1], s[2])
+    else
+      if not known then card = card + 1 end
+      redis.call('ZADD', seen, now, key)
+      for _, f in ipairs(s[3]) do redis.call('HINCRBYFLOAT', vals, f[1] .. ':' .. key, f[2]) end
+      for _, f in ipairs(s[4]) do redis.call('HSET', vals, f[1] .. ':' .. key, f[2]) end
+    end
+  end
+  if expiry > 0 then
+    redis.call('PEXPIRE', vals, expiry)
+    redis.call('PEXPIRE', seen, expiry)
+  end
+end
+if expiry > 0 then redis.call('PEXPIRE', KEYS[2], expiry) end
+return 1
+`;
+
+/**
+ * SWEEP. KEYS[1] values hash, KEYS[2] last-seen sorted set. ARGV[1] expiry (ms), ARGV[2] most
+ * series to remove in this call, ARGV[3..] the field names a series may hold.
+ * Removes series whose last update (Redis server time) is older than the expiry; returns how many.
+ */
+const SWEEP_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = string.format('(%.0f', now - tonumber(ARGV[1]))
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, key in ipairs(old) do
+  redis.call('ZREM', KEYS[2], key)
+  local fields = {}
+  for j = 3, #ARGV do fields[#fields + 1] = ARGV[j] .. ':' .. key end
+  redis.call('HDEL', KEYS[1], unpack(fields))
+end
+return #old
+`;
+
+/** The adapter's scripts, bound to one connection. */
+export interface PrometheusScripts {
+  /** Runs APPLY; resolves to 1 (applied) or 0 (job already applied). */
+  apply(keys: readonly string[], args: readonly string[]): Promise<number>;
+  /** Runs SWEEP; resolves to how many series it removed. */
+  sweep(values: string, seen: string, args: readonly string[]): Promise<number>;
+}
+
+const APPLY = 'mixerPrometheusApply';
+const SWEEP = 'mixerPrometheusSweep';
+
+type Command = (...args: Array<string | number>) => Promise<number>;
+
+/** Defines the scripts on `redis` (EVALSHA with EVAL fallback, via ioredis `defineCommand`). */
+export function definePrometheusScripts(redis: Redis): PrometheusScripts {
+  redis.defineCommand(APPLY, { lua: APPLY_LUA });
+  redis.defineCommand(SWEEP, { numberOfKeys: 2, lua: SWEEP_LUA });
+  const commands = redis as unknown as Record<string, Command>;
+  return {
+    apply: (keys, args) => commands[APPLY]!.call(redis, keys.length, ...keys, ...args),
+    sweep: (values, seen, args) => commands[SWEEP]!.call(redis, values, seen, ...args),
+  };
+}

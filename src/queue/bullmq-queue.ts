@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { FlowProducer, Queue, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { BagValues } from '../attributes/bag';
+import { MixerError } from '../errors';
+import { withTimeout } from '../runtime/timeout';
+import { runAttempt } from './attempt';
+import type { AttemptDeps } from './attempt';
+import { RedisDeadLetters } from './dead-letters';
+import { backoffDelay } from './report-queue';
+import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
+
+const BATCH_QUEUE = 'reports';
+
+/** Queue of one handler's deliveries (queue names may not contain `:`). */
+export function handlerQueueName(handler: string): string {
+  return `handler/${handler}`;
+}
+
+interface ChildData {
+  handler: string;
+  /** Present on replayed dead letters, which no longer have a parent batch. */
+  bags?: BagValues[];
+  /** Batch id, so a replay keeps the id adapters use as their once-per-job marker. */
+  batch?: string;
+}
+
+/**
+ * The Redis queue (BullMQ). A report is one flow: a parent job holding the batch in queue `reports`,
+ * with one child job per handler in that handler's own queue (added atomically; 202 only after).
+ * A child reads the batch from its parent, so the bags are stored once however many handlers take them.
+ * Retries use BullMQ's backoff; batches a handler keeps failing go to the dead-letter store.
+ */
+export class BullmqQueue implements ReportQueue {
+  readonly kind = 'redis' as const;
+  private readonly producerConn: Redis;
+  private readonly workerConn: Redis;
+  private readonly flows: FlowProducer;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  private batchWorker: Worker | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  readonly deadLetterStore: RedisDeadLetters;
+
+  constructor(
+    redisUrl: string,
+    private readonly prefix: string,
+    private readonly deps: Omit<AttemptDeps, 'deadLetters'>,
+  ) {
+    // Producer: fail fast when Redis is away, so /v1/report answers 503 instead of hanging.
+    this.producerConn = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    this.producerConn.on('error', () => undefined);
+    // Workers: BullMQ needs maxRetriesPerRequest null for its blocking connections.
+    this.workerConn = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    this.workerConn.on('error', () => undefined);
+    this.flows = new FlowProducer({ connection: this.producerConn, prefix: this.bullPrefix });
+    this.flows.on('error', () => undefined);
+    this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix);
+  }
+
+  private get bullPrefix(): string {
+    return `${this.prefix}bull`;
+  }
+
+  private get attemptDeps(): AttemptDeps {
+    return { ...this.deps, deadLetters: this.deadLetterStore };
+  }
+
+  private queue(handler: string): Queue {
+    let q = this.queues.get(handler);
+    if (!q) {
+      q = new Queue(handlerQueueName(handler), { connection: this.producerConn, prefix: this.bullPrefix });
+      q.on('error', () => undefined);
+      this.queues.set(handler, q);
+    }
+    return q;
+  }
+
+  private childOpts(id: string) {
+    return {
+      jobId: id,
+      // BullMQ may retry a few times more than the policy, so a failed dead-letter write is retried too.
+      attempts: this.deps.delivery.attempts + 5,
+      backoff: { type: 'custom' },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600 },
+      ignoreDependencyOnFailure: true,
+    };
+  }
+
+  async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
+    const id = randomUUID();
+    if (handlers.length === 0) return id;
+    if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
+    try {
+      await withTimeout(
+        this.flows.add({
+          name: 'batch',
+          queueName: BATCH_QUEUE,
+          data: { bags },
+          opts: { jobId: id, removeOnComplete: true, removeOnFail: true },
+          children: handlers.map((handler) => ({ name: 'deliver', queueName: handlerQueueName(handler), data: { handler } satisfies ChildData, opts: this.childOpts(id) })),
+        }),
+        3000,
+        'queueing the batch in Redis',
+      );
+    } catch (err) {
+      throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `the report could not be queued: ${(err as Error).message}`, { retryable: true, cause: err });
+    }
+    return id;
+  }
+
+  startWorkers(): void {
+    if (this.batchWorker || this.closing) return;
+    // Parents become runnable once every child is done; nothing is left to do but let them go.
+    this.batchWorker = new Worker(BATCH_QUEUE, async () => undefined, { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 });
+    this.batchWorker.on('error', (err) => this.deps.log.warn('worker:reports', { err: err.message }, 'batch worker error'));
+    this.sync(this.deps.store.current.reportHandlers);
+    this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
+  }
+
+  /** Runs one worker per handler of the live config; handlers that left the config stop being consumed. */
+  private sync(handlers: readonly string[]): void {
+    if (this.closing) return;
+    const want = new Set(handlers);
+    for (const h of want) if (!this.workers.has(h)) this.workers.set(h, this.startHandlerWorker(h));
+    for (const [h, w] of this.workers) {
+      if (!want.has(h)) {
+        this.workers.delete(h);
+        void w.close();
+        this.deps.logger.info({ handler: h }, 'handler left the config: its queue is no longer consumed here');
+      }
+    }
+  }
+
+  private startHandlerWorker(handler: string): Worker {
+    const w = new Worker(handlerQueueName(handler), (job: Job<ChildData>) => this.process(handler, job), {
+      connection: this.workerConn,
+      prefix: this.bullPrefix,
+      concurrency: this.deps.delivery.concurrency,
+      lockDuration: 15_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 10,
+      settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade, this.deps.delivery) },
+    });
+    w.on('error', (err) => this.deps.log.warn(`worker:${handler}`, { handler, err: err.message }, 'handler worker error (Redis down?)'));
+    return w;
+  }
+
+  private async process(handler: string, job: Job<ChildData>): Promise<string> {
+    const batch = job.data.batch ?? job.id!;
+    const bags = job.data.bags ?? (await this.parentBags(job));
+    return runAttempt(this.attemptDeps, handler, batch, bags, job.attemptsMade + 1);
+  }
+
+  private async parentBags(job: Job<ChildData>): Promise<BagValues[]> {
+    const parent = job.parent;
+    if (!parent) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
+    const raw = await this.producerConn.hget(`${parent.queueKey}:${parent.id}`, 'data');
+    if (raw === null) throw new Error(`batch ${parent.id} is missing from Redis`);
+    return (JSON.parse(raw) as { bags: BagValues[] }).bags;
+  }
+
+  async depth(): Promise<QueueDepth> {
+    const d: QueueDepth = { waiting: 0, active: 0, delayed: 0, failed: 0 };
+    const handlers = new Set([...this.workers.keys(), ...this.deps.store.current.reportHandlers]);
+    await Promise.all(
+      [...handlers].map(async (h) => {
+        const c = await this.queue(h).getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
+        d.waiting += (c.wait ?? 0) + (c.prioritized ?? 0) + (c.paused ?? 0);
+        d.active += c.active ?? 0;
+        d.delayed += c.delayed ?? 0;
+      }),
+    );
+    for (const n of Object.values(await this.deadLetterStore.counts())) d.failed += n;
+    return d;
+  }
+
+  deadLetters(handler: string, limit = 100): Promise<DeadLetter[]> {
+    return this.deadLetterStore.list(handler, limit);
+  }
+
+  deadLetter(handler: string, id: string): Promise<DeadLetter | undefined> {
+    return this.deadLetterStore.get(handler, id);
+  }
+
+  async replay(handler: string, ids?: readonly string[]): Promise<number> {
+    const all = ids
+      ? (await Promise.all(ids.map((id) => this.deadLetterStore.get(handler, id)))).filter((d): d is DeadLetter => !!d)
+      : await this.deadLetterStore.list(handler, 10_000);
+    for (const dl of all) {
+      const data: ChildData = { handler, bags: [...dl.bags], batch: dl.id };
+      await this.queue(handler).add('deliver', data, { ...this.childOpts(`${dl.id}-replay-${Date.now()}`), ignoreDependencyOnFailure: undefined });
+      await this.deadLetterStore.remove(handler, dl.id);
+    }
+    return all.length;
+  }
+
+  deadLetterCounts(): Promise<Record<string, number>> {
+    return this.deadLetterStore.counts();
+  }
+
+  /** Stops consuming (active jobs finish first), then closes the connections. Safe twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.unsubscribe?.();
+      await Promise.all([...this.workers.values()].map((w) => w.close()));
+      await this.batchWorker?.close();
+      await Promise.all([...this.queues.values()].map((q) => q.close()));
+      await this.flows.close();
+      await Promise.all([this.producerConn.quit().catch(() => undefined), this.workerConn.quit().catch(() => undefined)]);
+    })();
+    return this.closing;
+  }
+}

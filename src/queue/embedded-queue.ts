@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import type { BagValues } from '../attributes/bag';
+import { MixerError } from '../errors';
+import { runAttempt, RetryLater } from './attempt';
+import type { AttemptDeps } from './attempt';
+import { MemoryDeadLetters } from './dead-letters';
+import { backoffDelay } from './report-queue';
+import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
+
+interface Item {
+  id: string;
+  bags: readonly BagValues[];
+  attempt: number;
+}
+
+/** One handler's lane: its own pending list and concurrency, so handlers never wait on each other. */
+class Lane {
+  readonly pending: Item[] = [];
+  active = 0;
+  delayed = 0;
+  constructor(readonly handler: string) {}
+}
+
+/**
+ * The embedded in-process queue (no `REDIS_URL`): same interface and delivery semantics as the
+ * Redis queue, held in memory. Bounded by `maxBatches` (then enqueue answers 503); shutdown drains it;
+ * a crash loses it.
+ */
+export class EmbeddedQueue implements ReportQueue {
+  readonly kind = 'embedded' as const;
+  private readonly lanes = new Map<string, Lane>();
+  /** Batches waiting out a backoff, by their timer. */
+  private readonly delayed = new Map<NodeJS.Timeout, { lane: Lane; item: Item }>();
+  private readonly idle = new Set<() => void>();
+  private running = false;
+  private closing: Promise<void> | undefined;
+  private queued = 0;
+
+  constructor(
+    private readonly deps: AttemptDeps & { deadLetters: MemoryDeadLetters },
+    private readonly maxBatches = 10_000,
+  ) {}
+
+  async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
+    if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
+    if (this.queued + handlers.length > this.maxBatches) {
+      throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `embedded queue is full (${this.maxBatches} batches waiting); retry later`, { retryable: true });
+    }
+    const id = randomUUID();
+    for (const h of handlers) this.push(h, { id, bags, attempt: 0 });
+    return id;
+  }
+
+  startWorkers(): void {
+    this.running = true;
+    for (const lane of this.lanes.values()) this.pump(lane);
+  }
+
+  private lane(handler: string): Lane {
+    let l = this.lanes.get(handler);
+    if (!l) this.lanes.set(handler, (l = new Lane(handler)));
+    return l;
+  }
+
+  private push(handler: string, item: Item): void {
+    const lane = this.lane(handler);
+    lane.pending.push(item);
+    this.queued++;
+    this.pump(lane);
+  }
+
+  private pump(lane: Lane): void {
+    if (!this.running) return;
+    while (lane.active < this.deps.delivery.concurrency && lane.pending.length > 0) {
+      const item = lane.pending.shift()!;
+      lane.active++;
+      item.attempt++;
+      runAttempt(this.deps, lane.handler, item.id, item.bags, item.attempt)
+        .then(
+          () => this.queued--,
+          (err: unknown) => {
+            if (!(err instanceof RetryLater)) {
+              // The dead-letter write itself failed (cannot happen in memory); keep the batch.
+              this.deps.logger.error({ err, handler: lane.handler }, 'delivery bookkeeping failed; retrying');
+            }
+            lane.delayed++;
+            const t = setTimeout(() => this.wake(t), this.closing ? 0 : backoffDelay(item.attempt, this.deps.delivery));
+            this.delayed.set(t, { lane, item });
+          },
+        )
+        .finally(() => {
+          lane.active--;
+          this.pump(lane);
+          if (this.queued === 0) for (const fn of this.idle) fn();
+        });
+    }
+  }
+
+  /** A backoff is over (or cut short by shutdown): the batch goes back to its lane. */
+  private wake(t: NodeJS.Timeout): void {
+    const entry = this.delayed.get(t);
+    if (!entry) return;
+    clearTimeout(t);
+    this.delayed.delete(t);
+    entry.lane.delayed--;
+    entry.lane.pending.push(entry.item);
+    this.pump(entry.lane);
+  }
+
+  async depth(): Promise<QueueDepth> {
+    const d: QueueDepth = { waiting: 0, active: 0, delayed: 0, failed: 0 };
+    for (const l of this.lanes.values()) {
+      d.waiting += l.pending.length;
+      d.active += l.active;
+      d.delayed += l.delayed;
+    }
+    for (const n of Object.values(await this.deps.deadLetters.counts())) d.failed += n;
+    return d;
+  }
+
+  deadLetters(handler: string, limit = 100): Promise<DeadLetter[]> {
+    return this.deps.deadLetters.list(handler, limit);
+  }
+
+  deadLetter(handler: string, id: string): Promise<DeadLetter | undefined> {
+    return this.deps.deadLetters.get(handler, id);
+  }
+
+  async replay(handler: string, ids?: readonly string[]): Promise<number> {
+    const all = ids ? (await Promise.all(ids.map((id) => this.deps.deadLetters.get(handler, id)))).filter((d): d is DeadLetter => !!d) : await this.deps.deadLetters.list(handler, Number.MAX_SAFE_INTEGER);
+    for (const dl of all) {
+      await this.deps.deadLetters.remove(handler, dl.id);
+      this.push(handler, { id: dl.id, bags: dl.bags, attempt: 0 });
+    }
+    return all.length;
+  }
+
+  deadLetterCounts(): Promise<Record<string, number>> {
+    return this.deps.deadLetters.counts();
+  }
+
+  /** Drains: waits until every queued batch is delivered or dead-lettered (retries run at once), up to `timeoutMs`. */
+  close(timeoutMs = 30_000): Promise<void> {
+    this.closing ??= (async () => {
+      this.running = true;
+      for (const t of [...this.delayed.keys()]) this.wake(t);
+      for (const l of this.lanes.values()) this.pump(l);
+      if (this.queued > 0) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t);
+            this.idle.delete(done);
+            resolve();
+          };
+          const t = setTimeout(done, timeoutMs);
+          this.idle.add(done);
+        });
+      }
+      if (this.queued > 0) this.deps.logger.error({ batches: this.queued }, 'embedded queue: batches still undelivered at shutdown are lost');
+      this.running = false;
+    })();
+    return this.closing;
+  }
+}
