@@ -6,6 +6,8 @@ import { ConfigError } from '../errors';
 import type { ErrorDetail } from '../errors';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
+import type { ConfigObject } from '../config/source';
+import type { HandlerDoc } from '../config/schema';
 import { buildSnapshot, retiredHandlers } from './snapshot';
 import type { Snapshot } from './snapshot';
 import type { HandlerDeps, HandlerRuntime } from './handler-runtime';
@@ -19,7 +21,13 @@ export interface ReloadStatus {
 
 export interface ConfigStoreOptions extends HandlerDeps {
   dir: string;
+  /** Built-in adapters by name. */
   adapters: ReadonlyMap<string, AdapterFactory>;
+  /**
+   * Finds adapters that are not built in (operator plugins), by the names Handlers use; called on
+   * every load before validation. Unset: only built-ins exist.
+   */
+  resolveAdapters?: (names: readonly string[]) => Promise<{ adapters: ReadonlyMap<string, AdapterFactory>; errors: ErrorDetail[] }>;
   env?: NodeJS.ProcessEnv;
   /** Debounce for file events, ms (default 100). */
   debounceMs?: number;
@@ -112,7 +120,8 @@ export class ConfigStore {
     let errors: ErrorDetail[] = [];
     try {
       const loaded = await loadConfigDir(this.opts.dir, this.opts.env ?? process.env);
-      const compiled = compileConfig(loaded.objects, this.opts.adapters);
+      const adapters = await this.adaptersFor(loaded.objects, loaded.errors);
+      const compiled = compileConfig(loaded.objects, adapters);
       errors = [...loaded.errors, ...compiled.errors];
       if (errors.length === 0 && compiled.plan) {
         const next = await buildSnapshot(compiled.plan, this.generation + 1, this.opts, this.snapshot);
@@ -131,6 +140,15 @@ export class ConfigStore {
     } else {
       logger.error({ reason, errors, servingGeneration: this.snapshot?.generation ?? null }, `config rejected: ${errors.length} problem(s); ${this.snapshot ? 'the last good config keeps serving' : 'no config to serve'}`);
     }
+  }
+
+  /** Built-ins, plus the plugins the config's Handlers name (their load errors join `errors`). */
+  private async adaptersFor(objects: readonly ConfigObject[], errors: ErrorDetail[]): Promise<ReadonlyMap<string, AdapterFactory>> {
+    const names = [...new Set(objects.filter((o) => o.kind === 'Handler').map((o) => (o.doc as HandlerDoc).spec.adapter))].filter((n) => !this.opts.adapters.has(n));
+    if (names.length === 0 || !this.opts.resolveAdapters) return this.opts.adapters;
+    const found = await this.opts.resolveAdapters(names);
+    errors.push(...found.errors);
+    return new Map([...this.opts.adapters, ...found.adapters]);
   }
 
   private swap(next: Snapshot): void {

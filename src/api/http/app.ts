@@ -51,8 +51,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   deps.mount?.(app);
 
-  // GET routes served by handlers of the live config (e.g. the graph adapter's /v1/graph).
-  app.get(/^\/v1\/.+/, async (req, res, next) => {
+  // GET routes served by handlers of the live config (e.g. the graph adapter's /v1/graph and /graph page).
+  app.get(/^\/.+/, async (req, res, next) => {
     if (!deps.store.ready) return next();
     for (const h of deps.store.current.handlers.values()) {
       const route = h.handler.routes?.[req.path];
