@@ -4,6 +4,7 @@ import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, R
 import { aggregate } from './aggregate';
 import type { GraphSettings } from './config';
 import { observationOf } from './observation';
+import { pageRoutes } from './page-routes';
 import { RedisGraphStore } from './redis-store';
 import { buildGraph, toDot, toGraphJson } from './render';
 import type { GraphView } from './render';
@@ -31,7 +32,7 @@ const WARN_EVERY_MS = 60_000;
  * nothing to release (the Redis connection is the env's) and is safe twice.
  */
 export class GraphHandler implements Handler {
-  /** `GET /v1/graph?window=1m|5m|1h&format=json|dot`. */
+  /** `GET /v1/graph?window=1m|5m|1h&format=json|dot`, and the graph page `GET /graph` (see page-routes.ts). */
   readonly routes: Readonly<Record<string, AdapterRoute>>;
   private readonly store: GraphStore;
   private readonly now: () => number;
@@ -56,7 +57,7 @@ export class GraphHandler implements Handler {
       help: 'Report jobs seen again (redelivered) and not counted a second time.',
       registers: [env.registry],
     });
-    this.routes = Object.freeze({ '/v1/graph': (query: Readonly<Record<string, string>>) => this.serve(query) });
+    this.routes = Object.freeze({ '/v1/graph': (query: Readonly<Record<string, string>>) => this.serve(query), ...pageRoutes(env.logger) });
   }
 
   /**

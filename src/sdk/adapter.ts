@@ -93,6 +93,8 @@ export interface RouteAnswer {
   status?: number;
   /** Default `application/json` for an object body, `text/plain` for a string. */
   contentType?: string;
+  /** Extra response headers, e.g. `cache-control`. */
+  headers?: Readonly<Record<string, string>>;
   body: string | object;
 }
 

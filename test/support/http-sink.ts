@@ -6,6 +6,8 @@ export class HttpSink {
   private server: http.Server | undefined;
   readonly received: unknown[] = [];
   status = 202;
+  /** Delay before answering, ms (a slow sink). */
+  delayMs = 0;
   requests = 0;
   port = 0;
 
@@ -26,7 +28,8 @@ export class HttpSink {
           if (Array.isArray(parsed)) this.received.push(...parsed);
           else this.received.push(parsed);
         }
-        res.writeHead(this.status).end();
+        if (this.delayMs > 0) setTimeout(() => res.writeHead(this.status).end(), this.delayMs);
+        else res.writeHead(this.status).end();
       });
     });
     await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', () => resolve()));

@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): express.Express {
         const answer = await route(query);
         const body = answer.body;
         res.status(answer.status ?? 200);
+        if (answer.headers) res.set(answer.headers);
         if (typeof body === 'string') res.type(answer.contentType ?? 'text/plain').send(body);
         else res.type(answer.contentType ?? 'application/json').send(JSON.stringify(body));
       } catch (err) {
