@@ -19,7 +19,7 @@ export interface LoadResult {
   errors: ErrorDetail[];
 }
 
-/** Lists the `.yaml`/`.yml` files under `dir` (recursively, hidden entries skipped), sorted. */
+/** Lists the `.yaml`/`.yml` files under `dir` (recursively, symlinks followed, hidden entries skipped), sorted. */
 export async function listConfigFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string): Promise<void> => {
@@ -27,8 +27,16 @@ export async function listConfigFiles(dir: string): Promise<string[]> {
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && /\.ya?ml$/i.test(e.name)) out.push(p);
+      // Kubernetes mounts a ConfigMap as symlinks into a hidden `..data` folder: follow them.
+      let dir = e.isDirectory();
+      let file = e.isFile();
+      if (e.isSymbolicLink()) {
+        const st = await fs.stat(p).catch(() => undefined);
+        dir = st?.isDirectory() ?? false;
+        file = st?.isFile() ?? false;
+      }
+      if (dir) await walk(p);
+      else if (file && /\.ya?ml$/i.test(e.name)) out.push(p);
     }
   };
   await walk(dir);
