@@ -1,5 +1,7 @@
 import type { AttributeReader, AttributeValue, ReferencedAttribute } from './types';
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /** Plain decoded attributes, as carried in a report job. */
 export type BagValues = Readonly<Record<string, AttributeValue>>;
 
@@ -16,13 +18,16 @@ export class Bag implements AttributeReader {
   }
 
   get(name: string): AttributeValue | undefined {
-    return Object.prototype.hasOwnProperty.call(this.values, name) ? this.values[name] : undefined;
+    // One lookup for an absent name (the common miss); an own-property check only for a hit.
+    const v = this.values[name];
+    return v !== undefined && hasOwn.call(this.values, name) ? v : undefined;
   }
 
   getKey(name: string, key: string): string | undefined {
     const map = this.get(name);
     if (map === undefined || typeof map !== 'object') return undefined;
-    return Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined;
+    const v = map[key];
+    return v !== undefined && hasOwn.call(map, key) ? v : undefined;
   }
 
   /** Names of the attributes present. */
@@ -35,30 +40,56 @@ export class Bag implements AttributeReader {
   }
 }
 
+/** What a {@link TrackingReader} recorded for one attribute name. */
+interface Seen {
+  /** The read of the whole attribute, once it happened. */
+  whole: ReferencedAttribute | undefined;
+  /** Reads of single keys of it, in first-read order (few per name, so a list beats a map). */
+  keys: ReferencedAttribute[] | undefined;
+}
+
 /**
  * A reader that records every attribute (and map key) read through it, with whether it was
  * present, so a check answer can list `referencedAttributes` exactly.
  */
 export class TrackingReader implements AttributeReader {
-  private readonly seen = new Map<string, ReferencedAttribute>();
+  /** Names are config strings, read again and again: one map lookup, no key building per read. */
+  private readonly seen = new Map<string, Seen>();
+  private readonly order: ReferencedAttribute[] = [];
 
   constructor(private readonly inner: AttributeReader) {}
 
   get(name: string): AttributeValue | undefined {
     const v = this.inner.get(name);
-    if (!this.seen.has(name)) this.seen.set(name, { name, condition: v === undefined ? 'ABSENCE' : 'EXACT' });
+    let s = this.seen.get(name);
+    if (s === undefined) {
+      s = { whole: undefined, keys: undefined };
+      this.seen.set(name, s);
+    }
+    if (s.whole === undefined) {
+      s.whole = { name, condition: v === undefined ? 'ABSENCE' : 'EXACT' };
+      this.order.push(s.whole);
+    }
     return v;
   }
 
   getKey(name: string, key: string): string | undefined {
     const v = this.inner.getKey(name, key);
-    const id = `${name}\u0000${key}`;
-    if (!this.seen.has(id)) this.seen.set(id, { name, key, condition: v === undefined ? 'ABSENCE' : 'EXACT' });
+    let s = this.seen.get(name);
+    if (s === undefined) {
+      s = { whole: undefined, keys: undefined };
+      this.seen.set(name, s);
+    }
+    const keys = (s.keys ??= []);
+    for (let i = 0; i < keys.length; i++) if (keys[i].key === key) return v;
+    const ref: ReferencedAttribute = { name, key, condition: v === undefined ? 'ABSENCE' : 'EXACT' };
+    keys.push(ref);
+    this.order.push(ref);
     return v;
   }
 
   /** What was read, in first-read order. */
   referenced(): ReferencedAttribute[] {
-    return [...this.seen.values()];
+    return this.order.slice();
   }
 }

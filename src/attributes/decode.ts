@@ -240,6 +240,14 @@ function decodeStringMap(v: object): Readonly<Record<string, string>> | undefine
   return Object.freeze(out);
 }
 
+/** True when every own value of `v` is a string. */
+function isStringMap(v: object): boolean {
+  for (const key in v) {
+    if (hasOwn.call(v, key) && typeof (v as Record<string, unknown>)[key] !== 'string') return false;
+  }
+  return true;
+}
+
 /** Adds one problem per non-string value of a STRING_MAP, named `field.key`. */
 function reportStringMap(v: object, field: string, problems: Problems): void {
   for (const key in v) {
@@ -294,13 +302,18 @@ function decodeScalar(type: ValueType, v: unknown): AttributeValue | undefined {
  *   `MIXER_ERR_ATTRIBUTE_TYPE` (value not of the declared type), `MIXER_ERR_TOO_MANY_ATTRIBUTES`
  *   (named at the first attribute past `limits.maxAttributes`; nothing after it is read).
  *   The message names the first offending attribute.
+ *
+ * `owned`: `raw` is the caller's own fresh `JSON.parse` result, referenced by nothing else. The bag
+ * then keeps that object instead of a copy: converted values are written back into it and STRING_MAP
+ * objects are frozen where they are. The decoded bag is the same either way; `raw` is not to be used
+ * afterwards (on error too). Default false: `raw` is left untouched.
  */
-export function decodeBag(raw: unknown, vocab: Vocabulary, limits: DecodeLimits, where: string): Bag {
+export function decodeBag(raw: unknown, vocab: Vocabulary, limits: DecodeLimits, where: string, owned = false): Bag {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     const reason = `expected an object of attribute name to value, got ${describe(raw)}`;
     throw new MixerError('MIXER_ERR_BAD_REQUEST', `${where}: ${reason}`, { details: [{ field: where, reason }] });
   }
-  const out: Record<string, AttributeValue> = {};
+  const out: Record<string, AttributeValue> = owned ? (raw as Record<string, AttributeValue>) : {};
   let problems: Problems | undefined;
   let count = 0;
   for (const name in raw) {
@@ -316,13 +329,19 @@ export function decodeBag(raw: unknown, vocab: Vocabulary, limits: DecodeLimits,
       problems ??= new Problems();
       problems.add('MIXER_ERR_ATTRIBUTE_UNKNOWN', fieldOf(where, name), 'attribute is not declared by any AttributeManifest');
     } else if (type === 'STRING_MAP' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const map = decodeStringMap(v);
-      if (map !== undefined) out[name] = map;
-      else reportStringMap(v, fieldOf(where, name), (problems ??= new Problems()));
+      if (owned) {
+        if (isStringMap(v)) Object.freeze(v);
+        else reportStringMap(v, fieldOf(where, name), (problems ??= new Problems()));
+      } else {
+        const map = decodeStringMap(v);
+        if (map !== undefined) out[name] = map;
+        else reportStringMap(v, fieldOf(where, name), (problems ??= new Problems()));
+      }
     } else {
       const value = decodeScalar(type, v);
       if (value !== undefined) {
-        out[name] = value;
+        // Owned: most values (strings, numbers, booleans, normal IPs) decode to themselves.
+        if (!owned || value !== v) out[name] = value;
         continue;
       }
       problems ??= new Problems();

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
 import { adapterInventory } from '../../adapters/index';
+import { adaptersForConfig, createAdapterResolver } from '../plugins/loader';
+import { addMeshCommands } from '../mesh/cli';
 
 function printErrors(errors: readonly ErrorDetail[]): void {
   for (const e of errors) process.stderr.write(`  ${e.field}: ${e.reason}\n`);
@@ -19,10 +21,12 @@ function portArg(v: string): string {
   return v;
 }
 
-/** `mixer validate <dir>`: the dry run of a config directory. Exit 0 when valid, 1 with every problem otherwise. */
-export async function validateCommand(dir: string): Promise<number> {
+/** `mixer validate <dir>`: the dry run of a config directory (plugins included). Exit 0 when valid, 1 with every problem otherwise. */
+export async function validateCommand(dir: string, pluginsDir: string): Promise<number> {
   const loaded = await loadConfigDir(dir);
-  const compiled = compileConfig(loaded.objects, adapterInventory());
+  const resolver = createAdapterResolver({ pluginsDir, logger: createLogger('warn') });
+  const adapters = await adaptersForConfig(loaded.objects, adapterInventory(), resolver, loaded.errors);
+  const compiled = compileConfig(loaded.objects, adapters);
   const errors = [...loaded.errors, ...compiled.errors];
   if (errors.length > 0) {
     process.stderr.write(`${dir}: ${errors.length} problem(s)\n`);
@@ -87,6 +91,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
     .option('--redis-url <url>', 'Redis URL (REDIS_URL; unset: embedded in-process queue)')
     .option('--no-worker', 'do not run report workers here (run `mixer worker` processes instead)')
+    .option('--plugins-dir <dir>', 'plugin adapters (MIXER_PLUGINS_DIR, default plugins/ beside the config directory)')
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const settings = resolveSettings({ ...flagStrings(opts), worker: opts.worker === false ? 'false' : undefined });
@@ -110,9 +115,12 @@ export async function main(argv: string[]): Promise<void> {
     .command('validate')
     .description('check a config directory without running it (for operators and CI)')
     .argument('[dir]', 'config directory', DEFAULT_CONFIG_DIR)
-    .action(async (dir: string) => {
-      process.exitCode = await validateCommand(dir);
+    .option('--plugins-dir <dir>', 'plugin adapters (MIXER_PLUGINS_DIR, default plugins/ beside the config directory)')
+    .action(async (dir: string, opts: { pluginsDir?: string }) => {
+      const settings = resolveSettings({ configDir: dir, pluginsDir: opts.pluginsDir });
+      process.exitCode = await validateCommand(settings.configDir, settings.pluginsDir);
     });
 
+  addMeshCommands(program);
   await program.parseAsync(argv);
 }

@@ -8,16 +8,20 @@ import { compileInstance } from '../expr/instance';
 import type { InstanceBuilder } from '../expr/instance';
 import { alwaysTrue, compileCondition, validateCondition } from '../policy/condition';
 import type { Predicate } from '../policy/condition';
+import { compileRouteRules } from '../mesh/routing/compile';
+import type { RouteRulePlan } from '../mesh/routing/types';
 import { detailAt } from './source';
 import type { ConfigObject } from './source';
-import type { AttributeManifestDoc, HandlerDoc, InstanceDoc, RuleDoc } from './schema';
+import type { AttributeManifestDoc, HandlerDoc, HandlerIsolation, InstanceDoc, RuleDoc } from './schema';
 
 /** A handler as configured: which adapter, with validated (frozen, defaulted) params. */
 export interface HandlerPlan {
   ref: string;
   adapter: AdapterFactory;
   config: unknown;
-  /** Same fingerprint ⇒ same adapter and params ⇒ a reload may reuse the running handler. */
+  /** `worker`: the adapter runs in a worker thread of its own (see `src/plugins/isolated-handler.ts`). */
+  isolation: HandlerIsolation;
+  /** Same fingerprint ⇒ same adapter, isolation and params ⇒ a reload may reuse the running handler. */
   fingerprint: string;
 }
 
@@ -47,6 +51,8 @@ export interface ConfigPlan {
   instances: ReadonlyMap<string, InstancePlan>;
   /** Rules in evaluation order: namespace, then name. */
   rules: readonly RulePlan[];
+  /** RouteRules for sidecars and the ingress, highest precedence first (served on `GET /v1/routes`). */
+  routes: readonly RouteRulePlan[];
 }
 
 /** Resolves `name` (same namespace) or `namespace/name` to a reference. */
@@ -110,7 +116,8 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
       continue;
     }
     const ref = `${o.namespace}/${o.name}`;
-    handlers.set(ref, { ref, adapter, config, fingerprint: `${adapter.name}:${canonicalJson(spec.params ?? {})}` });
+    const isolation = spec.isolation ?? 'none';
+    handlers.set(ref, { ref, adapter, config, isolation, fingerprint: `${adapter.name}:${isolation}:${canonicalJson(spec.params ?? {})}` });
   }
 
   const instances = new Map<string, InstancePlan>();
@@ -172,8 +179,11 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
     if (ok) rules.push({ ref: `${o.namespace}/${o.name}`, match: spec.match, predicate, actions });
   }
 
+  const routing = compileRouteRules(unique);
+  errors.push(...routing.errors);
+
   if (errors.length > 0) return { errors };
-  return { plan: { objects: Object.freeze([...unique]), vocabulary: vocab, handlers, instances, rules: Object.freeze(rules) }, errors };
+  return { plan: { objects: Object.freeze([...unique]), vocabulary: vocab, handlers, instances, rules: Object.freeze(rules), routes: routing.routes }, errors };
 }
 
 function cmp(a: string, b: string): number {

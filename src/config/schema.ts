@@ -2,9 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { VALUE_TYPES } from '../attributes/types';
 import type { ValueType } from '../attributes/types';
+import { RouteRuleSpec } from '../mesh/routing/schema';
 
 /** The config kinds Mixer understands (`kind:` of a document). */
-export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule'] as const;
+export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule', 'RouteRule'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const API_VERSION = 'mixer/v1';
@@ -39,10 +40,15 @@ export const AttributeManifestSpec = Type.Object(
   { additionalProperties: false },
 );
 
+/** Where a handler's adapter runs: `none` (default) in Mixer's event loop, `worker` in a worker thread of its own. */
+export const HANDLER_ISOLATIONS = ['none', 'worker'] as const;
+export type HandlerIsolation = (typeof HANDLER_ISOLATIONS)[number];
+
 export const HandlerSpec = Type.Object(
   {
     adapter: Type.String({ minLength: 1 }),
     params: Type.Optional(Type.Unknown()),
+    isolation: Type.Optional(Type.Unsafe<HandlerIsolation>({ type: 'string', enum: [...HANDLER_ISOLATIONS] })),
   },
   { additionalProperties: false },
 );
@@ -91,12 +97,15 @@ export const DOCUMENT_SCHEMAS = {
   Handler: documentOf('Handler', HandlerSpec),
   Instance: documentOf('Instance', InstanceSpec),
   Rule: documentOf('Rule', RuleSpec),
+  RouteRule: documentOf('RouteRule', RouteRuleSpec),
 } as const;
 
 export type AttributeManifestDoc = Static<(typeof DOCUMENT_SCHEMAS)['AttributeManifest']>;
 export type HandlerDoc = Static<(typeof DOCUMENT_SCHEMAS)['Handler']>;
 export type InstanceDoc = Static<(typeof DOCUMENT_SCHEMAS)['Instance']>;
 export type RuleDoc = Static<(typeof DOCUMENT_SCHEMAS)['Rule']>;
-export type ConfigDoc = AttributeManifestDoc | HandlerDoc | InstanceDoc | RuleDoc;
+/** A traffic routing rule for sidecars and the ingress (see docs/mesh.md). */
+export type RouteRuleDoc = Static<(typeof DOCUMENT_SCHEMAS)['RouteRule']>;
+export type ConfigDoc = AttributeManifestDoc | HandlerDoc | InstanceDoc | RuleDoc | RouteRuleDoc;
 
 export const DEFAULT_NAMESPACE = 'default';

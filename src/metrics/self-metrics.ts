@@ -13,11 +13,18 @@ export class SelfMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  /**
+   * Check answers counted since the last read of `checkResults`, by code, in first-seen order: the
+   * check path adds to a number here and the counter takes the sums whenever it is read (scrape,
+   * `get()`), so its values are the same as if each answer were counted at once.
+   */
+  private readonly pendingCheckResults = new Map<number, number>();
   readonly checkResults = new Counter({
     name: 'mixer_check_results_total',
     help: 'Check answers by google.rpc status code.',
     labelNames: ['code'],
     registers: [this.registry],
+    collect: () => this.flushCheckResults(),
   });
   readonly requestErrors = new Counter({
     name: 'mixer_request_errors_total',
@@ -101,6 +108,23 @@ export class SelfMetrics {
         /* as above */
       }
     };
+  }
+
+  /** Counts one check answer under `mixer_check_results_total{code}` (cheap enough for every request). */
+  countCheckResult(code: number): void {
+    const pending = this.pendingCheckResults;
+    const n = pending.get(code);
+    if (n !== undefined) pending.set(code, n + 1);
+    else if (typeof code === 'number' && this.pendingCheckResults.size < 64) pending.set(code, 1);
+    else this.checkResults.inc({ code }); // an odd code: counted at once, as before
+  }
+
+  private flushCheckResults(): void {
+    for (const [code, n] of this.pendingCheckResults) {
+      if (n === 0) continue;
+      this.checkResults.inc({ code }, n);
+      this.pendingCheckResults.set(code, 0);
+    }
   }
 
   constructor(opts: { processMetrics?: boolean } = {}) {

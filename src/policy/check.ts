@@ -3,7 +3,7 @@ import type { Bag } from '../attributes/bag';
 import type { ReferencedAttribute } from '../attributes/types';
 import { MixerError } from '../errors';
 import { Code } from '../sdk/adapter';
-import type { CheckResult, QuotaResult, Status } from '../sdk/adapter';
+import type { CheckResult, QuotaArgs, QuotaResult, Status } from '../sdk/adapter';
 import type { Call, Snapshot } from '../runtime/snapshot';
 import type { ThrottledLog } from '../runtime/throttled-log';
 
@@ -58,32 +58,64 @@ function failed(call: Call, err: unknown, opts: CheckOptions, timeout: boolean):
   return { status: { code: Code.UNAVAILABLE, message }, validDuration: 0, validUseCount: 0 };
 }
 
-/** Runs one adapter call under the guard: a throw, a bad answer or a timeout becomes a result. */
-function guarded<T>(call: Call, opts: CheckOptions, run: () => Maybe<T>, valid: (v: T) => boolean, onError: (err: unknown, timeout: boolean) => T): Maybe<T> {
-  const t0 = performance.now();
-  const done = (v: T): T => {
-    if (!valid(v)) return onError(new Error(`returned an invalid answer ${JSON.stringify(v)}`), false);
-    call.handler.okCount.inc();
-    call.handler.duration.observe((performance.now() - t0) / 1000);
-    return v;
-  };
-  let r: Maybe<T>;
-  try {
-    r = run();
-  } catch (err) {
-    return onError(err, false);
-  }
-  if (!isThenable(r)) return done(r);
+/** Counts a valid answer as ok, with its duration since `t0`. */
+function settleOk<T>(call: Call, t0: number, v: T): T {
+  call.handler.okCount.inc();
+  call.handler.duration.observe((performance.now() - t0) / 1000);
+  return v;
+}
+
+/** The asynchronous tail of a guarded call: its answer, or a failure once `opts.timeoutMs` has passed. */
+function raceTimeout<T>(call: Call, opts: CheckOptions, t0: number, r: Promise<T>, valid: (v: T) => boolean, onError: (err: unknown, timeout: boolean) => T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<T>((resolve) => {
     timer = setTimeout(() => resolve(onError(undefined, true)), opts.timeoutMs);
   });
-  const settled = r.then(done, (err: unknown) => onError(err, false));
+  const settled = r.then(
+    (v) => (valid(v) ? settleOk(call, t0, v) : onError(invalid(v), false)),
+    (err: unknown) => onError(err, false),
+  );
   return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
 }
 
 const validCheck = (v: CheckResult): boolean => typeof v?.status?.code === 'number';
 const validQuota = (v: QuotaResult): boolean => typeof v?.grantedAmount === 'number';
+
+const invalid = (v: unknown): Error => new Error(`returned an invalid answer ${JSON.stringify(v)}`);
+
+function quotaFailed(call: Call, err: unknown, opts: CheckOptions, timeout: boolean): QuotaResult {
+  const r = failed(call, err, opts, timeout);
+  return { grantedAmount: 0, validDuration: 0, status: r.status };
+}
+
+/**
+ * One check call under the guard: a throw, a bad answer or a timeout becomes a result. The usual
+ * synchronous answer allocates nothing beyond what the adapter returns.
+ */
+function guardedCheck(call: Call, reader: TrackingReader, opts: CheckOptions): Maybe<CheckResult> {
+  const t0 = performance.now();
+  let r: Maybe<CheckResult>;
+  try {
+    r = call.handler.handler.check!(call.instance.build(reader));
+  } catch (err) {
+    return failed(call, err, opts, false);
+  }
+  if (!isThenable(r)) return validCheck(r) ? settleOk(call, t0, r) : failed(call, invalid(r), opts, false);
+  return raceTimeout(call, opts, t0, r, validCheck, (e, t) => failed(call, e, opts, t));
+}
+
+/** A quota call under the guard, as {@link guardedCheck}; a failure grants nothing. */
+function guardedQuota(call: Call, reader: TrackingReader, opts: CheckOptions, args: QuotaArgs): Maybe<QuotaResult> {
+  const t0 = performance.now();
+  let r: Maybe<QuotaResult>;
+  try {
+    r = call.handler.handler.quota!(call.instance.build(reader), args);
+  } catch (err) {
+    return quotaFailed(call, err, opts, false);
+  }
+  if (!isThenable(r)) return validQuota(r) ? settleOk(call, t0, r) : quotaFailed(call, invalid(r), opts, false);
+  return raceTimeout(call, opts, t0, r, validQuota, (e, t) => quotaFailed(call, e, opts, t));
+}
 
 /**
  * Decides a check (DESIGN.md "Check semantics"): every selected check handler answers; the result
@@ -92,48 +124,57 @@ const validQuota = (v: QuotaResult): boolean => typeof v?.grantedAmount === 'num
  * Returns synchronously when every handler answered synchronously.
  */
 export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptions): Maybe<CheckAnswer> {
-  if (req.quotas) {
-    for (const name of Object.keys(req.quotas)) {
-      if (!snapshot.quotaInstances.has(name)) {
+  const asked = req.quotas;
+  let askedByRef: Map<string, { name: string; req: QuotaRequest }> | undefined;
+  if (asked) {
+    askedByRef = new Map();
+    for (const name of Object.keys(asked)) {
+      const inst = snapshot.quotaInstances.get(name);
+      if (inst === undefined) {
         throw new MixerError('MIXER_ERR_UNKNOWN_QUOTA', `unknown quota ${JSON.stringify(name)}: no quota instance has that name`, {
           details: [{ field: `quotas.${name}`, reason: 'no quota instance with this name' }],
         });
       }
+      askedByRef.set(inst.ref, { name, req: asked[name] });
     }
   }
   const reader = new TrackingReader(req.bag);
   const rules = snapshot.checkRules.select(reader);
   const checks: Array<Maybe<CheckResult>> = [];
-  const quotaNames: string[] = [];
-  const quotas: Array<Maybe<QuotaResult>> = [];
-  const asked = new Map<string, { name: string; req: QuotaRequest }>();
-  if (req.quotas) for (const [name, q] of Object.entries(req.quotas)) asked.set(snapshot.quotaInstances.get(name)!.ref, { name, req: q });
-  const charged = new Set<string>();
-  for (const rule of rules) {
-    for (const call of rule.checks) {
-      checks.push(guarded(call, opts, () => call.handler.handler.check!(call.instance.build(reader)), validCheck, (e, t) => failed(call, e, opts, t)));
+  let quotaNames: string[] | undefined;
+  let quotas: Array<Maybe<QuotaResult>> | undefined;
+  let charged: Set<string> | undefined;
+  let pending = false;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i];
+    for (let j = 0; j < rule.checks.length; j++) {
+      const r = guardedCheck(rule.checks[j], reader, opts);
+      if (!pending && isThenable(r)) pending = true;
+      checks.push(r);
     }
-    for (const call of rule.quotas) {
-      const want = req.quotas ? asked.get(call.instance.ref) : { name: displayName(call.instance.ref), req: { amount: 1 } };
+    for (let j = 0; j < rule.quotas.length; j++) {
+      const call = rule.quotas[j];
+      const want = askedByRef ? askedByRef.get(call.instance.ref) : { name: displayName(call.instance.ref), req: { amount: 1 } as QuotaRequest };
+      if (!want) continue;
       const once = `${call.handler.ref}|${call.instance.ref}`;
-      if (!want || charged.has(once)) continue;
+      if (charged === undefined) charged = new Set();
+      else if (charged.has(once)) continue;
       charged.add(once);
       const args = { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' };
-      quotaNames.push(want.name);
-      quotas.push(
-        guarded(call, opts, () => call.handler.handler.quota!(call.instance.build(reader), args), validQuota, (e, t) => {
-          const r = failed(call, e, opts, t);
-          return { grantedAmount: 0, validDuration: 0, status: r.status };
-        }),
-      );
+      (quotaNames ??= []).push(want.name);
+      const r = guardedQuota(call, reader, opts, args);
+      if (!pending && isThenable(r)) pending = true;
+      (quotas ??= []).push(r);
     }
   }
-  const finish = (cr: CheckResult[], qr: QuotaResult[]): CheckAnswer => combine(snapshot, req, reader, cr, quotaNames, qr);
-  if (checks.some(isThenable) || quotas.some(isThenable)) {
-    return Promise.all([Promise.all(checks), Promise.all(quotas)]).then(([c, q]) => finish(c, q));
+  const names = quotaNames ?? NONE;
+  if (pending) {
+    return Promise.all([Promise.all(checks), Promise.all(quotas ?? [])]).then(([c, q]) => combine(snapshot, req, reader, c, names, q));
   }
-  return finish(checks as CheckResult[], quotas as QuotaResult[]);
+  return combine(snapshot, req, reader, checks as CheckResult[], names, (quotas ?? NONE) as QuotaResult[]);
 }
+
+const NONE: never[] = [];
 
 function displayName(ref: string): string {
   return ref.startsWith('default/') ? ref.slice('default/'.length) : ref;

@@ -1,13 +1,15 @@
 import { watch } from 'chokidar';
 import type { FSWatcher } from 'chokidar';
-import type { Logger } from 'pino';
 import type { AdapterFactory } from '../sdk/adapter';
-import { ConfigError } from '../errors';
+import { ConfigError, MixerError } from '../errors';
 import type { ErrorDetail } from '../errors';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
+import { adaptersForConfig } from '../plugins/loader';
+import type { ConfigPlan } from '../config/compile';
 import type { ConfigObject } from '../config/source';
-import type { HandlerDoc } from '../config/schema';
+import { ApiObjects, applyToRecords, changeKey, mergeObjects, parseApiRecords } from '../config/api-store';
+import type { ApiRead, ApiRecord, ApiStatus, ApiStore, ConfigChange, ShadowedObject, WriteResult } from '../config/api-store';
 import { buildSnapshot, retiredHandlers } from './snapshot';
 import type { Snapshot } from './snapshot';
 import type { HandlerDeps, HandlerRuntime } from './handler-runtime';
@@ -17,6 +19,8 @@ export interface ReloadStatus {
   generation: number;
   lastReload: { at: string; ok: boolean; reason: string; durationMs: number; errors: readonly ErrorDetail[] } | null;
   lastSuccess: string | null;
+  /** Present when the process has a config API store. */
+  api?: ApiStatus;
 }
 
 export interface ConfigStoreOptions extends HandlerDeps {
@@ -28,8 +32,10 @@ export interface ConfigStoreOptions extends HandlerDeps {
    * every load before validation. Unset: only built-ins exist.
    */
   resolveAdapters?: (names: readonly string[]) => Promise<{ adapters: ReadonlyMap<string, AdapterFactory>; errors: ErrorDetail[] }>;
+  /** Objects created through the config API, merged with the files on every load. The config store closes it. Unset: files only. */
+  api?: ApiStore;
   env?: NodeJS.ProcessEnv;
-  /** Debounce for file events, ms (default 100). */
+  /** Debounce for file events, ms (default 100). API changes are not debounced. */
   debounceMs?: number;
   /**
    * How long a replaced snapshot's handlers stay open for calls still in flight, ms (default 5 000);
@@ -38,23 +44,49 @@ export interface ConfigStoreOptions extends HandlerDeps {
   drainMs?: number;
 }
 
+/** A change made through the API: the generation that includes it, and whether it created the object. */
+export interface ChangeResult {
+  generation: number;
+  created: boolean;
+}
+
+/** One candidate config: files plus API objects (with a change applied), before compiling. */
+interface Candidate {
+  objects: ConfigObject[];
+  errors: ErrorDetail[];
+  shadowed: ShadowedObject[];
+  /** Undefined without an API store. */
+  api?: ApiRead;
+  /** Whether the changed key was in the API store before the change. */
+  existed: boolean;
+}
+
 /**
- * Holds the live config snapshot and replaces it when the config directory changes.
- * A bad change is rejected (logged, counted, shown in status) and the last good snapshot keeps serving.
+ * Holds the live config snapshot, built from the config directory's files and the config API's objects,
+ * and replaces it when either changes. Loads and API changes run one at a time. A bad change is rejected
+ * (a reload: logged, counted, shown in status; an API change: refused to the caller) and the last good
+ * snapshot keeps serving.
  */
 export class ConfigStore {
   private snapshot: Snapshot | undefined;
   private generation = 0;
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  /** Tail of the queue of loads and API changes; never rejects. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private queuedReload: Promise<void> | undefined;
+  private noticeQueued = false;
+  private closed = false;
+  private readonly api: ApiObjects | undefined;
   /** Replaced handlers waiting for calls in flight to finish, by their drain timer. */
   private readonly draining = new Map<NodeJS.Timeout, HandlerRuntime[]>();
   private readonly listeners = new Set<(s: Snapshot) => void>();
   readonly status: ReloadStatus = { generation: 0, lastReload: null, lastSuccess: null };
 
-  constructor(private readonly opts: ConfigStoreOptions) {}
+  constructor(private readonly opts: ConfigStoreOptions) {
+    this.api = opts.api && new ApiObjects(opts.api, opts.logger);
+    if (this.api) this.status.api = this.api.status;
+  }
 
   /** The live snapshot. Throws before the first successful load. */
   get current(): Snapshot {
@@ -64,6 +96,11 @@ export class ConfigStore {
 
   get ready(): boolean {
     return this.snapshot !== undefined;
+  }
+
+  /** The stored API record behind a live object, by `Kind/namespace/name` (hidden ones included). */
+  apiRecord(key: string): ApiRecord | undefined {
+    return this.api?.record(key);
   }
 
   /** Calls `fn` with every new snapshot (after it is live). */
@@ -81,16 +118,18 @@ export class ConfigStore {
     return this.snapshot;
   }
 
-  /** Watches the config directory and reloads on change (debounced). */
+  /** Watches the config directory (reloads debounced) and the API store (reloads at once). */
   watch(): void {
-    if (this.watcher) return;
+    if (this.watcher || this.closed) return;
     this.watcher = watch(this.opts.dir, { ignoreInitial: true, awaitWriteFinish: false, ignored: (p) => /(^|[/\\])\.[^/\\]/.test(p) && p !== this.opts.dir });
     this.watcher.on('all', (_event, path) => this.schedule(`file ${path} changed`));
     this.watcher.on('error', (err) => this.opts.logger.error({ err }, 'config watcher failed'));
+    this.api?.store.subscribe((version) => this.onApiNotice(version));
   }
 
   /** Asks for a reload soon; bursts of events collapse into one. */
   schedule(reason: string): void {
+    if (this.closed) return;
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
@@ -98,38 +137,139 @@ export class ConfigStore {
     }, this.opts.debounceMs ?? 100);
   }
 
-  /** Loads, checks and, when valid, swaps in a new snapshot. Runs one at a time. */
-  async reload(reason: string): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.doReload(reason).finally(() => {
-      this.running = undefined;
+  /** Loads, checks and, when valid, swaps in a new snapshot. Asked during a load: one more load follows. */
+  reload(reason: string): Promise<void> {
+    if (this.queuedReload) return this.queuedReload;
+    const p = this.serial(async () => {
+      this.queuedReload = undefined;
+      await this.doReload(reason);
     });
-    await this.running;
-    if (this.again) {
-      this.again = false;
-      await this.reload('changes during the previous reload');
+    this.queuedReload = p;
+    return p;
+  }
+
+  /**
+   * Checks the whole config as it would be after `change` (files, API objects, the change), without
+   * applying it. Throws MIXER_ERR_CONFLICT when a file defines the key, MIXER_ERR_NOT_FOUND to delete
+   * what the API does not hold; otherwise answers every problem (none: valid).
+   */
+  async validateChange(change: ConfigChange): Promise<{ errors: ErrorDetail[]; created: boolean }> {
+    this.requireApi();
+    const cand = await this.gather(change);
+    return { errors: (await this.compile(cand)).errors, created: !cand.existed };
+  }
+
+  /**
+   * Validates `change` against the whole config, stores it, and makes it live here before answering
+   * (other processes learn of it from the store). Refused (ConfigError with every problem, or the errors
+   * of {@link validateChange}): nothing is stored and the live config is unchanged.
+   */
+  applyChange(change: ConfigChange): Promise<ChangeResult> {
+    const api = this.requireApi().store;
+    const key = changeKey(change);
+    const what = `${change.op === 'put' ? 'PUT' : 'DELETE'} ${key}`;
+    return this.serial(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const t0 = performance.now();
+        const cand = await this.gather(change);
+        const { plan, errors } = await this.compile(cand);
+        if (!plan || errors.length > 0) {
+          this.opts.logger.warn({ change: what, errors }, `config API change refused: ${errors.length} problem(s); the live config is unchanged`);
+          throw new ConfigError(`${what} refused: ${errors.length} problem(s); the live config is unchanged`, errors);
+        }
+        let next: Snapshot;
+        try {
+          next = await buildSnapshot(plan, this.generation + 1, this.opts, this.snapshot);
+        } catch (err) {
+          throw new ConfigError(`${what} refused: a handler did not start; the live config is unchanged`, [{ field: key, reason: (err as Error).message }]);
+        }
+        let written: WriteResult;
+        try {
+          written = change.op === 'put' ? await api.put(change.record, cand.api!.version) : await api.remove(key, cand.api!.version);
+        } catch (err) {
+          await this.discard(next);
+          throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `${what}: the config API store (${api.kind} ${api.location}) failed: ${(err as Error).message}; nothing changed`, { retryable: true, cause: err });
+        }
+        if (!written.ok) {
+          // Another process changed the store since it was read: validate again against what it holds now.
+          await this.discard(next);
+          if (attempt < 5) continue;
+          throw new MixerError('MIXER_ERR_CONFLICT', `${what}: the config kept changing while it was being validated; try again`, { retryable: true });
+        }
+        this.api!.seenVersion = written.version;
+        this.swap(next, { ...cand, api: { ...cand.api!, version: written.version } });
+        this.record(`config API: ${what}`, [], t0);
+        return { generation: next.generation, created: !cand.existed };
+      }
+    });
+  }
+
+  private requireApi(): ApiObjects {
+    if (!this.api) throw new MixerError('MIXER_ERR_API_DISABLED', 'this process has no config API store');
+    return this.api;
+  }
+
+  /** Runs `fn` after every load and change asked before it. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads the files and the API objects (the last ones read, when the store cannot be read) and applies `change`. */
+  private async gather(change?: ConfigChange): Promise<Candidate> {
+    const env = this.opts.env ?? process.env;
+    const loaded = await loadConfigDir(this.opts.dir, env);
+    const api = await this.api?.read();
+    let existed = false;
+    if (change) {
+      if (!api) throw new MixerError('MIXER_ERR_API_DISABLED', 'this process has no config API store');
+      if (api.error) throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `the config API store cannot be read now, so nothing was changed: ${api.error}`, { retryable: true });
+      existed = applyToRecords(api.records, loaded.objects, change);
     }
+    const parsed = parseApiRecords(api?.records.values() ?? [], env);
+    const { objects, shadowed } = mergeObjects(loaded.objects, parsed.objects);
+    return { objects, errors: [...loaded.errors, ...parsed.errors], shadowed, api, existed };
+  }
+
+  /** Resolves adapters and compiles a candidate: every problem, or the plan. */
+  private async compile(cand: Candidate): Promise<{ plan?: ConfigPlan; errors: ErrorDetail[] }> {
+    const errors = [...cand.errors];
+    const adapters = await this.adaptersFor(cand.objects, errors);
+    const compiled = compileConfig(cand.objects, adapters);
+    errors.push(...compiled.errors);
+    return { plan: errors.length === 0 ? compiled.plan : undefined, errors };
   }
 
   private async doReload(reason: string): Promise<void> {
     const t0 = performance.now();
-    const { metrics, logger } = this.opts;
     let errors: ErrorDetail[] = [];
     try {
-      const loaded = await loadConfigDir(this.opts.dir, this.opts.env ?? process.env);
-      const adapters = await this.adaptersFor(loaded.objects, loaded.errors);
-      const compiled = compileConfig(loaded.objects, adapters);
-      errors = [...loaded.errors, ...compiled.errors];
-      if (errors.length === 0 && compiled.plan) {
-        const next = await buildSnapshot(compiled.plan, this.generation + 1, this.opts, this.snapshot);
-        this.swap(next);
-      }
+      const cand = await this.gather();
+      if (cand.api) this.api!.loaded(cand.api);
+      const compiled = await this.compile(cand);
+      errors = compiled.errors;
+      if (compiled.plan) this.swap(await buildSnapshot(compiled.plan, this.generation + 1, this.opts, this.snapshot), cand);
     } catch (err) {
       errors = err instanceof ConfigError ? [...err.details] : [...errors, { field: this.opts.dir, reason: (err as Error).message }];
     }
+    this.record(reason, errors, t0);
+  }
+
+  /** The API store changed somewhere (or reconnected): reload at once unless this version is loaded already. */
+  private onApiNotice(version: string | undefined): void {
+    if (this.closed || (version !== undefined && version === this.api!.seenVersion) || this.noticeQueued) return;
+    this.noticeQueued = true;
+    this.serial(async () => {
+      this.noticeQueued = false;
+      if (this.closed || !(await this.api!.moved())) return;
+      await this.doReload(version === undefined ? 'config API store connected' : `config API change (version ${version})`);
+    }).catch((err) => this.opts.logger.error({ err }, 'config reload crashed'));
+  }
+
+  /** Status, metrics and log line of one load. */
+  private record(reason: string, errors: ErrorDetail[], t0: number): void {
+    const { metrics, logger } = this.opts;
     const ok = errors.length === 0;
     const durationMs = Math.round((performance.now() - t0) * 10) / 10;
     this.status.lastReload = { at: new Date().toISOString(), ok, reason, durationMs, errors };
@@ -143,20 +283,22 @@ export class ConfigStore {
   }
 
   /** Built-ins, plus the plugins the config's Handlers name (their load errors join `errors`). */
-  private async adaptersFor(objects: readonly ConfigObject[], errors: ErrorDetail[]): Promise<ReadonlyMap<string, AdapterFactory>> {
-    const names = [...new Set(objects.filter((o) => o.kind === 'Handler').map((o) => (o.doc as HandlerDoc).spec.adapter))].filter((n) => !this.opts.adapters.has(n));
-    if (names.length === 0 || !this.opts.resolveAdapters) return this.opts.adapters;
-    const found = await this.opts.resolveAdapters(names);
-    errors.push(...found.errors);
-    return new Map([...this.opts.adapters, ...found.adapters]);
+  private adaptersFor(objects: readonly ConfigObject[], errors: ErrorDetail[]): Promise<ReadonlyMap<string, AdapterFactory>> {
+    return adaptersForConfig(objects, this.opts.adapters, this.opts.resolveAdapters, errors);
   }
 
-  private swap(next: Snapshot): void {
+  /** Closes the handlers a candidate snapshot started that the live one does not use. */
+  private async discard(candidate: Snapshot): Promise<void> {
+    await Promise.all(retiredHandlers(candidate, this.snapshot).map((h) => h.close()));
+  }
+
+  private swap(next: Snapshot, cand: Candidate): void {
     const old = this.snapshot;
     this.snapshot = next;
     this.generation = next.generation;
     this.status.generation = next.generation;
     this.opts.metrics.configGeneration.set(next.generation);
+    if (cand.api) this.api?.wentLive(cand.api, cand.shadowed);
     if (old) {
       const retired = retiredHandlers(old, next);
       if (retired.length > 0) {
@@ -171,12 +313,14 @@ export class ConfigStore {
     for (const fn of this.listeners) fn(next);
   }
 
-  /** Stops watching and closes every handler (including retired ones still draining). */
+  /** Stops watching, waits for the load or change in progress, closes the API store and every handler (including retired ones still draining). */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.debounce) clearTimeout(this.debounce);
     await this.watcher?.close();
     this.watcher = undefined;
-    await this.running;
+    await this.lock;
+    await this.opts.api?.close();
     const all = new Set(this.snapshot?.handlers.values() ?? []);
     for (const [t, retired] of this.draining) {
       clearTimeout(t);

@@ -7,6 +7,7 @@ import type { SelfMetrics } from '../metrics/self-metrics';
 import { createAdapterEnv } from './adapter-env';
 import { withTimeout } from './timeout';
 import type { OwnedAdapterEnv } from './adapter-env';
+import { IsolatedHandler } from '../plugins/isolated-handler';
 import type { Registry } from 'prom-client';
 
 /** What a handler needs from the process to start. */
@@ -18,6 +19,10 @@ export interface HandlerDeps {
   role?: 'serve' | 'worker';
   /** Longest time an adapter's `create` or `close` may take, ms. */
   lifecycleTimeoutMs?: number;
+  /** Isolated handlers (`isolation: worker`): longest a check or quota call may take, ms (default 1 000). */
+  callTimeoutMs?: number;
+  /** Isolated handlers: longest a report call may take, ms (default 30 000). */
+  reportTimeoutMs?: number;
 }
 
 /** A running handler: the adapter's Handler, its env, and per-handler metric children. */
@@ -34,6 +39,8 @@ export class HandlerRuntime {
     private readonly owned: OwnedAdapterEnv,
     private readonly logger: Logger,
     metrics: SelfMetrics,
+    /** The adapter's metrics: its env's registry, or for an isolated handler the worker's. */
+    readonly registry: Registry = owned.env.registry,
   ) {
     this.okCount = metrics.dispatch.labels(plan.ref, 'ok');
     this.errorCount = metrics.dispatch.labels(plan.ref, 'error');
@@ -45,15 +52,28 @@ export class HandlerRuntime {
     return this.plan.ref;
   }
 
-  /** The adapter's own metrics registry. */
-  get registry(): Registry {
-    return this.owned.env.registry;
-  }
-
-  /** Creates the handler through its adapter's factory; a throw or a hang becomes a rejection naming the handler. */
+  /**
+   * Creates the handler through its adapter's factory; a throw or a hang becomes a rejection naming the handler.
+   * With `isolation: worker` the adapter is created in a worker thread and the handler is a proxy to it.
+   */
   static async start(plan: HandlerPlan, deps: HandlerDeps): Promise<HandlerRuntime> {
     const owned = createAdapterEnv({ handlerName: plan.ref, logger: deps.logger, redis: deps.redis, keyPrefix: deps.keyPrefix, role: deps.role });
     try {
+      if (plan.isolation === 'worker') {
+        const iso = await IsolatedHandler.start({
+          factory: plan.adapter,
+          config: plan.config,
+          handlerName: plan.ref,
+          logger: deps.logger,
+          keyPrefix: deps.keyPrefix,
+          role: deps.role,
+          redis: deps.redis,
+          callTimeoutMs: deps.callTimeoutMs,
+          reportTimeoutMs: deps.reportTimeoutMs,
+          lifecycleTimeoutMs: deps.lifecycleTimeoutMs,
+        });
+        return new HandlerRuntime(plan, iso.handler, owned, deps.logger, deps.metrics, iso.registry);
+      }
       const handler = await withTimeout(Promise.resolve().then(() => plan.adapter.create(plan.config, owned.env)), deps.lifecycleTimeoutMs ?? 10_000, `handler ${plan.ref}: create`);
       return new HandlerRuntime(plan, handler, owned, deps.logger, deps.metrics);
     } catch (err) {

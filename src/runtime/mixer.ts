@@ -3,10 +3,16 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { adapterInventory } from '../../adapters/index';
+import { createAdapterResolver } from '../plugins/loader';
 import { createApp } from '../api/http/app';
 import { createHttpServer } from '../api/http/server';
 import { handleReport } from '../api/http/report-route';
 import { deadLetterRoutes } from '../api/http/deadletters-routes';
+import { configRoutes } from '../api/http/config-routes';
+import { API_DIR_NAME } from '../config/api-store';
+import { DirApiStore } from '../config/dir-api-store';
+import { RedisApiStore } from '../config/redis-api-store';
+import { meshRoutes } from '../mesh/mixer-routes';
 import { SelfMetrics } from '../metrics/self-metrics';
 import type { ReportQueue } from '../queue/report-queue';
 import { ConfigStore } from './config-store';
@@ -53,12 +59,17 @@ export async function startConfig(settings: Settings, logger: Logger, metrics: S
   const store = new ConfigStore({
     dir: settings.configDir,
     adapters: adapterInventory(),
+    resolveAdapters: createAdapterResolver({ pluginsDir: settings.pluginsDir, logger }),
+    callTimeoutMs: settings.adapterTimeoutMs,
+    reportTimeoutMs: settings.delivery.timeoutMs,
     logger,
     metrics,
     redis,
     role,
     keyPrefix: settings.keyPrefix,
     drainMs: Math.max(settings.adapterTimeoutMs, settings.delivery.timeoutMs ?? 30_000) + 1000,
+    // Config API objects: shared through Redis, else kept beside the files (the loader skips hidden entries).
+    api: redis ? new RedisApiStore(redis, settings.keyPrefix, logger) : new DirApiStore(`${settings.configDir}/${API_DIR_NAME}`),
   });
   try {
     await store.start();
@@ -86,7 +97,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     store,
     metrics,
     redisState: () => (!redis ? 'not configured' : redis.status === 'ready' ? 'up' : 'down'),
-    mount: (a) => a.use(deadLetterRoutes(queue, settings.adminToken)),
+    mount: (a) => a.use(deadLetterRoutes(queue, settings.adminToken), configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }), meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger })),
   });
   const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
   const server: Server = createHttpServer(

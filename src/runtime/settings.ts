@@ -10,6 +10,12 @@ export interface Settings {
   host: string;
   /** MIXER_CONFIG_DIR, default `rules/` under the package. */
   configDir: string;
+  /**
+   * MIXER_PLUGINS_DIR: folder of operator adapter plugins (`<dir>/<adapter>/`), also a starting point
+   * for resolving npm-installed plugins. Default: `plugins/` next to the config directory (the
+   * package's `plugins/` with the default `rules/`). It need not exist.
+   */
+  pluginsDir: string;
   /** REDIS_URL; unset means the embedded in-process queue. */
   redisUrl?: string;
   /** MIXER_ADMIN_TOKEN, or the contents of MIXER_ADMIN_TOKEN_FILE; unset turns the config API off. */
@@ -50,10 +56,12 @@ export function resolveSettings(flags: Partial<Record<Exclude<keyof Settings, 'd
   if (!adminToken && env.MIXER_ADMIN_TOKEN_FILE) {
     adminToken = readFileSync(env.MIXER_ADMIN_TOKEN_FILE, 'utf8').trim() || undefined;
   }
+  const configDir = path.resolve(flags.configDir ?? env.MIXER_CONFIG_DIR ?? DEFAULT_CONFIG_DIR);
   return {
     port: int('MIXER_PORT', flags.port ?? env.MIXER_PORT, 9091),
     host: flags.host ?? env.MIXER_HOST ?? '0.0.0.0',
-    configDir: path.resolve(flags.configDir ?? env.MIXER_CONFIG_DIR ?? DEFAULT_CONFIG_DIR),
+    configDir,
+    pluginsDir: path.resolve((flags.pluginsDir ?? env.MIXER_PLUGINS_DIR) || path.join(configDir, '..', 'plugins')),
     redisUrl: (flags.redisUrl ?? env.REDIS_URL) || undefined,
     adminToken,
     maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),

@@ -9,7 +9,7 @@ import type { CheckAnswer, CheckRequest, QuotaRequest } from '../../policy/check
 import type { ConfigStore } from '../../runtime/config-store';
 import type { ThrottledLog } from '../../runtime/throttled-log';
 import type { SelfMetrics } from '../../metrics/self-metrics';
-import { readJsonBody, sendError, sendJson } from './respond';
+import { readJsonBodyThen, sendError, sendJsonText } from './respond';
 
 export interface CheckRouteDeps {
   store: ConfigStore;
@@ -21,7 +21,10 @@ export interface CheckRouteDeps {
 
 const ALLOWED = new Set(['attributes', 'quotas', 'dedupId']);
 
-/** Validates the JSON of a check request against the live vocabulary. Throws MixerError (4xx). */
+/**
+ * Validates the JSON of a check request against the live vocabulary. Throws MixerError (4xx).
+ * `body` must be the caller's own fresh `JSON.parse` result: the bag takes over its `attributes` object.
+ */
 export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps): CheckRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body must be a JSON object {"attributes": {...}}', { details: [{ field: 'body', reason: 'not an object' }] });
@@ -31,7 +34,8 @@ export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps): CheckRe
     if (!ALLOWED.has(k)) throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(k)} in check body (expected attributes, quotas, dedupId)`, { details: [{ field: k, reason: 'unknown field' }] });
   }
   if (b.attributes === undefined) throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body needs "attributes"', { details: [{ field: 'attributes', reason: 'missing' }] });
-  const bag = decodeBag(b.attributes, deps.store.current.plan.vocabulary, deps.limits, 'attributes');
+  // The body is this request's own JSON.parse result: the bag may keep its objects instead of copies.
+  const bag = decodeBag(b.attributes, deps.store.current.plan.vocabulary, deps.limits, 'attributes', true);
   const req: CheckRequest = { bag };
   if (b.quotas !== undefined) req.quotas = decodeQuotas(b.quotas);
   if (b.dedupId !== undefined) {
@@ -77,20 +81,68 @@ export function encodeCheckAnswer(a: CheckAnswer): unknown {
   return out;
 }
 
-/** `POST /v1/check`, served straight from the http listener (no router on the hot path). */
-export async function handleCheck(req: IncomingMessage, res: ServerResponse, deps: CheckRouteDeps): Promise<void> {
-  try {
-    const body = await readJsonBody(req, deps.limits.maxBodyBytes);
-    if (!deps.store.ready) throw new MixerError('MIXER_ERR_NOT_READY', 'no valid config loaded yet');
-    const t0 = performance.now();
-    const request = decodeCheckRequest(body, deps);
-    const r = runCheck(deps.store.current, request, { timeoutMs: deps.adapterTimeoutMs, log: deps.log });
-    const answer = r instanceof Promise ? await r : r;
-    deps.metrics.checkDuration.observe((performance.now() - t0) / 1000);
-    deps.metrics.checkResults.inc({ code: answer.status.code });
-    sendJson(res, 200, encodeCheckAnswer(answer));
-  } catch (err) {
-    const e = sendError(res, err);
-    deps.metrics.requestErrors.inc({ route: 'check', code: e.code });
+/** `"5s"` (JSON text) by validDuration ms: handlers answer with a few fixed durations. */
+const durationJson = new Map<number, string>();
+
+function durationText(ms: number): string {
+  let t = durationJson.get(ms);
+  if (t === undefined) {
+    t = JSON.stringify(formatDuration(ms)); // throws on a non-finite value, as encodeCheckAnswer does
+    if (durationJson.size >= 256) durationJson.clear();
+    durationJson.set(ms, t);
   }
+  return t;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * `JSON.stringify(encodeCheckAnswer(a))`, built directly for the usual answer (numbers finite, message
+ * a string); anything unusual goes through `encodeCheckAnswer` so the text is the same in every case.
+ */
+export function encodeCheckAnswerText(a: CheckAnswer): string {
+  const { code } = a.status;
+  const message = a.status.message ?? '';
+  if (a.quotas !== undefined || !isCount(code) || typeof message !== 'string' || !isCount(a.validUseCount) || !isCount(a.configGeneration)) {
+    return JSON.stringify(encodeCheckAnswer(a));
+  }
+  return (
+    `{"status":{"code":${code},"message":${message === '' ? '""' : JSON.stringify(message)}},"validDuration":${durationText(a.validDuration)}` +
+    `,"validUseCount":${a.validUseCount},"referencedAttributes":${JSON.stringify(a.referencedAttributes)},"configGeneration":${a.configGeneration}}`
+  );
+}
+
+function fail(res: ServerResponse, err: unknown, deps: CheckRouteDeps): void {
+  const e = sendError(res, err);
+  deps.metrics.requestErrors.inc({ route: 'check', code: e.code });
+}
+
+function answer(res: ServerResponse, deps: CheckRouteDeps, t0: number, a: CheckAnswer): void {
+  deps.metrics.checkDuration.observe((performance.now() - t0) / 1000);
+  deps.metrics.countCheckResult(a.status.code);
+  sendJsonText(res, 200, encodeCheckAnswerText(a));
+}
+
+/**
+ * `POST /v1/check`, served straight from the http listener (no router on the hot path). When every
+ * handler answers synchronously the whole check runs inside the request's `end` event: no promise,
+ * no extra tick, one write.
+ */
+export function handleCheck(req: IncomingMessage, res: ServerResponse, deps: CheckRouteDeps): void {
+  readJsonBodyThen(req, deps.limits.maxBodyBytes, (err, body) => {
+    if (err !== undefined) return fail(res, err, deps);
+    try {
+      if (!deps.store.ready) throw new MixerError('MIXER_ERR_NOT_READY', 'no valid config loaded yet');
+      const t0 = performance.now();
+      const request = decodeCheckRequest(body, deps);
+      const r = runCheck(deps.store.current, request, { timeoutMs: deps.adapterTimeoutMs, log: deps.log });
+      if (r instanceof Promise) {
+        r.then((a) => answer(res, deps, t0, a)).catch((e: unknown) => fail(res, e, deps));
+        return;
+      }
+      answer(res, deps, t0, r);
+    } catch (e) {
+      fail(res, e, deps);
+    }
+  });
 }

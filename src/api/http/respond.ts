@@ -1,10 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asMixerError, httpStatusOf, MixerError } from '../../errors';
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Writes a JSON answer. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** Writes an answer whose JSON text is already made: head and body go out in one write. */
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
+  const head = headers === undefined ? { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) } : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...headers };
+  res.writeHead(status, head);
   res.end(text);
 }
 
@@ -19,9 +26,57 @@ export function sendError(res: ServerResponse, err: unknown): MixerError {
     return e;
   }
   const headers: Record<string, string> = {};
-  if (e.code === 'MIXER_ERR_QUEUE_UNAVAILABLE' || e.code === 'MIXER_ERR_NOT_READY') headers['retry-after'] = '1';
+  if (httpStatusOf(e.code) === 503) headers['retry-after'] = '1';
   sendJson(res, httpStatusOf(e.code), e.toJSON(), headers);
   return e;
+}
+
+/**
+ * Reads a request body up to `limit` bytes, parses it as JSON and calls `done` once: with the value,
+ * or with MIXER_ERR_BODY_TOO_LARGE (413) past the limit, MIXER_ERR_BAD_JSON (400) when it does not
+ * parse, MIXER_ERR_BAD_REQUEST when the stream fails. `done` runs inside the request's `end` event
+ * (no promise, no extra tick), so a synchronous answer leaves in the same turn as the last byte came in.
+ */
+export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err: MixerError | undefined, body: unknown) => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) {
+    req.resume();
+    done(tooLarge(limit), undefined);
+    return;
+  }
+  let first: Buffer | undefined;
+  let more: Buffer[] | undefined;
+  let size = 0;
+  let settled = false;
+  req.on('data', (chunk: Buffer) => {
+    if (settled) return;
+    size += chunk.length;
+    if (size > limit) {
+      settled = true;
+      done(tooLarge(limit), undefined);
+      return;
+    }
+    if (first === undefined) first = chunk;
+    else (more ??= [first]).push(chunk);
+  });
+  req.on('error', (err) => {
+    if (settled) return;
+    settled = true;
+    done(new MixerError('MIXER_ERR_BAD_REQUEST', `request body could not be read: ${err.message}`), undefined);
+  });
+  req.on('end', () => {
+    if (settled) return;
+    settled = true;
+    const text = more !== undefined ? Buffer.concat(more, size).toString('utf8') : first !== undefined ? first.toString('utf8') : '';
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      done(new MixerError('MIXER_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`, { details: [{ field: 'body', reason: (err as Error).message }] }), undefined);
+      return;
+    }
+    done(undefined, body);
+  });
 }
 
 /**
@@ -30,38 +85,7 @@ export function sendError(res: ServerResponse, err: unknown): MixerError {
  */
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > limit) {
-      req.resume();
-      reject(tooLarge(limit));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(new MixerError('MIXER_ERR_BAD_REQUEST', `request body could not be read: ${err.message}`));
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(new MixerError('MIXER_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`, { details: [{ field: 'body', reason: (err as Error).message }] }));
-      }
-    });
+    readJsonBodyThen(req, limit, (err, body) => (err ? reject(err) : resolve(body)));
   });
 }
 

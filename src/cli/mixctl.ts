@@ -1,0 +1,212 @@
+import { Command, CommanderError, Option } from 'commander';
+import { MixerClient, resolveClientOptions, DEFAULT_MIXER_URL } from './mixctl/client';
+import type { GlobalFlags } from './mixctl/client';
+import { CliError, EXIT, usageError } from './mixctl/errors';
+import { OUTPUT_FORMATS, outputFormat, writeErr } from './mixctl/output';
+import type { OutputFormat } from './mixctl/output';
+import { ATTRIBUTE_FLAGS, collect } from './mixctl/attributes';
+import { applyCommand, deleteCommand, getCommand } from './mixctl/config-commands';
+import { validateCommand } from './mixctl/validate';
+import type { NamespaceFlag } from './mixctl/config-commands';
+import { ruleCreate, ruleDelete, ruleGet } from './mixctl/rule-commands';
+import { checkCommand, reportCommand } from './mixctl/check-report';
+import { GRAPH_WINDOWS, graphCommand } from './mixctl/graph';
+import { dlqList, dlqReplay, dlqShow } from './mixctl/dlq';
+
+const EXAMPLES = `
+Examples:
+  mixctl rule create global backend.default.svc.cluster.local -f deny.yaml
+  mixctl check --stringmap_attributes 'source.labels=app:frontend' -s destination.service.host=backend.default.svc.cluster.local
+  mixctl rule delete global backend.default.svc.cluster.local -f deny.yaml
+  mixctl apply -f rules.yaml && mixctl get rules -o yaml
+  mixctl graph --window 1m --dot | dot -Tsvg > mesh.svg
+
+Exit codes: 0 ok (check: whatever the verdict), 1 Mixer answered an error, 2 usage error or invalid
+file, 3 Mixer unreachable, 4 unauthorized (401/403). See docs/mixctl.md.`;
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function globals(cmd: Command): GlobalFlags & { output?: string } {
+  return cmd.optsWithGlobals();
+}
+
+/** The client and output format of a command (from the global flags and the environment). */
+function context(cmd: Command): { client: MixerClient; format: OutputFormat } {
+  const g = globals(cmd);
+  return { format: outputFormat(g.output), client: new MixerClient(resolveClientOptions(g)) };
+}
+
+function namespaceFlag(cmd: Command): NamespaceFlag {
+  const value = cmd.opts<{ namespace: string }>().namespace;
+  if (!NAMESPACE.test(value)) throw usageError(`-n/--namespace: ${JSON.stringify(value)} is not a namespace name (lower case, digits, "-", ".")`);
+  return { value, explicit: cmd.getOptionValueSource('namespace') === 'cli' };
+}
+
+function withNamespace(cmd: Command): Command {
+  return cmd.option('-n, --namespace <namespace>', 'namespace of objects that name none', 'default');
+}
+
+function withAttributeFlags(cmd: Command): Command {
+  for (const f of ATTRIBUTE_FLAGS) cmd.option(f.flags, `${f.description} (repeatable, comma lists)`, collect);
+  return cmd;
+}
+
+function configCommands(program: Command): void {
+  withNamespace(program.command('apply').description('create or replace every object of a file (AttributeManifest, Instance, Handler, Rule order)'))
+    .requiredOption('-f, --filename <file>', 'YAML file of config documents (- for stdin)')
+    .action(async (opts: { filename: string }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await applyCommand(client, format, opts.filename, namespaceFlag(cmd));
+    });
+
+  withNamespace(program.command('get').description('list config objects (of a kind), or show one'))
+    .argument('[kind]', 'rule, handler, instance or manifest (plural accepted)')
+    .argument('[name]', 'object name')
+    .option('-A, --all-namespaces', 'list every namespace')
+    .action(async (kind: string | undefined, name: string | undefined, opts: { allNamespaces?: boolean }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await getCommand(client, format, { kind, name, allNamespaces: opts.allNamespaces === true }, namespaceFlag(cmd));
+    });
+
+  withNamespace(program.command('delete').description('delete one object, or every object of a file (Rule, Handler, Instance order)'))
+    .argument('[kind]', 'rule, handler, instance or manifest')
+    .argument('[name]', 'object name')
+    .option('-f, --filename <file>', 'YAML file of the objects to delete (- for stdin)')
+    .option('--ignore-not-found', 'an object that does not exist is not an error')
+    .action(async (kind: string | undefined, name: string | undefined, opts: { filename?: string; ignoreNotFound?: boolean }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await deleteCommand(client, format, { kind, name, file: opts.filename, ignoreNotFound: opts.ignoreNotFound === true }, namespaceFlag(cmd));
+    });
+
+  program
+    .command('validate')
+    .description('check a config file locally (schema, references, attributes, adapter params); exit 2 when invalid')
+    .requiredOption('-f, --filename <file>', 'YAML file of config documents (- for stdin)')
+    .option('--with <dir>', "config directory the file joins (default: Mixer's bundled rules/)")
+    .action(async (opts: { filename: string; with?: string }, cmd: Command) => {
+      await validateCommand(outputFormat(globals(cmd).output), opts.filename, opts.with);
+    });
+}
+
+function ruleCommands(program: Command): void {
+  const rule = program.command('rule').description("rules for one subject, in istioctl mixer's form: rule create global <service host> -f file");
+  rule
+    .command('create')
+    .description('apply the file in namespace <scope> (global = default), each Rule restricted to destination.service.host == <subject>')
+    .argument('<scope>', 'global, or a namespace')
+    .argument('<subject>', 'service host, e.g. backend.default.svc.cluster.local')
+    .requiredOption('-f, --filename <file>', 'YAML file of config documents')
+    .action(async (scope: string, subject: string, opts: { filename: string }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await ruleCreate(client, format, scope, subject, opts.filename);
+    });
+  rule
+    .command('get')
+    .description('the rules in namespace <scope> whose match names <subject>')
+    .argument('<scope>', 'global, or a namespace')
+    .argument('<subject>', 'service host')
+    .action(async (scope: string, subject: string, _opts: unknown, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await ruleGet(client, format, scope, subject);
+    });
+  rule
+    .command('delete')
+    .description('delete what rule create made from the same file')
+    .argument('<scope>', 'global, or a namespace')
+    .argument('<subject>', 'service host')
+    .requiredOption('-f, --filename <file>', 'the YAML file given to rule create')
+    .option('--ignore-not-found', 'an object that does not exist is not an error')
+    .action(async (scope: string, subject: string, opts: { filename: string; ignoreNotFound?: boolean }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await ruleDelete(client, format, scope, subject, opts.filename, opts.ignoreNotFound === true);
+    });
+}
+
+function trafficCommands(program: Command): void {
+  withAttributeFlags(program.command('check').description('ask Mixer whether a call may happen; prints the verdict (exit 0 whatever it is)'))
+    .option('--quota <name=amount>', 'quota to charge (repeatable, comma lists)', collect)
+    .action(async (opts: Record<string, string[]>, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await checkCommand(client, format, opts);
+    });
+  withAttributeFlags(program.command('report').description('report one bag (or --repeat n copies of it in one batch)'))
+    .option('--repeat <n>', 'bags in the batch', '1')
+    .action(async (opts: Record<string, string[]> & { repeat: string }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await reportCommand(client, format, opts);
+    });
+  program
+    .command('graph')
+    .description('the service dependency graph')
+    .addOption(new Option('--window <window>', 'time window').choices(GRAPH_WINDOWS).default('5m'))
+    .option('--dot', 'Graphviz DOT (for dot -Tsvg)')
+    .action(async (opts: { window: string; dot?: boolean }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await graphCommand(client, format, { window: opts.window, dot: opts.dot === true });
+    });
+}
+
+function dlqCommands(program: Command): void {
+  const dlq = program.command('dlq').description('dead letters: report batches a handler kept failing (admin token)');
+  dlq
+    .command('list')
+    .argument('<handler>', 'handler name, or namespace/name')
+    .option('--limit <n>', 'most to list (newest first)')
+    .action(async (handler: string, opts: { limit?: string }, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await dlqList(client, format, handler, opts.limit);
+    });
+  dlq
+    .command('show')
+    .argument('<handler>', 'handler name, or namespace/name')
+    .argument('<id>', 'dead letter id')
+    .action(async (handler: string, id: string, _opts: unknown, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await dlqShow(client, format, handler, id);
+    });
+  dlq
+    .command('replay')
+    .argument('<handler>', 'handler name, or namespace/name')
+    .argument('[ids...]', 'dead letter ids (default: all)')
+    .action(async (handler: string, ids: string[], _opts: unknown, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await dlqReplay(client, format, handler, ids);
+    });
+}
+
+/** The `mixctl` command tree (global flags, every command). Commander errors are thrown, not exited. */
+export function buildProgram(): Command {
+  const program = new Command('mixctl')
+    .description("Mixer's operator CLI: config, rules, check and report, graph, dead letters")
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .option('--mixer <url>', `Mixer's URL (MIXER_URL, default ${DEFAULT_MIXER_URL})`)
+    .option('--token <token>', 'admin token (MIXER_ADMIN_TOKEN)')
+    .option('--timeout <duration>', 'longest a call may take (default 10s)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
+    .addHelpText('after', EXAMPLES);
+  configCommands(program);
+  ruleCommands(program);
+  trafficCommands(program);
+  dlqCommands(program);
+  return program;
+}
+
+/**
+ * Entry point of the `mixctl` bin: runs one command and resolves to its exit code
+ * (0 ok, 1 Mixer error, 2 usage or invalid file, 3 Mixer unreachable, 4 unauthorized).
+ */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (err instanceof CliError) {
+      writeErr(`mixctl: ${err.message}`);
+      for (const l of err.lines) writeErr(l);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

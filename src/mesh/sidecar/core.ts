@@ -1,0 +1,129 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { deriveKey } from '../mesh-key';
+import { IdentitySigner } from '../identity';
+import { MixerHttp } from '../mixer-http';
+import { RegistryClient } from '../registry/client';
+import { RoutesPoller } from '../routing/routes-client';
+import type { RoutesAnswer } from '../routing/types';
+import { upstreamAgent } from './forward';
+import { reportTransport } from './mixer-calls';
+import { ReportBatcher } from './report-batcher';
+import type { ProxyOptions } from './options';
+
+/** Counters of a proxy's outbound side. */
+export interface OutboundStats {
+  requests: number;
+  retries: number;
+  noUpstream: number;
+  faultsInjected: number;
+}
+
+/** What sidecars and the ingress share: Mixer links, route rules, endpoints, reports, identity. */
+export interface ProxyCore {
+  readonly options: ProxyOptions;
+  readonly logger: Logger;
+  /** Checks, routes and registry calls. */
+  readonly mixer: MixerHttp;
+  readonly reports: ReportBatcher;
+  readonly routes: RoutesPoller;
+  readonly endpoints: RegistryClient;
+  readonly signer: IdentitySigner;
+  /** Keep-alive agent for upstream calls. */
+  readonly agent: http.Agent;
+  readonly outbound: OutboundStats;
+  /** Round-robin positions per service. */
+  readonly rr: Map<string, number>;
+  /** Stops polling, flushes reports, closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates the shared parts and polls Mixer for route rules once (at most 2 s) before returning;
+ * `onRoutes` hears every new config generation.
+ */
+export async function createProxyCore(options: ProxyOptions, logger: Logger, timeoutMs: number, onRoutes: (a: RoutesAnswer) => void = () => undefined): Promise<ProxyCore> {
+  const mixer = new MixerHttp(options.mixerUrl, timeoutMs);
+  // Reports get connections of their own, so a slow report never queues a check behind it.
+  const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4);
+  const reports = new ReportBatcher({ send: reportTransport(reportHttp), logger });
+  const routes = new RoutesPoller(mixer, logger, onRoutes);
+  await routes.start();
+  const agent = upstreamAgent();
+  return {
+    options,
+    logger,
+    mixer,
+    reports,
+    routes,
+    endpoints: new RegistryClient(mixer, options.meshKey, logger),
+    signer: new IdentitySigner(deriveKey(options.meshKey, 'identity'), options.identity),
+    agent,
+    outbound: { requests: 0, retries: 0, noUpstream: 0, faultsInjected: 0 },
+    rr: new Map(),
+    close: async () => {
+      routes.stop();
+      await reports.close();
+      mixer.close();
+      reportHttp.close();
+      agent.destroy();
+    },
+  };
+}
+
+/** Listens on `host:port` (0: any free port) and resolves with the port bound. */
+export function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stops accepting, lets requests in flight finish (at most `graceMs`), then closes what is left. */
+export async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const t = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(t);
+}
+
+/** An HTTP server for proxy traffic (long keep-alive, so callers' pooled sockets are not cut under them). */
+export function proxyServer(handler: http.RequestListener): http.Server {
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
+}
+
+/** The status page of a proxy: `GET /status` (JSON from `status`) and `GET /healthz`. */
+export function adminServer(status: () => unknown): http.Server {
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && (path === '/status' || path === '/healthz')) {
+      const body = JSON.stringify(path === '/status' ? status() : { status: 'ok' });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /status or /healthz\n');
+  });
+}
+
+/** The parts of a core shown on a status page. */
+export function coreStatus(core: ProxyCore): Record<string, unknown> {
+  return {
+    identity: core.options.identity,
+    mixer: core.options.mixerUrl,
+    configGeneration: core.routes.generation ?? null,
+    routeRules: core.routes.table.rules.map((r) => r.ref),
+    routesError: core.routes.lastError ?? null,
+    outbound: core.outbound,
+    reports: { ...core.reports.stats, pending: core.reports.pending },
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * The outbound path, shared by sidecars (the app calls another service) and the ingress (the
+ * world calls a service): route rules pick a subset of the destination's instances, faults are
+ * injected, B3 headers continue (or start) the trace, the caller's signed identity is attached,
+ * tries are retried on 5xx and connect failures within the timeouts, and the call is reported to
+ * Mixer as the client side (`context.reporter.kind: outbound`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IDENTITY_HEADER } from '../identity';
+import type { ServiceInstance } from '../registry/types';
+import { hasLabels } from '../routing/select';
+import type { RouteRulePlan } from '../routing/types';
+import { headerMap, putRequest, putService, putWorkload, reportBag } from './attributes';
+import type { MutableBag } from './attributes';
+import { endToEnd, tryUpstream, UpstreamError } from './forward';
+import type { ProxyCore } from './core';
+import { childSpan, setB3 } from './trace';
+
+/** Largest request body kept in memory so it can be sent again on a retry, bytes. */
+export const MAX_RETRY_BODY_BYTES = 1024 * 1024;
+
+/** The service a request is for. */
+export interface Target {
+  service: string;
+  namespace: string;
+}
+
+const DROP = new Set([IDENTITY_HEADER]);
+
+/** `backend`, `backend:8080`, `backend.shop`, `backend.shop.svc.cluster.local` → a target; undefined for no host. */
+export function targetOfHost(host: string | undefined, namespace: string): Target | undefined {
+  if (!host) return undefined;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  const parts = name.split('.');
+  if (parts[0] === '') return undefined;
+  return { service: parts[0], namespace: parts.length > 1 && parts[1] !== '' ? parts[1] : namespace };
+}
+
+function plain(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function pickInstance(core: ProxyCore, key: string, list: readonly ServiceInstance[], avoid: ServiceInstance | undefined): ServiceInstance {
+  const n = (core.rr.get(key) ?? 0) + 1;
+  core.rr.set(key, n % 1_000_000);
+  let inst = list[n % list.length];
+  if (avoid && inst.id === avoid.id && list.length > 1) inst = list[(n + 1) % list.length];
+  return inst;
+}
+
+async function instancesOf(core: ProxyCore, t: Target): Promise<readonly ServiceInstance[]> {
+  const hit = core.endpoints.cached(t.namespace, t.service);
+  if (hit) return hit;
+  try {
+    return await core.endpoints.resolve(t.namespace, t.service);
+  } catch {
+    return [];
+  }
+}
+
+/** Proxies one request to `target` and reports it; never throws. */
+export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: ServerResponse, target: Target, path: string): Promise<void> {
+  const startMs = Date.now();
+  const t0 = performance.now();
+  core.outbound.requests++;
+  const self = core.options.identity;
+  const headers = endToEnd(req.headers, DROP);
+  setB3(headers, childSpan(req.headers));
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+  const decision = core.routes.table.decide({ service: target.service, namespace: target.namespace, headers: req.headers, path }, { name: self.service, labels: self.labels });
+  const rule: RouteRulePlan | undefined = decision.rule;
+  headers[IDENTITY_HEADER] = core.signer.headerFor(target.namespace, target.service);
+
+  const bag: MutableBag = {};
+  putWorkload(bag, 'source', self);
+  putService(bag, target.service, target.namespace);
+  putRequest(bag, { method: req.method ?? 'GET', path, headers: headerMap(headers, IDENTITY_HEADER), startMs });
+  bag['context.reporter.kind'] = 'outbound';
+  bag['context.reporter.uid'] = `kubernetes://${self.instance}.${self.namespace}`;
+  let flags = '-';
+  const finish = (code: number, size: number): void => {
+    core.reports.add(reportBag(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags }));
+  };
+  const fail = (status: number, text: string, why: string): void => {
+    flags = why;
+    plain(res, status, text);
+    finish(status, Buffer.byteLength(text));
+  };
+
+  const fault = rule?.fault;
+  if (fault?.abort && Math.random() * 100 < fault.abort.percent) {
+    core.outbound.faultsInjected++;
+    req.resume();
+    return fail(fault.abort.httpStatus, 'fault filter abort', 'FI');
+  }
+  if (fault?.delay && Math.random() * 100 < fault.delay.percent) {
+    core.outbound.faultsInjected++;
+    flags = 'DI';
+    await new Promise((r) => setTimeout(r, fault.delay!.fixedDelayMs));
+  }
+
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const streamed = req.headers['transfer-encoding'] !== undefined || declared > MAX_RETRY_BODY_BYTES;
+  let body: Buffer | IncomingMessage | undefined;
+  if (streamed) body = req;
+  else if (declared > 0) {
+    try {
+      body = await readBody(req);
+    } catch {
+      return fail(400, 'request body could not be read', 'DC');
+    }
+  } else req.resume();
+
+  const all = await instancesOf(core, target);
+  const candidates = all.filter((i) => hasLabels(i.labels, decision.labels));
+  if (candidates.length === 0) {
+    core.outbound.noUpstream++;
+    return fail(503, `no healthy upstream for ${target.service}.${target.namespace}${Object.keys(decision.labels).length > 0 ? ` with labels ${JSON.stringify(decision.labels)}` : ''}`, 'UH');
+  }
+
+  const deadline = t0 + (rule?.timeoutMs ?? core.options.defaultTimeoutMs);
+  const tries = 1 + (streamed ? 0 : (rule?.retries?.attempts ?? 0));
+  let last: { error?: UpstreamError; status?: number } = {};
+  let prev: ServiceInstance | undefined;
+  const key = `${target.namespace}/${target.service}`;
+  for (let attempt = 0; attempt < tries; attempt++) {
+    if (attempt > 0) {
+      core.outbound.retries++;
+      await new Promise((r) => setTimeout(r, Math.random() * 25 * 2 ** (attempt - 1)));
+    }
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) break;
+    const inst = pickInstance(core, key, candidates, prev);
+    prev = inst;
+    const colon = inst.address.lastIndexOf(':');
+    const perTry = Math.min(rule?.retries?.perTryTimeoutMs ?? remaining, remaining);
+    const { response, cancel } = tryUpstream({ agent: core.agent, host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(inst.address.slice(colon + 1)), method: req.method ?? 'GET', path, headers: { ...headers }, body, timeoutMs: perTry });
+    let up: IncomingMessage;
+    try {
+      up = await response;
+    } catch (err) {
+      last = { error: err instanceof UpstreamError ? err : new UpstreamError('reset', String(err)) };
+      continue;
+    }
+    const code = up.statusCode ?? 502;
+    if (code >= 500 && attempt + 1 < tries && deadline - performance.now() > 0) {
+      last = { status: code };
+      up.resume();
+      continue;
+    }
+    putWorkload(bag, 'destination', inst);
+    res.on('close', () => {
+      if (!res.writableFinished) cancel();
+    });
+    return relay(up, res, (size, complete) => {
+      if (!complete) flags = 'DC';
+      finish(code, size);
+    });
+  }
+  const retried = tries > 1 ? 'URX' : '';
+  if (last.status !== undefined) return fail(last.status, `upstream answered ${last.status} on every try`, retried || '-');
+  if (last.error?.failure === 'timeout' || !last.error) return fail(504, 'upstream request timeout', retried || 'UT');
+  return fail(503, `upstream connect error or disconnect/reset before headers: ${last.error.message}`, retried || (last.error.failure === 'connect' ? 'UF' : 'UC'));
+}
+
+/** Streams an upstream response to the caller; `done(bytes, complete)` runs once. */
+export function relay(up: IncomingMessage, res: ServerResponse, done: (size: number, complete: boolean) => void): void {
+  let size = 0;
+  let once = false;
+  const end = (complete: boolean): void => {
+    if (once) return;
+    once = true;
+    done(size, complete);
+  };
+  res.writeHead(up.statusCode ?? 502, endToEnd(up.headers));
+  up.on('data', (c: Buffer) => {
+    size += c.length;
+  });
+  up.pipe(res);
+  res.on('finish', () => end(true));
+  res.on('close', () => {
+    if (!res.writableFinished) up.destroy();
+    end(res.writableFinished);
+  });
+  up.on('error', () => {
+    res.destroy();
+    end(false);
+  });
+}
