@@ -3,12 +3,16 @@
  * lists them. A bench prints its figures beside a baseline measured in the same run, as ratios.
  */
 import { runCheckBench } from './check';
+import { runMeshBench } from './mesh';
+import { runReportBench } from './report';
 import { parseBenchArgs } from './options';
 import type { BenchOptions } from './options';
 
 /** Name → bench. Add a bench with one line here. */
 const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>> = {
   check: runCheckBench,
+  mesh: runMeshBench,
+  report: runReportBench,
 };
 
 function usage(): string {

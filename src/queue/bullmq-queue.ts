@@ -12,6 +12,8 @@ import { backoffDelay } from './report-queue';
 import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
 
 const BATCH_QUEUE = 'reports';
+/** Parsed batches kept for the other handlers of the same batch (bounded; oldest dropped first). */
+const RECENT_BATCHES = 32;
 
 /** Queue of one handler's deliveries (queue names may not contain `:`). */
 export function handlerQueueName(handler: string): string {
@@ -40,9 +42,11 @@ export class BullmqQueue implements ReportQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
   private batchWorker: Worker | undefined;
+  private readonly recentBatches = new Map<string, Promise<BagValues[]>>();
   private unsubscribe: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   readonly deadLetterStore: RedisDeadLetters;
+  private readonly attemptDeps: AttemptDeps;
 
   constructor(
     redisUrl: string,
@@ -58,15 +62,13 @@ export class BullmqQueue implements ReportQueue {
     this.flows = new FlowProducer({ connection: this.producerConn, prefix: this.bullPrefix });
     this.flows.on('error', () => undefined);
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix);
+    this.attemptDeps = { ...deps, deadLetters: this.deadLetterStore };
   }
 
   private get bullPrefix(): string {
     return `${this.prefix}bull`;
   }
 
-  private get attemptDeps(): AttemptDeps {
-    return { ...this.deps, deadLetters: this.deadLetterStore };
-  }
 
   private queue(handler: string): Queue {
     let q = this.queues.get(handler);
@@ -155,12 +157,26 @@ export class BullmqQueue implements ReportQueue {
     return runAttempt(this.attemptDeps, handler, batch, bags, job.attemptsMade + 1);
   }
 
+  /**
+   * The bags of a child's batch, read from its parent job. The handlers of one batch usually run
+   * here at about the same time, so the last few parsed batches are kept: one read and one parse
+   * per batch instead of one per handler.
+   */
   private async parentBags(job: Job<ChildData>): Promise<BagValues[]> {
     const parent = job.parent;
     if (!parent) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
-    const raw = await this.producerConn.hget(`${parent.queueKey}:${parent.id}`, 'data');
-    if (raw === null) throw new Error(`batch ${parent.id} is missing from Redis`);
-    return (JSON.parse(raw) as { bags: BagValues[] }).bags;
+    const key = `${parent.queueKey}:${parent.id}`;
+    let pending = this.recentBatches.get(key);
+    if (!pending) {
+      pending = this.producerConn.hget(key, 'data').then((raw) => {
+        if (raw === null) throw new Error(`batch ${parent.id} is missing from Redis`);
+        return (JSON.parse(raw) as { bags: BagValues[] }).bags;
+      });
+      this.recentBatches.set(key, pending);
+      if (this.recentBatches.size > RECENT_BATCHES) this.recentBatches.delete(this.recentBatches.keys().next().value!);
+      pending.catch(() => this.recentBatches.delete(key));
+    }
+    return pending;
   }
 
   async depth(): Promise<QueueDepth> {
