@@ -1,0 +1,106 @@
+/**
+ * `npm run bench -- mesh`: what a request pays to go through two sidecars (the caller's outbound,
+ * the callee's inbound; check cache warm) at a fixed 1,000 requests/s (`--rate`), against calling
+ * the app directly and against two bare Node proxies in a row (the least any Node proxy pair costs),
+ * plus each sidecar's CPU per 1,000 requests/s, printed beside Istio's published figures.
+ *
+ * The load is open-loop with sub-millisecond latencies (bench/open-loop.ts). The three targets are
+ * measured in turn, `--rounds` times (default 3, `--duration` seconds each, default 5), so a change
+ * in the machine's other load touches all three alike; latencies of all rounds are pooled.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { startMeshBench } from './mesh-setup';
+import type { ServerProcess } from './load';
+import { openLoop, quantile } from './open-loop';
+import type { OpenLoopOptions } from './open-loop';
+import type { BenchOptions } from './options';
+
+const REPO = path.resolve(__dirname, '..', '..');
+/** Istio's published figures (istio.io performance and scalability, 1.x): Envoy sidecar pair (+ Mixer). */
+const ISTIO = { p90AddedMs: [2.8, 8], sidecarVcpuPer1000: 0.5 };
+const TARGET_P90_ADDED_MS = 1;
+
+interface Target {
+  name: string;
+  load: Omit<OpenLoopOptions, 'rate' | 'seconds'>;
+  procs: ServerProcess[];
+  latencies: number[];
+  answered: number;
+  seconds: number;
+  cpuSeconds: number[];
+}
+
+const ms = (v: number): string => `${v.toFixed(3)} ms`;
+const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(3)} ms`;
+const q = (t: Target, p: number): number => quantile(t.latencies, p);
+
+/** Runs the mesh bench (see the module comment). */
+export async function runMeshBench(options: BenchOptions): Promise<void> {
+  const rate = Number(options.flags.rate ?? 1000);
+  const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? 3)));
+  const seconds = options.flags.duration === undefined ? 5 : options.duration;
+  const setup = await startMeshBench();
+  try {
+    const targets: Target[] = [
+      { name: 'direct (app alone)', load: { port: setup.appPort, path: '/ping' }, procs: [], latencies: [], answered: 0, seconds: 0, cpuSeconds: [] },
+      { name: 'two bare Node proxies', load: { port: setup.bareProxyPort, path: '/ping' }, procs: setup.bareProxies, latencies: [], answered: 0, seconds: 0, cpuSeconds: [0, 0] },
+      { name: 'two sidecars (the mesh)', load: { port: setup.sidecarPort, path: '/ping', host: 'backend' }, procs: [...setup.sidecars, setup.mixer], latencies: [], answered: 0, seconds: 0, cpuSeconds: [0, 0, 0] },
+    ];
+    const load0 = os.loadavg()[0];
+    process.stdout.write(`mesh bench: ${rate} requests/s (open loop), ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`);
+    for (let round = 0; round < rounds; round++) {
+      for (const t of targets) {
+        await openLoop({ ...t.load, rate, seconds: round === 0 ? 3 : 1 });
+        const cpu0 = t.procs.map((p) => p.cpuSeconds());
+        const t0 = performance.now();
+        const r = await openLoop({ ...t.load, rate, seconds });
+        t.seconds += (performance.now() - t0) / 1000;
+        t.procs.forEach((p, i) => (t.cpuSeconds[i] += p.cpuSeconds() - cpu0[i]));
+        if (r.errors > 0 || r.non2xx > 0) throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
+        t.latencies.push(...r.latencies);
+        t.answered += r.latencies.length;
+      }
+    }
+    for (const t of targets) t.latencies.sort((a, b) => a - b);
+    const [direct, bare, mesh] = targets;
+    const usPerReq = (t: Target, i: number): number => (t.cpuSeconds[i] / t.answered) * 1e6;
+    const vcpuPer1000 = (t: Target, i: number): number => usPerReq(t, i) / 1000;
+    const checks = ((await (await fetch(setup.serverStatusUrl)).json()) as { checkCache: { hits: number; misses: number } }).checkCache;
+    const added = (t: Target, p: number): number => q(t, p) - q(direct, p);
+    const row = (label: string, cells: string[]): string => `${label.padEnd(26)}${cells.map((c) => c.padEnd(13)).join('')}`;
+    const lines = [
+      '',
+      row('', ['p50', 'p90', 'p99', 'answered/s']),
+      ...targets.map((t) => row(t.name, [ms(q(t, 0.5)), ms(q(t, 0.9)), ms(q(t, 0.99)), (t.answered / t.seconds).toFixed(0)])),
+      row('added by bare proxies', [0.5, 0.9, 0.99].map((p) => signed(added(bare, p)))),
+      row('added by the mesh', [0.5, 0.9, 0.99].map((p) => signed(added(mesh, p)))),
+      '',
+      `target: at most +${TARGET_P90_ADDED_MS} ms at p90 → ${added(mesh, 0.9) <= TARGET_P90_ADDED_MS ? 'met' : 'NOT met'} (+${added(mesh, 0.9).toFixed(3)} ms; bare Node proxies alone add +${added(bare, 0.9).toFixed(3)} ms here)`,
+      `Istio (Envoy sidecars + Mixer), published: +${ISTIO.p90AddedMs[0]} to +${ISTIO.p90AddedMs[1]} ms at p90 → the mesh adds ${(added(mesh, 0.9) / ISTIO.p90AddedMs[1]).toFixed(2)}× to ${(added(mesh, 0.9) / ISTIO.p90AddedMs[0]).toFixed(2)}× of that`,
+      `CPU per request: client sidecar ${usPerReq(mesh, 0).toFixed(0)} µs, server sidecar ${usPerReq(mesh, 1).toFixed(0)} µs; bare proxies ${usPerReq(bare, 0).toFixed(0)} / ${usPerReq(bare, 1).toFixed(0)} µs → sidecar/bare ${(usPerReq(mesh, 0) / usPerReq(bare, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(bare, 1)).toFixed(2)}×`,
+      `sidecar CPU per 1,000 requests/s: ${vcpuPer1000(mesh, 0).toFixed(3)} / ${vcpuPer1000(mesh, 1).toFixed(3)} vCPU; Envoy, published: ~${ISTIO.sidecarVcpuPer1000} vCPU → ${(vcpuPer1000(mesh, 0) / ISTIO.sidecarVcpuPer1000).toFixed(2)}× / ${(vcpuPer1000(mesh, 1) / ISTIO.sidecarVcpuPer1000).toFixed(2)}×`,
+      `Mixer meanwhile (both sides' reports, batched, and route polls): ${vcpuPer1000(mesh, 2).toFixed(3)} vCPU per 1,000 requests/s`,
+      `server sidecar check cache: ${checks.hits} hits, ${checks.misses} misses`,
+      `load average now ${os.loadavg()[0].toFixed(2)} (was ${load0.toFixed(2)}): every process here and whatever else runs shares ${os.cpus().length} cores${load0 > os.cpus().length / 2 ? '; the machine was busy, so tails mostly measure waiting for a core' : ''}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    const dir = path.join(REPO, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `mesh-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const summary = Object.fromEntries(targets.map((t) => [t.name, { p50: q(t, 0.5), p90: q(t, 0.9), p99: q(t, 0.99), answeredPerSecond: t.answered / t.seconds, cpuMicrosPerRequest: t.cpuSeconds.map((_, i) => usPerReq(t, i)) }]));
+    writeFileSync(file, JSON.stringify({ rate, rounds, seconds, loadAverage: [load0, os.loadavg()[0]], targets: summary, checks, istio: ISTIO }, null, 2));
+    process.stdout.write(`results: ${path.relative(REPO, file)}\n`);
+  } finally {
+    await setup.stop();
+  }
+}
+
+if (require.main === module) {
+  const { parseBenchArgs } = require('./options') as typeof import('./options');
+  runMeshBench(parseBenchArgs(process.argv.slice(2)).options).catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}
