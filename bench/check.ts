@@ -104,96 +104,147 @@ function prepare(rules: number, root: string, bodyCount: number): { rules: numbe
   return { rules, dir, bodies: generateBodies(generated, bodyCount) };
 }
 
+interface Setup {
+  connections: number;
+  duration: number;
+  warmup: number;
+  cpu: number | undefined;
+  profileDir: string | undefined;
+  /** The `mixer` bin to run (default this checkout's `bin/mixer.js`). */
+  mixerBin: string;
+}
+
+const profileArgs = (s: Setup, name: string): string[] => (s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+
+async function measureBare(s: Setup, bodies: readonly string[], round: number): Promise<LoadResult> {
+  const port = await freePort();
+  const bare = await startServer({
+    name: 'bare node http',
+    args: [...profileArgs(s, `bare-${round}`), path.join(__dirname, 'bare-server.js'), '--host', '127.0.0.1', '--port', String(port)],
+    port,
+    cpu: s.cpu,
+    ready: async (url) => (await postJson(url, bodies[0])).status === 200,
+  });
+  let run: LoadResult;
+  try {
+    run = await loadServer(bare, { connections: s.connections, duration: s.duration, warmup: s.warmup, path: '/v1/check', bodies });
+  } finally {
+    await bare.stop();
+  }
+  assertClean('bare', run);
+  return run;
+}
+
+async function measureMixer(s: Setup, c: { rules: number; dir: string; bodies: BodySet }, round: number): Promise<MixerRun> {
+  const port = await freePort();
+  const name = `mixer @${c.rules} rules`;
+  const mixer = await startServer({
+    name,
+    args: [...profileArgs(s, `mixer-${c.rules}-rules-${round}`), s.mixerBin, 'serve', '--host', '127.0.0.1', '--port', String(port)],
+    env: { MIXER_CONFIG_DIR: c.dir, REDIS_URL: '', MIXER_LOG_LEVEL: 'warn' },
+    port,
+    cpu: s.cpu,
+    ready: async (url) => (await fetch(`${url}/readyz`)).ok,
+  });
+  let run: LoadResult;
+  let observedMix: Record<string, number>;
+  try {
+    await verifyVerdicts(mixer, c.bodies);
+    let before: Record<string, number> = {};
+    run = await loadServer(mixer, {
+      connections: s.connections,
+      duration: s.duration,
+      warmup: s.warmup,
+      path: '/v1/check',
+      bodies: c.bodies.bodies,
+      beforeMeasure: async () => {
+        before = await checkResults(mixer.url);
+      },
+    });
+    observedMix = mixOf(delta(await checkResults(mixer.url), before));
+  } catch (err) {
+    process.stderr.write(mixer.output());
+    throw err;
+  } finally {
+    await mixer.stop();
+  }
+  assertClean(name, run);
+  const expectedMix: Record<string, number> = {};
+  for (const [code, share] of Object.entries(c.bodies.mix)) expectedMix[code] = share;
+  checkMix(name, expectedMix, observedMix);
+  return { ...run, rules: c.rules, expectedMix, observedMix };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The median of each figure over rounds (each figure on its own). */
+function medianOf<T extends LoadResult>(runs: T[]): T {
+  if (runs.length === 1) return runs[0];
+  const out = { ...runs[runs.length >> 1] };
+  for (const k of ['reqPerSec', 'p50', 'p99', 'max', 'total', 'serverCpu', 'serverUsPerReq', 'clientCpu'] as const) out[k] = median(runs.map((r) => r[k]));
+  return out;
+}
+
+function line(name: string, r: LoadResult, extra = ''): string {
+  return `  ${name.padEnd(19)} ${fmtInt(r.reqPerSec).padStart(8)} req/s  p99 ${fmtMs(r.p99)} ms  server cpu ${pct(r.serverCpu)} (${r.serverUsPerReq.toFixed(1)} µs/req)  client cpu ${pct(r.clientCpu)}${extra}`;
+}
+
 /** Runs the check bench; throws when any answer is wrong. */
 export async function runCheckBench(o: BenchOptions): Promise<void> {
   const ruleCounts = String(o.flags.rules ?? '10,100,1000').split(',').map(Number);
   if (ruleCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--rules needs a comma-separated list of positive integers');
   const bodyCount = Number(o.flags.bodies ?? 256);
-  const warmup = Number(o.flags.warmup ?? 2);
+  const rounds = Number(o.flags.rounds ?? 1);
   const pin = o.flags.pin === true || o.flags.pin === 'true';
   const profile = o.flags.profile === true || o.flags.profile === 'true';
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const profileDir = path.join(RESULTS_DIR, `profiles-${stamp}`);
+  const setup: Setup = {
+    connections: o.connections,
+    duration: o.duration,
+    warmup: Number(o.flags.warmup ?? 2),
+    cpu: pin ? 1 : undefined,
+    profileDir: profile ? path.join(RESULTS_DIR, `profiles-${stamp}`) : undefined,
+    mixerBin: path.resolve(String(o.flags['mixer-bin'] ?? path.join(REPO, 'bin', 'mixer.js'))),
+  };
   if (pin) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
-  const cpu = pin ? 1 : undefined;
   const root = mkdtempSync(path.join(os.tmpdir(), 'mixer-bench-check-'));
   const log = (s: string): void => void process.stdout.write(`${s}\n`);
-  log(`check bench: ${o.connections} connections, ${o.duration} s measured after ${warmup} s warm-up, pipelining 1, ${bodyCount} distinct bodies${pin ? ', server pinned to cpu 1, client to cpu 0' : ''}`);
-
+  log(
+    `check bench: ${o.connections} connections, ${o.duration} s measured after ${setup.warmup} s warm-up, pipelining 1, ${bodyCount} distinct bodies, ` +
+      `${rounds} round(s)${pin ? ', server pinned to cpu 1, client to cpu 0' : ''}`,
+  );
   try {
     const configs = ruleCounts.map((n) => prepare(n, root, bodyCount));
     const sample = configs[0].bodies;
     const avgBytes = sample.bodies.reduce((a, b) => a + Buffer.byteLength(b), 0) / sample.bodies.length;
     log(`bodies: ~${Math.round(avgBytes)} bytes each; config dirs under ${root}`);
-
-    // Baseline.
-    const barePort = await freePort();
-    const bare = await startServer({
-      name: 'bare node http',
-      args: [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=bare.cpuprofile'] : []), path.join(__dirname, 'bare-server.js'), '--host', '127.0.0.1', '--port', String(barePort)],
-      port: barePort,
-      cpu,
-      ready: async (url) => (await postJson(url, sample.bodies[0])).status === 200,
-    });
-    let bareRun: LoadResult;
-    try {
-      bareRun = await loadServer(bare, { connections: o.connections, duration: o.duration, warmup, path: '/v1/check', bodies: sample.bodies });
-    } finally {
-      await bare.stop();
-    }
-    assertClean('bare', bareRun);
-    log(`  bare node http      ${fmtInt(bareRun.reqPerSec).padStart(8)} req/s  p99 ${fmtMs(bareRun.p99)} ms  server cpu ${pct(bareRun.serverCpu)} (${bareRun.serverUsPerReq.toFixed(1)} µs/req)  client cpu ${pct(bareRun.clientCpu)}`);
-
-    const runs: MixerRun[] = [];
-    for (const c of configs) {
-      const port = await freePort();
-      const name = `mixer @${c.rules} rules`;
-      const mixer = await startServer({
-        name,
-        args: [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=mixer-${c.rules}-rules.cpuprofile`] : []), path.join(REPO, 'bin', 'mixer.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)],
-        env: { MIXER_CONFIG_DIR: c.dir, REDIS_URL: '', MIXER_LOG_LEVEL: 'warn' },
-        port,
-        cpu,
-        ready: async (url) => (await fetch(`${url}/readyz`)).ok,
-      });
-      let run: LoadResult;
-      let observed: Record<string, number>;
-      try {
-        await verifyVerdicts(mixer, c.bodies);
-        let before: Record<string, number> = {};
-        run = await loadServer(mixer, {
-          connections: o.connections,
-          duration: o.duration,
-          warmup,
-          path: '/v1/check',
-          bodies: c.bodies.bodies,
-          beforeMeasure: async () => {
-            before = await checkResults(mixer.url);
-          },
-        });
-        observed = mixOf(delta(await checkResults(mixer.url), before));
-      } catch (err) {
-        process.stderr.write(mixer.output());
-        throw err;
-      } finally {
-        await mixer.stop();
+    const bareRuns: LoadResult[] = [];
+    const mixerRuns = new Map<number, MixerRun[]>(configs.map((c) => [c.rules, []]));
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) log(`round ${round}/${rounds}`);
+      const bare = await measureBare(setup, sample.bodies, round);
+      bareRuns.push(bare);
+      log(line('bare node http', bare));
+      for (const c of configs) {
+        const run = await measureMixer(setup, c, round);
+        mixerRuns.get(c.rules)!.push(run);
+        log(line(`mixer @${c.rules} rules`, run, `  verdicts ${Object.entries(run.observedMix).map(([code, x]) => `${code}:${pct(x)}`).join(' ')}`));
       }
-      assertClean(name, run);
-      const expectedMix: Record<string, number> = {};
-      for (const [code, share] of Object.entries(c.bodies.mix)) expectedMix[code] = share;
-      checkMix(name, expectedMix, observed);
-      runs.push({ ...run, rules: c.rules, expectedMix, observedMix: observed });
-      const mix = Object.entries(observed).map(([code, s]) => `${code}:${pct(s)}`).join(' ');
-      log(`  ${name.padEnd(19)} ${fmtInt(run.reqPerSec).padStart(8)} req/s  p99 ${fmtMs(run.p99)} ms  server cpu ${pct(run.serverCpu)} (${run.serverUsPerReq.toFixed(1)} µs/req)  client cpu ${pct(run.clientCpu)}  verdicts ${mix}`);
     }
-
+    const bare = medianOf(bareRuns);
+    const runs = configs.map((c) => medianOf(mixerRuns.get(c.rules)!));
     const at = (n: number): MixerRun | undefined => runs.find((r) => r.rules === n);
     const ratios = {
-      mixer100OverBare: at(100) ? at(100)!.reqPerSec / bareRun.reqPerSec : undefined,
+      mixer100OverBare: at(100) ? at(100)!.reqPerSec / bare.reqPerSec : undefined,
       mixer1000OverMixer10: at(1000) && at(10) ? at(1000)!.reqPerSec / at(10)!.reqPerSec : undefined,
       p99At100Ms: at(100)?.p99,
     };
-    printTable(bareRun, runs, ratios);
+    if (rounds > 1) log(`\nmedians of ${rounds} rounds:`);
+    printTable(bare, runs, ratios);
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `check-${stamp}.json`);
     const result = {
@@ -201,14 +252,15 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
       timestamp: new Date().toISOString(),
       node: process.version,
       cpus: os.cpus().length,
-      options: { connections: o.connections, duration: o.duration, warmup, pipelining: 1, bodies: bodyCount, avgBodyBytes: Math.round(avgBytes), pin },
-      bare: bareRun,
+      options: { connections: o.connections, duration: o.duration, warmup: setup.warmup, pipelining: 1, bodies: bodyCount, avgBodyBytes: Math.round(avgBytes), rounds, pin },
+      bare,
       mixer: runs,
       ratios,
       targets: TARGETS,
+      rounds: { bare: bareRuns, mixer: Object.fromEntries(mixerRuns) },
     };
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-    log(`\nresults: ${path.relative(process.cwd(), file)}${profile ? `\nprofiles: ${path.relative(process.cwd(), profileDir)}` : ''}`);
+    log(`\nresults: ${path.relative(process.cwd(), file)}${setup.profileDir ? `\nprofiles: ${path.relative(process.cwd(), setup.profileDir)}` : ''}`);
   } finally {
     if (o.flags['keep-config'] === undefined) rmSync(root, { recursive: true, force: true });
   }

@@ -129,6 +129,11 @@ describe('the mesh, end to end: ingress → frontend → backend through sidecar
     }, 15_000, 50);
     assert.match(denied.text, /PERMISSION_DENIED:frontend may not call backend/);
     for (let i = 0; i < 3; i++) assert.equal((await ping()).status, 403);
+    // An app cannot dodge the rule by calling the backend's sidecar itself with a made-up (or no) identity.
+    const backendInbound = `http://127.0.0.1:${backendV1.inboundPort}/ping`;
+    const forged = await fetch(backendInbound, { headers: { 'x-mesh-identity': `${Buffer.from(JSON.stringify({ v: 1, s: 'admin', n: 'default', w: 'admin', l: { app: 'admin' }, p: 'x', i: 'x', d: 'default/backend', t: Date.now() })).toString('base64url')}.AAAA` } });
+    assert.equal(forged.status, 401, 'a forged identity is refused');
+    assert.equal((await fetch(backendInbound)).status, 401, 'no identity is refused');
     await waitFor('the failures counted with response_code 403', async () => sumOf(await samples(), 'istio_requests_total', { reporter: 'destination', source_app: 'frontend', destination_app: 'backend', response_code: '403' }) >= 4, 30_000, 200);
 
     cfg.remove('deny.yaml');

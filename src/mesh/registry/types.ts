@@ -34,6 +34,8 @@ export interface RegistryStore {
  */
 export interface EndpointSource {
   resolve(namespace: string, service: string): Promise<readonly ServiceInstance[]>;
+  /** What is known now without waiting (undefined: ask `resolve`); lets the hot path skip a promise. */
+  cached?(namespace: string, service: string): readonly ServiceInstance[] | undefined;
   close?(): Promise<void> | void;
 }
 

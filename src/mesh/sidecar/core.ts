@@ -5,6 +5,7 @@ import { deriveKey } from '../mesh-key';
 import { IdentitySigner } from '../identity';
 import { MixerHttp } from '../mixer-http';
 import { RegistryClient } from '../registry/client';
+import type { EndpointSource } from '../registry/types';
 import { RoutesPoller } from '../routing/routes-client';
 import type { RoutesAnswer } from '../routing/types';
 import { upstreamAgent } from './forward';
@@ -28,7 +29,8 @@ export interface ProxyCore {
   readonly mixer: MixerHttp;
   readonly reports: ReportBatcher;
   readonly routes: RoutesPoller;
-  readonly endpoints: RegistryClient;
+  /** Where instances come from: Mixer's registry by default (Kubernetes Endpoints would plug in here). */
+  readonly endpoints: EndpointSource;
   readonly signer: IdentitySigner;
   /** Keep-alive agent for upstream calls. */
   readonly agent: http.Agent;
@@ -41,9 +43,10 @@ export interface ProxyCore {
 
 /**
  * Creates the shared parts and polls Mixer for route rules once (at most 2 s) before returning;
- * `onRoutes` hears every new config generation.
+ * `onRoutes` hears every new config generation. `endpoints` replaces Mixer's registry as the
+ * source of instances (e.g. a Kubernetes Endpoints watcher).
  */
-export async function createProxyCore(options: ProxyOptions, logger: Logger, timeoutMs: number, onRoutes: (a: RoutesAnswer) => void = () => undefined): Promise<ProxyCore> {
+export async function createProxyCore(options: ProxyOptions, logger: Logger, timeoutMs: number, onRoutes: (a: RoutesAnswer) => void = () => undefined, endpoints?: EndpointSource): Promise<ProxyCore> {
   const mixer = new MixerHttp(options.mixerUrl, timeoutMs);
   // Reports get connections of their own, so a slow report never queues a check behind it.
   const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4);
@@ -51,13 +54,14 @@ export async function createProxyCore(options: ProxyOptions, logger: Logger, tim
   const routes = new RoutesPoller(mixer, logger, onRoutes);
   await routes.start();
   const agent = upstreamAgent();
+  const source: EndpointSource = endpoints ?? new RegistryClient(mixer, options.meshKey, logger);
   return {
     options,
     logger,
     mixer,
     reports,
     routes,
-    endpoints: new RegistryClient(mixer, options.meshKey, logger),
+    endpoints: source,
     signer: new IdentitySigner(deriveKey(options.meshKey, 'identity'), options.identity),
     agent,
     outbound: { requests: 0, retries: 0, noUpstream: 0, faultsInjected: 0 },
@@ -65,6 +69,7 @@ export async function createProxyCore(options: ProxyOptions, logger: Logger, tim
     close: async () => {
       routes.stop();
       await reports.close();
+      await source.close?.();
       mixer.close();
       reportHttp.close();
       agent.destroy();

@@ -61,7 +61,7 @@ function pickInstance(core: ProxyCore, key: string, list: readonly ServiceInstan
 }
 
 async function instancesOf(core: ProxyCore, t: Target): Promise<readonly ServiceInstance[]> {
-  const hit = core.endpoints.cached(t.namespace, t.service);
+  const hit = core.endpoints.cached?.(t.namespace, t.service);
   if (hit) return hit;
   try {
     return await core.endpoints.resolve(t.namespace, t.service);

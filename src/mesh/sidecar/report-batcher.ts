@@ -3,7 +3,8 @@ import type { AttributeBag } from './check-cache';
 import { ReportError } from './mixer-calls';
 
 export interface ReportBatcherOptions {
-  send: (bags: readonly AttributeBag[]) => Promise<void>;
+  /** Sends one batch: each bag already encoded as JSON text. */
+  send: (bags: readonly string[]) => Promise<void>;
   logger: Logger;
   /** Bags per report (default 100). */
   maxBatch?: number;
@@ -31,10 +32,10 @@ export interface ReportStats {
  * counted, and logged at most once a minute.
  */
 export class ReportBatcher {
-  private buffer: AttributeBag[] = [];
+  private buffer: string[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
-  private readonly retries: Array<{ bags: AttributeBag[]; attempt: number }> = [];
+  private readonly retries: Array<{ bags: string[]; attempt: number }> = [];
   private readonly running = new Set<Promise<void>>();
   private lastDropLog = 0;
   private closed = false;
@@ -51,13 +52,14 @@ export class ReportBatcher {
     return this.buffer.length + this.retries.reduce((n, r) => n + r.bags.length, 0);
   }
 
+  /** Queues a bag (encoded now, so the cost is spread over requests instead of paid per batch). */
   add(bag: AttributeBag): void {
     if (this.pending >= (this.o.maxPending ?? 10_000)) {
       if (this.buffer.length > 0) this.buffer.shift();
       else this.retries.shift();
       this.drop(1, 'too many reports waiting');
     }
-    this.buffer.push(bag);
+    this.buffer.push(JSON.stringify(bag));
     if (this.buffer.length >= this.maxBatch) this.flush();
     else this.arm();
   }
@@ -78,14 +80,14 @@ export class ReportBatcher {
       this.timer = undefined;
     }
     while (this.inFlight < (this.o.concurrency ?? 4)) {
-      let job: { bags: AttributeBag[]; attempt: number } | undefined;
+      let job: { bags: string[]; attempt: number } | undefined;
       if (this.buffer.length > 0) job = { bags: this.buffer.splice(0, this.maxBatch), attempt: 1 };
       else break;
       this.launch(job);
     }
   }
 
-  private launch(job: { bags: AttributeBag[]; attempt: number }): void {
+  private launch(job: { bags: string[]; attempt: number }): void {
     this.inFlight++;
     const p = this.o
       .send(job.bags)

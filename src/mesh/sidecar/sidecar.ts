@@ -4,6 +4,7 @@ import { deriveKey } from '../mesh-key';
 import { IdentityVerifier } from '../identity';
 import { Registration } from '../registry/client';
 import { CheckCache } from './check-cache';
+import type { CheckTransport } from './check-cache';
 import { adminServer, closeServer, coreStatus, createProxyCore, listen, proxyServer } from './core';
 import type { ProxyCore } from './core';
 import { handleInbound } from './inbound';
@@ -48,9 +49,11 @@ export function outboundHandler(core: ProxyCore): (req: IncomingMessage, res: Se
  * (waiting at most 5 s for the first heartbeat; it keeps trying in the background).
  */
 export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<RunningSidecar> {
+  // The cache hears Mixer's generation from the core's routes poll, and asks Mixer over the core's connection.
+  let transport: CheckTransport = () => Promise.reject(new Error('not started'));
   const checks = new CheckCache({ transport: (bag) => transport(bag), failOpen: o.failOpen });
   const core = await createProxyCore(o, logger, o.checkTimeoutMs, (a) => checks.observeGeneration(a.configGeneration, a.epoch));
-  const transport = checkTransport(core.mixer);
+  transport = checkTransport(core.mixer);
   const deps: InboundDeps = {
     self: o.identity,
     appHost: o.appHost,

@@ -2,7 +2,6 @@ import { strict as assert } from 'node:assert';
 import { silentLogger } from '../../../../src/log';
 import { ReportBatcher } from '../../../../src/mesh/sidecar/report-batcher';
 import { ReportError } from '../../../../src/mesh/sidecar/mixer-calls';
-import type { AttributeBag } from '../../../../src/mesh/sidecar/check-cache';
 import { waitFor } from '../../../support/wait';
 
 describe('mesh/sidecar/report-batcher', () => {
@@ -20,12 +19,13 @@ describe('mesh/sidecar/report-batcher', () => {
 
   it('never blocks add; retries retryable failures; drops permanent ones and overflow, counting them', async () => {
     let fail = 2;
-    const sent: AttributeBag[][] = [];
+    const sent: unknown[][] = [];
     const b = new ReportBatcher({
-      send: async (bags) => {
+      send: async (texts) => {
+        const bags = texts.map((t) => JSON.parse(t) as { bad?: boolean });
         if (bags[0].bad) throw new ReportError('400', false);
         if (fail-- > 0) throw new ReportError('503', true);
-        sent.push([...bags]);
+        sent.push(bags);
       },
       logger: silentLogger(),
       maxBatch: 2,
@@ -39,5 +39,6 @@ describe('mesh/sidecar/report-batcher', () => {
     await waitFor('the permanent failure dropped', () => b.stats.dropped === 2, 2000);
     await b.close();
     assert.equal(b.stats.sent, 2);
+    assert.deepEqual(sent, [[{ n: 1 }, { n: 2 }]]);
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * The processes of the mesh bench: Mixer (default config plus DESIGN.md's deny rule, which does not
+ * match the bench's caller), the demo backend app, two bare Node proxies in a row (the baseline),
+ * and a client and a server sidecar in a row. Every one is a child, stopped by pid.
+ */
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePort, startServer } from './load';
+import type { ServerProcess } from './load';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const MIXER = path.join(REPO, 'bin', 'mixer.js');
+const APP = path.join(REPO, 'dist', 'src', 'mesh', 'demo', 'app.js');
+const BARE_PROXY = path.join(__dirname, 'bare-proxy.js');
+
+const DENY_RULE = `apiVersion: mixer/v1
+kind: Rule
+metadata: {name: deny-frontend-to-backend, namespace: default}
+spec:
+  match:
+    all:
+      - {fact: source.labels, path: $.app, operator: equal, value: frontend}
+      - {fact: destination.service.name, operator: equal, value: backend}
+  actions:
+    - {handler: deny-all, instances: [nothing]}
+---
+apiVersion: mixer/v1
+kind: Handler
+metadata: {name: deny-all, namespace: default}
+spec:
+  adapter: denier
+  params: {status: {code: 7, message: frontend may not call backend}, validDuration: 5s, validUseCount: 1000}
+---
+apiVersion: mixer/v1
+kind: Instance
+metadata: {name: nothing, namespace: default}
+spec: {template: checknothing, params: {}}
+`;
+
+/** Where the load goes for each target, and the processes whose CPU counts. */
+export interface MeshBenchSetup {
+  appPort: number;
+  /** First of the two bare proxies. */
+  bareProxyPort: number;
+  bareProxies: ServerProcess[];
+  /** The client sidecar's outbound port (send with `Host: backend`). */
+  sidecarPort: number;
+  /** [client, server]. */
+  sidecars: ServerProcess[];
+  mixer: ServerProcess;
+  /** The server sidecar's status page. */
+  serverStatusUrl: string;
+  stop(): Promise<void>;
+}
+
+const ok = async (url: string): Promise<boolean> => (await fetch(url)).ok;
+
+/** Starts everything; on failure stops what started. */
+export async function startMeshBench(): Promise<MeshBenchSetup> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'mixer-bench-mesh-'));
+  const configDir = path.join(work, 'config');
+  mkdirSync(configDir);
+  for (const f of readdirSync(path.join(REPO, 'rules'))) if (/\.ya?ml$/.test(f)) copyFileSync(path.join(REPO, 'rules', f), path.join(configDir, f));
+  writeFileSync(path.join(configDir, 'deny.yaml'), DENY_RULE);
+  const env = { MIXER_MESH_KEY: randomBytes(24).toString('hex'), MIXER_CONFIG_DIR: configDir, MIXER_LOG_LEVEL: 'warn', REDIS_URL: '', ZIPKIN_URL: '' };
+  const procs: ServerProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const p of [...procs].reverse()) await p.stop();
+    rmSync(work, { recursive: true, force: true });
+  };
+  try {
+    const [mixerPort, appPort, p1, p2, sIn, sOut, sAdmin, cIn, cOut, cAdmin] = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+    const mixerUrl = `http://127.0.0.1:${mixerPort}`;
+    const mixer = await startServer({ name: 'mixer', args: [MIXER, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)], env, port: mixerPort, ready: (u) => ok(`${u}/readyz`) });
+    procs.push(mixer);
+    procs.push(await startServer({ name: 'app', args: [APP, '--role', 'backend', '--port', String(appPort)], env, port: appPort, ready: (u) => ok(`${u}/healthz`) }));
+    const proxy = (port: number, upstream: number): Promise<ServerProcess> => startServer({ name: `bare proxy :${port}`, args: [BARE_PROXY, '--port', String(port), '--upstream', String(upstream)], env, port, ready: (u) => ok(`${u}/healthz`) });
+    const bare2 = await proxy(p2, appPort);
+    const bare1 = await proxy(p1, p2);
+    procs.push(bare2, bare1);
+    const sidecar = (name: string, service: string, inb: number, out: number, admin: number): Promise<ServerProcess> =>
+      startServer({
+        name,
+        args: [MIXER, 'sidecar', '--service', service, '--labels', `app=${service},version=v1`, '--app-port', String(appPort), '--inbound-port', String(inb), '--outbound-port', String(out), '--admin-port', String(admin), '--mixer', mixerUrl],
+        env,
+        port: admin,
+        ready: async (u) => ((await (await fetch(`${u}/status`)).json()) as { registered: boolean }).registered === true,
+      });
+    const server = await sidecar('server sidecar', 'backend', sIn, sOut, sAdmin);
+    procs.push(server);
+    const client = await sidecar('client sidecar', 'bench-client', cIn, cOut, cAdmin);
+    procs.push(client);
+    return { appPort, bareProxyPort: p1, bareProxies: [bare1, bare2], sidecarPort: cOut, sidecars: [client, server], mixer, serverStatusUrl: `${server.url}/status`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
