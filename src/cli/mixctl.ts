@@ -12,6 +12,7 @@ import { ruleCreate, ruleDelete, ruleGet } from './mixctl/rule-commands';
 import { checkCommand, reportCommand } from './mixctl/check-report';
 import { GRAPH_WINDOWS, graphCommand } from './mixctl/graph';
 import { dlqList, dlqReplay, dlqShow } from './mixctl/dlq';
+import { KUBE_INJECT_DEFAULTS, kubeInjectCommand } from './mixctl/kube-inject';
 
 const EXAMPLES = `
 Examples:
@@ -20,9 +21,10 @@ Examples:
   mixctl rule delete global backend.default.svc.cluster.local -f deny.yaml
   mixctl apply -f rules.yaml && mixctl get rules -o yaml
   mixctl graph --window 1m --dot | dot -Tsvg > mesh.svg
+  mixctl kube-inject -f deployment.yaml | kubectl apply -f -
 
-Exit codes: 0 ok (check: whatever the verdict), 1 Mixer answered an error, 2 usage error or invalid
-file, 3 Mixer unreachable, 4 unauthorized (401/403). See docs/mixctl.md.`;
+Exit codes: 0 ok (check: whatever the verdict), 1 Mixer answered an error (kube-inject: a workload it
+cannot inject), 2 usage error or invalid file, 3 Mixer unreachable, 4 unauthorized (401/403). See docs/mixctl.md.`;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
@@ -174,10 +176,43 @@ function dlqCommands(program: Command): void {
     });
 }
 
+function portFlag(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw usageError(`${flag}: ${JSON.stringify(value)} is not a port number (1-65535)`);
+  return n;
+}
+
+function injectCommands(program: Command): void {
+  const d = KUBE_INJECT_DEFAULTS;
+  program
+    .command('kube-inject')
+    .description('print Kubernetes workloads with the Mixer sidecar container added, as istioctl kube-inject (local: no Mixer needed)')
+    .requiredOption('-f, --filename <file>', 'YAML file of Kubernetes objects (- for stdin)')
+    .option('--image <image>', 'sidecar image', d.image)
+    .option('--mesh-key-secret <name>', `Secret in the workload's namespace holding the mesh key (key "key")`, d.meshKeySecret)
+    .option('--inbound-port <port>', 'sidecar inbound port', String(d.inboundPort))
+    .option('--outbound-port <port>', 'sidecar outbound port', String(d.outboundPort))
+    .option('--admin-port <port>', 'sidecar status port (/healthz: the readiness probe)', String(d.adminPort))
+    .option('--fail-open', 'sidecars let requests through when Mixer cannot be asked (default: fail closed)')
+    .addHelpText('after', `\nThe sidecars reach Mixer at --mixer when given (MIXER_URL is not used here), else ${d.mixerUrl}.`)
+    .action(async (opts: { filename: string; image: string; meshKeySecret: string; inboundPort: string; outboundPort: string; adminPort: string; failOpen?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      await kubeInjectCommand(outputFormat(g.output), opts.filename, {
+        image: opts.image,
+        mixerUrl: g.mixer ?? d.mixerUrl,
+        meshKeySecret: opts.meshKeySecret,
+        inboundPort: portFlag('--inbound-port', opts.inboundPort),
+        outboundPort: portFlag('--outbound-port', opts.outboundPort),
+        adminPort: portFlag('--admin-port', opts.adminPort),
+        failOpen: opts.failOpen === true,
+      });
+    });
+}
+
 /** The `mixctl` command tree (global flags, every command). Commander errors are thrown, not exited. */
 export function buildProgram(): Command {
   const program = new Command('mixctl')
-    .description("Mixer's operator CLI: config, rules, check and report, graph, dead letters")
+    .description("Mixer's operator CLI: config, rules, check and report, graph, dead letters, kube-inject")
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .option('--mixer <url>', `Mixer's URL (MIXER_URL, default ${DEFAULT_MIXER_URL})`)
@@ -189,6 +224,7 @@ export function buildProgram(): Command {
   ruleCommands(program);
   trafficCommands(program);
   dlqCommands(program);
+  injectCommands(program);
   return program;
 }
 

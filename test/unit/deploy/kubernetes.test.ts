@@ -141,7 +141,7 @@ describe('deploy/kubernetes', () => {
     const kinds = (file: string) => all.filter((m) => m.file === file).map((m) => m.obj.kind).sort();
     assert.deepEqual(kinds('00-namespace.yaml'), ['Namespace']);
     assert.deepEqual(kinds('configmap.yaml'), ['ConfigMap']);
-    assert.deepEqual(kinds('secret.yaml'), ['Secret']);
+    assert.deepEqual(kinds('secret.yaml'), ['Secret', 'Secret']); // admin token, mesh key
     assert.deepEqual(kinds('redis.yaml'), ['Service', 'StatefulSet']);
     assert.deepEqual(kinds('mixer.yaml'), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
     assert.deepEqual(kinds('worker.yaml'), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
