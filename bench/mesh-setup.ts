@@ -9,35 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, startServer } from './load';
 import type { ServerProcess } from './load';
+import { DENY_FRONTEND_TO_BACKEND } from '../test/support/config-dir';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const MIXER = path.join(REPO, 'bin', 'mixer.js');
 const APP = path.join(REPO, 'dist', 'src', 'mesh', 'demo', 'app.js');
 const BARE_PROXY = path.join(__dirname, 'bare-proxy.js');
 
-const DENY_RULE = `apiVersion: mixer/v1
-kind: Rule
-metadata: {name: deny-frontend-to-backend, namespace: default}
-spec:
-  match:
-    all:
-      - {fact: source.labels, path: $.app, operator: equal, value: frontend}
-      - {fact: destination.service.name, operator: equal, value: backend}
-  actions:
-    - {handler: deny-all, instances: [nothing]}
----
-apiVersion: mixer/v1
-kind: Handler
-metadata: {name: deny-all, namespace: default}
-spec:
-  adapter: denier
-  params: {status: {code: 7, message: frontend may not call backend}, validDuration: 5s, validUseCount: 1000}
----
-apiVersion: mixer/v1
-kind: Instance
-metadata: {name: nothing, namespace: default}
-spec: {template: checknothing, params: {}}
-`;
 
 /** Where the load goes for each target, and the processes whose CPU counts. */
 export interface MeshBenchSetup {
@@ -63,7 +41,7 @@ export async function startMeshBench(): Promise<MeshBenchSetup> {
   const configDir = path.join(work, 'config');
   mkdirSync(configDir);
   for (const f of readdirSync(path.join(REPO, 'rules'))) if (/\.ya?ml$/.test(f)) copyFileSync(path.join(REPO, 'rules', f), path.join(configDir, f));
-  writeFileSync(path.join(configDir, 'deny.yaml'), DENY_RULE);
+  writeFileSync(path.join(configDir, 'deny.yaml'), DENY_FRONTEND_TO_BACKEND);
   const env = { MIXER_MESH_KEY: randomBytes(24).toString('hex'), MIXER_CONFIG_DIR: configDir, MIXER_LOG_LEVEL: 'warn', REDIS_URL: '', ZIPKIN_URL: '' };
   const procs: ServerProcess[] = [];
   const stop = async (): Promise<void> => {

@@ -5,7 +5,7 @@ import { createLogger } from '../log';
 import { resolveSettings, DEFAULT_CONFIG_DIR } from '../runtime/settings';
 import { startMixer } from '../runtime/mixer';
 import { startWorker } from '../runtime/worker';
-import type { Logger } from 'pino';
+import { runService } from './run-service';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
 import { adapterInventory } from '../../adapters/index';
@@ -44,39 +44,14 @@ function flagStrings(opts: Record<string, string | boolean | undefined>): Record
   return out;
 }
 
-/**
- * Starts a service and stops it cleanly on SIGTERM/SIGINT (draining work in hand).
- * Invalid config at start prints every problem and exits 1.
- */
-async function runUntilSignal(level: string, configDir: string, start: (logger: Logger) => Promise<{ close(): Promise<void> }>): Promise<void> {
-  const logger = createLogger(level);
-  let running: { close(): Promise<void> };
-  try {
-    running = await start(logger);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`mixer: invalid config in ${configDir}: ${err.details.length} problem(s)\n`);
-      printErrors(err.details);
-      logger.flush();
-      process.exit(1);
-    }
-    throw err;
-  }
-  const stop = (signal: string): void => {
-    logger.info({ signal }, 'signal received');
-    running.close().then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
-      (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+/** Invalid config at start: print every problem and exit 1. */
+function configFailed(configDir: string) {
+  return (err: unknown): number | undefined => {
+    if (!(err instanceof ConfigError)) return undefined;
+    process.stderr.write(`mixer: invalid config in ${configDir}: ${err.details.length} problem(s)\n`);
+    printErrors(err.details);
+    return 1;
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
 }
 
 /** Entry point of the `mixer` bin. */
@@ -95,7 +70,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const settings = resolveSettings({ ...flagStrings(opts), worker: opts.worker === false ? 'false' : undefined });
-      await runUntilSignal(settings.logLevel, settings.configDir, (logger) => startMixer(settings, logger));
+      await runService(settings.logLevel, (logger) => startMixer(settings, logger), configFailed(settings.configDir));
     });
 
   program
@@ -108,7 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const settings = resolveSettings(flagStrings(opts));
-      await runUntilSignal(settings.logLevel, settings.configDir, (logger) => startWorker(settings, logger));
+      await runService(settings.logLevel, (logger) => startWorker(settings, logger), configFailed(settings.configDir));
     });
 
   program

@@ -1,5 +1,4 @@
 import type { AttributeReader, AttributeValue, Vocabulary } from '../attributes/types';
-import type { ErrorDetail } from '../errors';
 import type { InstanceValue } from '../sdk/adapter';
 import type { TemplateInfo } from '../templates/templates';
 import { compileCondition, validateCondition } from '../policy/condition';

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from 'pino';
-import { createLogger } from '../log';
+import { runService } from '../cli/run-service';
+import type { Service } from '../cli/run-service';
 import { resolveIngressOptions, startIngress } from './ingress/ingress';
 import { resolveSidecarOptions } from './sidecar/options';
 import type { Flags } from './sidecar/options';
@@ -16,31 +17,11 @@ function collect(v: string, prev: string[] = []): string[] {
 }
 
 /** Starts a proxy and stops it cleanly on SIGTERM/SIGINT; bad options print why and exit 2. */
-async function runProxy(levelOf: () => string, start: (logger: Logger) => Promise<{ close(): Promise<void> }>): Promise<void> {
-  let logger: Logger;
-  let running: { close(): Promise<void> };
-  try {
-    logger = createLogger(levelOf());
-    running = await start(logger);
-  } catch (err) {
+function runProxy(levelOf: () => string, start: (logger: Logger) => Promise<Service>): Promise<void> {
+  return runService(levelOf, start, (err) => {
     process.stderr.write(`mixer: ${(err as Error).message}\n`);
-    process.exit(2);
-  }
-  const stop = (signal: string): void => {
-    logger.info({ signal }, 'signal received: draining');
-    running.close().then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
-      (e: unknown) => {
-        logger.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+    return 2;
+  });
 }
 
 /** Adds `mixer sidecar` and `mixer ingress` (see docs/mesh.md) to the `mixer` CLI. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, copyFileSync, writeFileSync, rmSync, renameSync } from 'node:fs';
+import { mkdtempSync, copyFileSync, writeFileSync, rmSync, renameSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO } from './processes';
@@ -29,27 +29,5 @@ export class TempConfigDir {
   }
 }
 
-/** The deny rule of DESIGN.md, verbatim. */
-export const DENY_FRONTEND_TO_BACKEND = `apiVersion: mixer/v1
-kind: Rule
-metadata: {name: deny-frontend-to-backend, namespace: default}
-spec:
-  match:
-    all:
-      - {fact: source.labels, path: $.app, operator: equal, value: frontend}
-      - {fact: destination.service.name, operator: equal, value: backend}
-  actions:
-    - {handler: deny-all, instances: [nothing]}
----
-apiVersion: mixer/v1
-kind: Handler
-metadata: {name: deny-all, namespace: default}
-spec:
-  adapter: denier
-  params: {status: {code: 7, message: frontend may not call backend}, validDuration: 5s, validUseCount: 1000}
----
-apiVersion: mixer/v1
-kind: Instance
-metadata: {name: nothing, namespace: default}
-spec: {template: checknothing, params: {}}
-`;
+/** The deny rule of DESIGN.md, verbatim (docs/examples/deny-frontend-to-backend.yaml). */
+export const DENY_FRONTEND_TO_BACKEND = readFileSync(path.join(REPO, 'docs', 'examples', 'deny-frontend-to-backend.yaml'), 'utf8');

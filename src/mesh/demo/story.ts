@@ -2,37 +2,14 @@
  * The files and the text of the demo's story (from the seed notes): deny frontend → backend and
  * allow it again, pin traffic to v1, send mobile clients to v2, retries, a 90/10 split.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 const route = (name: string, spec: string): string => `apiVersion: mixer/v1\nkind: RouteRule\nmetadata: {name: ${name}, namespace: default}\nspec:\n  destination: {name: backend}\n${spec}`;
 
 /** Example files the story uses, by file name. */
 export const STORY_FILES: Readonly<Record<string, string>> = {
-  'deny-frontend.yaml': `# Deny frontend → backend (DESIGN.md's deny rule).
-apiVersion: mixer/v1
-kind: Rule
-metadata: {name: deny-frontend-to-backend, namespace: default}
-spec:
-  match:
-    all:
-      - {fact: source.labels, path: $.app, operator: equal, value: frontend}
-      - {fact: destination.service.name, operator: equal, value: backend}
-  actions:
-    - {handler: deny-all, instances: [nothing]}
----
-apiVersion: mixer/v1
-kind: Handler
-metadata: {name: deny-all, namespace: default}
-spec:
-  adapter: denier
-  params: {status: {code: 7, message: frontend may not call backend}, validDuration: 5s, validUseCount: 1000}
----
-apiVersion: mixer/v1
-kind: Instance
-metadata: {name: nothing, namespace: default}
-spec: {template: checknothing, params: {}}
-`,
+  'deny-frontend.yaml': readFileSync(path.resolve(__dirname, '..', '..', '..', '..', 'docs', 'examples', 'deny-frontend-to-backend.yaml'), 'utf8'),
   'route-all-v1.yaml': `# Every request to backend goes to v1.\n${route('backend-default', '  precedence: 1\n  route:\n    - labels: {version: v1}\n      weight: 100\n')}`,
   'route-mobile-v2.yaml': `# Mobile clients go to v2 (precedence 2 beats the v1 rule).\n${route('backend-mobile', '  precedence: 2\n  match:\n    request:\n      headers:\n        user-agent: {regex: ".*Mobile.*"}\n  route:\n    - labels: {version: v2}\n')}`,
   'route-retry.yaml': `# v1 only, with retries and a timeout.\n${route('backend-default', '  precedence: 1\n  route:\n    - labels: {version: v1}\n  httpReqTimeout: {simpleTimeout: {timeout: 3s}}\n  httpReqRetries:\n    simpleRetry: {attempts: 2, perTryTimeout: 1s}\n')}`,
