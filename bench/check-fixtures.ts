@@ -100,7 +100,6 @@ function makeRule(i: number, r: Rand): GenRule {
   const name = `r${String(i).padStart(4, '0')}`;
   const dst = r.pick(SERVICES);
   const ns = dst.namespace;
-  const toDst = (rr: Rand): Attrs => bagAttrs(rr, { dst });
   if (i === 0) {
     // The one rule with no required equality: evaluated on every check.
     const match = { any: [eq('source.namespace', 'quarantine'), eq('request.headers', '1', '$.x-block')] };
@@ -114,11 +113,13 @@ function makeRule(i: number, r: Rand): GenRule {
     };
   }
   const k = i % 10;
+  // Every rule but the quarantine one is keyed on a source and a destination (a service pair).
+  let src = r.pick(SERVICES);
+  while (src.app === dst.app) src = r.pick(SERVICES);
+  const fromSrc = eq('source.labels', src.app, '$.app');
   if (k === 1 || k === 4 || k === 7 || k === 0) {
-    let src = r.pick(SERVICES);
-    while (src.app === dst.app) src = r.pick(SERVICES);
     const methods = i % 20 === 7 ? ['DELETE', 'PUT'] : undefined;
-    const all: object[] = [eq('source.labels', src.app, '$.app'), eq('destination.service.name', dst.app)];
+    const all: object[] = [fromSrc, eq('destination.service.name', dst.app)];
     if (methods) all.push({ fact: 'request.method', operator: 'in', value: methods });
     return {
       namespace: ns,
@@ -132,7 +133,7 @@ function makeRule(i: number, r: Rand): GenRule {
   if (k === 2 || k === 6 || k === 9) {
     const allowed = SERVICES.filter(() => r.next() < 0.7).map((s) => s.app);
     const handler = `writers-${name}`;
-    const match = { all: [eq('destination.service.name', dst.app), { any: [eq('request.method', 'POST'), eq('request.method', 'DELETE')] }] };
+    const match = { all: [fromSrc, eq('destination.service.name', dst.app), { any: [eq('request.method', 'POST'), eq('request.method', 'DELETE')] }] };
     return {
       namespace: ns,
       name: `${name}-writers`,
@@ -140,30 +141,30 @@ function makeRule(i: number, r: Rand): GenRule {
         doc('Handler', ns, handler, { adapter: 'list', params: { overrides: allowed, blacklist: false, cachingInterval: '30s', cachingUseCount: 200 } }),
         rule(ns, `${name}-writers`, match, handler, 'caller-app'),
       ],
-      matches: (a) => a['destination.service.name'] === dst.app && (a['request.method'] === 'POST' || a['request.method'] === 'DELETE'),
+      matches: (a) => app(a) === src.app && a['destination.service.name'] === dst.app && (a['request.method'] === 'POST' || a['request.method'] === 'DELETE'),
       effect: { kind: 'whitelist', allowed: new Set(allowed) },
-      target: (rr) => bagAttrs(rr, { dst, method: rr.pick(['POST', 'DELETE']) }),
+      target: (rr) => bagAttrs(rr, { src, dst, method: rr.pick(['POST', 'DELETE']) }),
     };
   }
   if (k === 3 || k === 8) {
-    const match = { all: [eq('destination.service.name', dst.app), { not: eq('source.namespace', 'istio-system') }] };
+    const match = { all: [fromSrc, eq('destination.service.name', dst.app), { not: eq('source.namespace', 'istio-system') }] };
     return {
       namespace: ns,
       name: `${name}-quota`,
       docs: [rule(ns, `${name}-quota`, match, 'quota-mem', 'requestcount')],
-      matches: (a) => a['destination.service.name'] === dst.app && a['source.namespace'] !== 'istio-system',
+      matches: (a) => app(a) === src.app && a['destination.service.name'] === dst.app && a['source.namespace'] !== 'istio-system',
       effect: { kind: 'quota' },
-      target: toDst,
+      target: (rr) => bagAttrs(rr, { src, dst }),
     };
   }
-  const match = { all: [eq('destination.service.name', dst.app), eq('request.headers', 'true', '$.x-canary'), { not: eq('source.labels', 'v2', '$.version') }] };
+  const match = { all: [fromSrc, eq('destination.service.name', dst.app), eq('request.headers', 'true', '$.x-canary'), { not: eq('source.labels', 'v2', '$.version') }] };
   return {
     namespace: ns,
     name: `${name}-canary`,
     docs: [rule(ns, `${name}-canary`, match, 'deny-canary', 'nothing')],
-    matches: (a) => a['destination.service.name'] === dst.app && header(a, 'x-canary') === 'true' && (a['source.labels'] as Labels).version !== 'v2',
+    matches: (a) => app(a) === src.app && a['destination.service.name'] === dst.app && header(a, 'x-canary') === 'true' && (a['source.labels'] as Labels).version !== 'v2',
     effect: { kind: 'deny', code: FAILED_PRECONDITION },
-    target: (rr) => bagAttrs(rr, { dst, canary: true, version: 'v1' }),
+    target: (rr) => bagAttrs(rr, { src, dst, canary: true, version: 'v1' }),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Selects the rules whose condition holds for a bag without evaluating every rule: rules are
- * bucketed by one equality they require, so only the rules whose bucket the bag's value hits
- * (plus the rules that have no such equality) are evaluated.
+ * bucketed by the equalities they require (two at once where a rule has two on different
+ * attributes, e.g. source app and destination service), so only the rules whose bucket the bag's
+ * values hit (plus the rules that have no such equality) are evaluated.
  */
 import type { AttributeReader, Vocabulary } from '../attributes/types';
 import type { Predicate } from './condition';
@@ -43,10 +44,25 @@ interface Conjunct {
 }
 
 interface Slot {
-  readonly fact: string;
-  readonly key: string | undefined;
-  /** value → ordinals of the rules bucketed on it, ascending. Keys are the actual values: 1 ≠ "1". */
+  /** Positions in `RuleIndex.keys` of the one or two attributes this slot is keyed by. */
+  readonly parts: readonly number[];
+  /**
+   * Bucket key → ordinals of the rules bucketed on it, ascending. One part: the actual value
+   * (1 ≠ "1"). Two parts: both values, each tagged with its type, joined.
+   */
   readonly buckets: Map<Scalar, number[]>;
+}
+
+/** Marks an index key not read yet in this select. */
+const UNREAD: unique symbol = Symbol('unread');
+
+/** A type-exact text form of a value, for two-part bucket keys. */
+function tag(v: Scalar): string {
+  return `${typeof v === 'string' ? 's' : typeof v === 'number' ? 'n' : 'b'}${String(v)}`;
+}
+
+function bucketKey(values: readonly Scalar[]): Scalar {
+  return values.length === 1 ? values[0] : `${tag(values[0])}\u0001${tag(values[1])}`;
 }
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
@@ -79,18 +95,22 @@ function requiredEqualities(c: unknown, vocab: Vocabulary | undefined, out: Conj
 /**
  * Rules in their configured order, indexed for {@link RuleIndex.select}.
  *
- * Choice of bucket: for each rule, among its required equalities, the one whose (key, value) is
- * required by the fewest rules (smallest bucket); on a tie, the key used by the most rules (fewer
- * keys to read per select); then the first written. Rules without a required equality are scanned.
- * Immutable after construction; `select` is synchronous and not re-entrant.
+ * Choice of bucket: for each rule, its required equalities are ranked by how few rules require the
+ * same (key, value) (on a tie, the key used by the most rules, then the first written). A rule with
+ * required equalities on two different keys is bucketed by the best two together, so a thousand
+ * rules each keyed on a service pair cost one small bucket per select; a rule with one is bucketed by
+ * it alone. Rules without a required equality are scanned. Immutable after construction; `select`
+ * is synchronous and not re-entrant.
  */
 export class RuleIndex<T> {
   private readonly predicates: Predicate[];
   private readonly payloads: T[];
+  private readonly keys: IndexKey[] = [];
   private readonly slots: Slot[] = [];
   private readonly scan: number[] = [];
   private readonly lists: (readonly number[])[];
   private readonly heads: number[];
+  private readonly values: Array<Scalar | undefined | typeof UNREAD>;
 
   /** `vocab`, when given, keeps `path` equalities on non-STRING_MAP attributes out of the index. */
   constructor(rules: readonly IndexedRule<T>[], vocab?: Vocabulary) {
@@ -112,32 +132,44 @@ export class RuleIndex<T> {
         counts.set(c.value, (counts.get(c.value) ?? 0) + 1);
       }
     }
+    const keyPos = new Map<string, number>();
     const slotById = new Map<string, Slot>();
     found.forEach((conj, ordinal) => {
-      let best: Conjunct | undefined;
-      let bestPair = Infinity;
-      let bestKey = -1;
-      for (const c of conj) {
-        const pair = pairUse.get(c.id)!.get(c.value)!;
-        const key = keyUse.get(c.id)!;
-        if (pair < bestPair || (pair === bestPair && key > bestKey)) [best, bestPair, bestKey] = [c, pair, key];
-      }
-      if (best === undefined) {
+      const ranked = conj
+        .map((c, i) => ({ c, i, pair: pairUse.get(c.id)!.get(c.value)!, key: keyUse.get(c.id)! }))
+        .sort((a, b) => a.pair - b.pair || b.key - a.key || a.i - b.i);
+      if (ranked.length === 0) {
         this.scan.push(ordinal);
         return;
       }
-      let slot = slotById.get(best.id);
+      const first = ranked[0].c;
+      const second = ranked.find((x) => x.c.id !== first.id)?.c;
+      // Most selective first: select reads the second key only when the first one is present.
+      const chosen = second ? [first, second] : [first];
+      const parts = chosen.map((c) => {
+        let pos = keyPos.get(c.id);
+        if (pos === undefined) {
+          pos = this.keys.length;
+          keyPos.set(c.id, pos);
+          this.keys.push(c.key === undefined ? { fact: c.fact } : { fact: c.fact, key: c.key });
+        }
+        return pos;
+      });
+      const slotId = parts.join(',');
+      let slot = slotById.get(slotId);
       if (slot === undefined) {
-        slot = { fact: best.fact, key: best.key, buckets: new Map() };
-        slotById.set(best.id, slot);
+        slot = { parts, buckets: new Map() };
+        slotById.set(slotId, slot);
         this.slots.push(slot);
       }
-      const bucket = slot.buckets.get(best.value);
-      if (bucket === undefined) slot.buckets.set(best.value, [ordinal]);
+      const bk = bucketKey(chosen.map((c) => c.value));
+      const bucket = slot.buckets.get(bk);
+      if (bucket === undefined) slot.buckets.set(bk, [ordinal]);
       else bucket.push(ordinal);
     });
     this.lists = new Array(this.slots.length + 1);
     this.heads = new Array(this.slots.length + 1).fill(0);
+    this.values = new Array(this.keys.length);
   }
 
   /**
@@ -147,12 +179,21 @@ export class RuleIndex<T> {
    */
   select(facts: AttributeReader): T[] {
     const lists = this.lists;
+    const values = this.values;
+    values.fill(UNREAD);
     let n = 0;
     if (this.scan.length > 0) lists[n++] = this.scan;
     for (const slot of this.slots) {
-      const v = slot.key === undefined ? facts.get(slot.fact) : facts.getKey(slot.fact, slot.key);
-      if (v === undefined || typeof v === 'object') continue;
-      const bucket = slot.buckets.get(v);
+      const p = slot.parts;
+      const a = this.read(facts, p[0]);
+      if (a === undefined) continue;
+      let bk: Scalar = a;
+      if (p.length === 2) {
+        const b = this.read(facts, p[1]);
+        if (b === undefined) continue;
+        bk = `${tag(a)}\u0001${tag(b)}`;
+      }
+      const bucket = slot.buckets.get(bk);
       if (bucket !== undefined) lists[n++] = bucket;
     }
     const out: T[] = [];
@@ -180,13 +221,24 @@ export class RuleIndex<T> {
     }
   }
 
+  /** The scalar value of index key `i` for this select, read through `facts` at most once. */
+  private read(facts: AttributeReader, i: number): Scalar | undefined {
+    const seen = this.values[i];
+    if (seen !== UNREAD) return seen;
+    const k = this.keys[i];
+    const v = k.key === undefined ? facts.get(k.fact) : facts.getKey(k.fact, k.key);
+    const scalar = v === undefined || typeof v === 'object' ? undefined : v;
+    this.values[i] = scalar;
+    return scalar;
+  }
+
   /** How the rules were arranged. */
   stats(): RuleIndexStats {
     return {
       rules: this.predicates.length,
       indexed: this.predicates.length - this.scan.length,
       scanned: this.scan.length,
-      keys: this.slots.map((s) => (s.key === undefined ? { fact: s.fact } : { fact: s.fact, key: s.key })),
+      keys: [...this.keys],
     };
   }
 }
