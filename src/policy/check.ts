@@ -143,7 +143,9 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
   const checks: Array<Maybe<CheckResult>> = [];
   let quotaNames: string[] | undefined;
   let quotas: Array<Maybe<QuotaResult>> | undefined;
-  let charged: Set<string> | undefined;
+  // (handler, instance) pairs already charged: a handful per check, so two lists beat a set of joined keys.
+  let chargedHandlers: string[] | undefined;
+  let chargedInstances: string[] | undefined;
   let pending = false;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i];
@@ -154,14 +156,13 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
     }
     for (let j = 0; j < rule.quotas.length; j++) {
       const call = rule.quotas[j];
-      const want = askedByRef ? askedByRef.get(call.instance.ref) : { name: displayName(call.instance.ref), req: { amount: 1 } as QuotaRequest };
-      if (!want) continue;
-      const once = `${call.handler.ref}|${call.instance.ref}`;
-      if (charged === undefined) charged = new Set();
-      else if (charged.has(once)) continue;
-      charged.add(once);
-      const args = { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' };
-      (quotaNames ??= []).push(want.name);
+      const want = askedByRef ? askedByRef.get(call.instance.ref) : undefined;
+      if ((askedByRef && !want) || wasCharged(chargedHandlers, chargedInstances, call)) continue;
+      (chargedHandlers ??= []).push(call.handler.ref);
+      (chargedInstances ??= []).push(call.instance.ref);
+      // Without `quotas` in the request every selected quota is charged 1.
+      const args = want ? { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' } : { amount: 1, bestEffort: false, dedupId: req.dedupId ?? '' };
+      (quotaNames ??= []).push(want ? want.name : displayName(call.instance.ref));
       const r = guardedQuota(call, reader, opts, args);
       if (!pending && isThenable(r)) pending = true;
       (quotas ??= []).push(r);
@@ -175,6 +176,12 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
 }
 
 const NONE: never[] = [];
+
+function wasCharged(handlers: string[] | undefined, instances: string[] | undefined, call: Call): boolean {
+  if (handlers === undefined || instances === undefined) return false;
+  for (let i = 0; i < handlers.length; i++) if (handlers[i] === call.handler.ref && instances[i] === call.instance.ref) return true;
+  return false;
+}
 
 function displayName(ref: string): string {
   return ref.startsWith('default/') ? ref.slice('default/'.length) : ref;

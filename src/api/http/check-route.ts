@@ -5,11 +5,12 @@ import { formatDuration } from '../../attributes/duration';
 import { MixerError } from '../../errors';
 import type { ErrorDetail } from '../../errors';
 import { runCheck } from '../../policy/check';
-import type { CheckAnswer, CheckRequest, QuotaRequest } from '../../policy/check';
+import type { CheckAnswer, CheckRequest, QuotaAnswer, QuotaRequest } from '../../policy/check';
+import type { ReferencedAttribute } from '../../attributes/types';
 import type { ConfigStore } from '../../runtime/config-store';
 import type { ThrottledLog } from '../../runtime/throttled-log';
 import type { SelfMetrics } from '../../metrics/self-metrics';
-import { readJsonBodyThen, sendError, sendJsonText } from './respond';
+import { readJsonBodyThen, sendError, sendJsonTextSoon } from './respond';
 
 export interface CheckRouteDeps {
   store: ConfigStore;
@@ -23,9 +24,10 @@ const ALLOWED = new Set(['attributes', 'quotas', 'dedupId']);
 
 /**
  * Validates the JSON of a check request against the live vocabulary. Throws MixerError (4xx).
- * `body` must be the caller's own fresh `JSON.parse` result: the bag takes over its `attributes` object.
+ * `owned`: `body` is the caller's own fresh `JSON.parse` result, so the bag may take over its
+ * `attributes` object instead of copying it (see `decodeBag`); default false leaves `body` untouched.
  */
-export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps): CheckRequest {
+export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps, owned = false): CheckRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body must be a JSON object {"attributes": {...}}', { details: [{ field: 'body', reason: 'not an object' }] });
   }
@@ -34,8 +36,7 @@ export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps): CheckRe
     if (!ALLOWED.has(k)) throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(k)} in check body (expected attributes, quotas, dedupId)`, { details: [{ field: k, reason: 'unknown field' }] });
   }
   if (b.attributes === undefined) throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body needs "attributes"', { details: [{ field: 'attributes', reason: 'missing' }] });
-  // The body is this request's own JSON.parse result: the bag may keep its objects instead of copies.
-  const bag = decodeBag(b.attributes, deps.store.current.plan.vocabulary, deps.limits, 'attributes', true);
+  const bag = decodeBag(b.attributes, deps.store.current.plan.vocabulary, deps.limits, 'attributes', owned);
   const req: CheckRequest = { bag };
   if (b.quotas !== undefined) req.quotas = decodeQuotas(b.quotas);
   if (b.dedupId !== undefined) {
@@ -96,6 +97,37 @@ function durationText(ms: number): string {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+/** JSON text of each referenced-attribute record; the records are shared (see TrackingReader). */
+const refJson = new WeakMap<ReferencedAttribute, string>();
+
+function referencedText(refs: readonly ReferencedAttribute[]): string {
+  let out = '[';
+  for (let i = 0; i < refs.length; i++) {
+    const r = refs[i];
+    let t = refJson.get(r);
+    if (t === undefined) {
+      t = JSON.stringify(r);
+      if (Object.isFrozen(r)) refJson.set(r, t);
+    }
+    out += i === 0 ? t : `,${t}`;
+  }
+  return `${out}]`;
+}
+
+/** `,"quotas":{...}` or undefined when a value is unusual (then the generic encoder runs). */
+function quotasText(quotas: Readonly<Record<string, QuotaAnswer>>): string | undefined {
+  let out = ',"quotas":{';
+  let first = true;
+  for (const name in quotas) {
+    if (!Object.prototype.hasOwnProperty.call(quotas, name)) continue;
+    const q = quotas[name];
+    if (typeof q !== 'object' || q === null || !isCount(q.grantedAmount)) return undefined;
+    out += `${first ? '' : ','}${JSON.stringify(name)}:{"grantedAmount":${q.grantedAmount},"validDuration":${durationText(q.validDuration)}}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
 /**
  * `JSON.stringify(encodeCheckAnswer(a))`, built directly for the usual answer (numbers finite, message
  * a string); anything unusual goes through `encodeCheckAnswer` so the text is the same in every case.
@@ -103,12 +135,14 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isF
 export function encodeCheckAnswerText(a: CheckAnswer): string {
   const { code } = a.status;
   const message = a.status.message ?? '';
-  if (a.quotas !== undefined || !isCount(code) || typeof message !== 'string' || !isCount(a.validUseCount) || !isCount(a.configGeneration)) {
+  const validDuration = durationText(a.validDuration); // first, as in encodeCheckAnswer: it may throw
+  const quotas = a.quotas === undefined ? '' : quotasText(a.quotas);
+  if (quotas === undefined || !isCount(code) || typeof message !== 'string' || !isCount(a.validUseCount) || !isCount(a.configGeneration)) {
     return JSON.stringify(encodeCheckAnswer(a));
   }
   return (
-    `{"status":{"code":${code},"message":${message === '' ? '""' : JSON.stringify(message)}},"validDuration":${durationText(a.validDuration)}` +
-    `,"validUseCount":${a.validUseCount},"referencedAttributes":${JSON.stringify(a.referencedAttributes)},"configGeneration":${a.configGeneration}}`
+    `{"status":{"code":${code},"message":${message === '' ? '""' : JSON.stringify(message)}},"validDuration":${validDuration}` +
+    `,"validUseCount":${a.validUseCount},"referencedAttributes":${referencedText(a.referencedAttributes)},"configGeneration":${a.configGeneration}${quotas}}`
   );
 }
 
@@ -120,13 +154,14 @@ function fail(res: ServerResponse, err: unknown, deps: CheckRouteDeps): void {
 function answer(res: ServerResponse, deps: CheckRouteDeps, t0: number, a: CheckAnswer): void {
   deps.metrics.checkDuration.observe((performance.now() - t0) / 1000);
   deps.metrics.countCheckResult(a.status.code);
-  sendJsonText(res, 200, encodeCheckAnswerText(a));
+  sendJsonTextSoon(res, 200, encodeCheckAnswerText(a), (err) => fail(res, err, deps));
 }
 
 /**
  * `POST /v1/check`, served straight from the http listener (no router on the hot path). When every
- * handler answers synchronously the whole check runs inside the request's `end` event: no promise,
- * no extra tick, one write.
+ * handler answers synchronously the whole check runs inside the request's `end` event (no promise,
+ * no extra tick); the answer goes out in one write at the end of the event-loop turn, beside the
+ * other answers of that turn (see `sendJsonTextSoon`).
  */
 export function handleCheck(req: IncomingMessage, res: ServerResponse, deps: CheckRouteDeps): void {
   readJsonBodyThen(req, deps.limits.maxBodyBytes, (err, body) => {
@@ -134,7 +169,7 @@ export function handleCheck(req: IncomingMessage, res: ServerResponse, deps: Che
     try {
       if (!deps.store.ready) throw new MixerError('MIXER_ERR_NOT_READY', 'no valid config loaded yet');
       const t0 = performance.now();
-      const request = decodeCheckRequest(body, deps);
+      const request = decodeCheckRequest(body, deps, true); // the body was parsed for this request alone
       const r = runCheck(deps.store.current, request, { timeoutMs: deps.adapterTimeoutMs, log: deps.log });
       if (r instanceof Promise) {
         r.then((a) => answer(res, deps, t0, a)).catch((e: unknown) => fail(res, e, deps));
