@@ -85,17 +85,18 @@ describe('runtime config API', function () {
 
     it('refuses a bad object with every problem and keeps the live config; checks the URL, the media type and who owns the key', async () => {
       const gen = await generation(mixer);
-      const bad = await call(mixer.url, 'PUT', RULE_PATH, { body: RULE.replace('instances: [nothing]', 'instances: [nothing], extra: 1') });
+      const badBody = RULE.replace('instances: [nothing]', 'instances: [nothing], extra: 1');
+      const badLine = badBody.split('\n').findIndex((l) => l.includes('extra: 1')) + 1;
+      const bad = await call(mixer.url, 'PUT', RULE_PATH, { body: badBody });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error.code, 'MIXER_ERR_CONFIG_INVALID');
-      assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), ['api:10 Rule/default/deny-frontend-to-backend spec.actions[0].extra']);
+      assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), [`api:${badLine} Rule/default/deny-frontend-to-backend spec.actions[0].extra`], 'the line of the body sent');
 
       const dangling = await call(mixer.url, 'PUT', RULE_PATH, { body: RULE });
       assert.equal(dangling.status, 400, 'the whole config is validated: the rule names a handler and an instance that do not exist');
       const reasons = dangling.body.error.details.map((d: { field: string; reason: string }) => `${d.field}: ${d.reason}`);
-      assert.deepEqual(reasons, [
-        'api:10 Rule/default/deny-frontend-to-backend spec.actions[0].handler: handler default/deny-all does not exist',
-      ]);
+      const handlerLine = RULE.split('\n').findIndex((l) => l.includes('handler: deny-all')) + 1;
+      assert.deepEqual(reasons, [`api:${handlerLine} Rule/default/deny-frontend-to-backend spec.actions[0].handler: handler default/deny-all does not exist`]);
       assert.equal((await check(mixer)).status.code, 0);
       assert.equal(await generation(mixer), gen, 'the live config is unchanged');
 
