@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import * as net from 'node:net';
 
 /** The part of autocannon's options and result the benches use (the package ships no types). */
 interface AutocannonOptions {
@@ -34,17 +33,8 @@ interface AutocannonResult {
 }
 const autocannon = require('autocannon') as (opts: AutocannonOptions) => Promise<AutocannonResult>;
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (the tests' helper). */
+export { freePort } from '../test/support/processes';
 
 /** A server under test, started by {@link startServer}. */
 export interface ServerProcess {

@@ -7,6 +7,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
+import { readmeSettings, servedPaths } from '../../support/repo-facts';
 import { findRepoRoot } from '../../../deploy/kubernetes/generate-configmap';
 
 /*
@@ -116,28 +117,7 @@ function portEntry(p: string | number | Obj): { target: number; hostFixed: boole
   return { target: Number(parts[parts.length - 1]), hostFixed: parts.length > 1 };
 }
 
-/** Paths Mixer really serves: `mixer serve` routes in src/api/http/app.ts, `mixer worker` in src/runtime/worker.ts. */
-function servedPaths(cmd: 'serve' | 'worker'): Set<string> {
-  if (cmd === 'serve') {
-    const src = readFileSync(path.join(ROOT, 'src', 'api', 'http', 'app.ts'), 'utf8');
-    return new Set([...src.matchAll(/app\.get\('(\/[^']*)'/g)].map((m) => m[1]));
-  }
-  const src = readFileSync(path.join(ROOT, 'src', 'runtime', 'worker.ts'), 'utf8');
-  return new Set([...src.matchAll(/path === '(\/[^']*)'/g)].map((m) => m[1]));
-}
 
-/** Variable names of README's "Settings" table. */
-function readmeSettings(): Set<string> {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.split(/^## /m).find((s) => s.startsWith('Settings'));
-  assert.ok(section, 'README.md has a "## Settings" section');
-  const names = new Set<string>();
-  for (const line of section.split('\n')) {
-    const first = line.startsWith('|') ? line.split('|')[1] : undefined;
-    for (const m of first?.matchAll(/`([A-Z][A-Z0-9_]+)`/g) ?? []) names.add(m[1]);
-  }
-  return names;
-}
 
 function healthText(s: Service): string {
   const t = s.healthcheck?.test;

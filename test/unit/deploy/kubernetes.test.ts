@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigDir } from '../../../src/config/load';
+import { readmeSettings, servedPaths } from '../../support/repo-facts';
 import { CONFIGMAP_NAME, CONFIGMAP_PATH, findRepoRoot, readRules, renderConfigMap } from '../../../deploy/kubernetes/generate-configmap';
 
 /*
@@ -96,27 +97,7 @@ function mixerPort(container: Obj, cmd: 'serve' | 'worker'): number {
   return Number(cmd === 'worker' ? env.MIXER_METRICS_PORT || 9093 : env.MIXER_PORT || 9091);
 }
 
-/** GET paths Mixer serves, read from the source: src/api/http/app.ts (serve), src/runtime/worker.ts (worker). */
-function servedPaths(cmd: 'serve' | 'worker'): Set<string> {
-  if (cmd === 'serve') {
-    const src = readFileSync(path.join(ROOT, 'src', 'api', 'http', 'app.ts'), 'utf8');
-    return new Set([...src.matchAll(/app\.get\('(\/[^']*)'/g)].map((m) => m[1]));
-  }
-  const src = readFileSync(path.join(ROOT, 'src', 'runtime', 'worker.ts'), 'utf8');
-  return new Set([...src.matchAll(/path === '(\/[^']*)'/g)].map((m) => m[1]));
-}
 
-function readmeSettings(): Set<string> {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = readme.split(/^## /m).find((s) => s.startsWith('Settings'));
-  assert.ok(section, 'README.md has a "## Settings" section');
-  const names = new Set<string>();
-  for (const line of section.split('\n')) {
-    const first = line.startsWith('|') ? line.split('|')[1] : undefined;
-    for (const m of first?.matchAll(/`([A-Z][A-Z0-9_]+)`/g) ?? []) names.add(m[1]);
-  }
-  return names;
-}
 
 /** The variables the kubelet injects for a Service when service links are on (`redis` → REDIS_PORT, ...). */
 function serviceLinkVars(service: string, ports: Obj[]): string[] {
