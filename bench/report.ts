@@ -5,7 +5,8 @@
  * Prints ingest bags/s (until 202), end-to-end bags/s (until the last bag is counted in /metrics),
  * Mixer CPU seconds per 1,000 bags, Mixer RSS over the run, and the ratio end-to-end / baseline.
  * Flags: --duration <s> (ingest time, default 10; use 60 to see RSS stay flat), --clients <n> (default 4),
- * --profile (write Mixer's CPU profile to bench/results/profiles-report/).
+ * --profile (write Mixer's CPU profile to bench/results/profiles-report/), --workers <n> (serve --no-worker
+ * plus n `mixer worker` processes; RSS is the serve process's).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -91,11 +92,35 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
   const port = await freePort();
   const mixer = await startServer({
     name: 'mixer',
-    args: [...(o.flags.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(REPO, 'bench', 'results', 'profiles-report')] : []), path.join(REPO, 'bin', 'mixer.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)],
+    args: [
+      ...(o.flags.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(REPO, 'bench', 'results', 'profiles-report')] : []),
+      path.join(REPO, 'bin', 'mixer.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...(o.flags.workers ? ['--no-worker'] : []),
+    ],
     env: { REDIS_URL: redis.url, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_LOG_LEVEL: 'warn', MIXER_KEY_PREFIX: 'bench:', ...(o.flags.concurrency ? { MIXER_REPORT_CONCURRENCY: String(o.flags.concurrency) } : {}) },
     port,
     ready: async (url) => (await fetch(`${url}/readyz`)).ok,
   });
+  // --workers n: `mixer serve --no-worker` plus n `mixer worker` processes (the scaled-out shape).
+  const workerCount = Number(o.flags.workers ?? 0);
+  const workers: Awaited<ReturnType<typeof startServer>>[] = [];
+  for (let i = 0; i < workerCount; i++) {
+    const wport = await freePort();
+    workers.push(
+      await startServer({
+        name: `worker ${i + 1}`,
+        args: [path.join(REPO, 'bin', 'mixer.js'), 'worker', '--host', '127.0.0.1', '--metrics-port', String(wport)],
+        env: { REDIS_URL: redis.url, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_LOG_LEVEL: 'warn', MIXER_KEY_PREFIX: 'bench:' },
+        port: wport,
+        ready: async (url) => (await fetch(`${url}/readyz`)).ok,
+      }),
+    );
+  }
   const rss: Array<{ t: number; mb: number }> = [];
   try {
     const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
@@ -108,7 +133,8 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
         req.on('error', reject);
         req.end(body);
       });
-    const cpu0 = mixer.cpuSeconds();
+    const cpuAll = (): number => mixer.cpuSeconds() + workers.reduce((n, w) => n + w.cpuSeconds(), 0);
+    const cpu0 = cpuAll();
     const t0 = performance.now();
     const until = t0 + o.duration * 1000;
     let accepted = 0;
@@ -128,7 +154,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     while ((counted = await countedBags(mixer.url)) < accepted && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
     const tEnd = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    const cpu = mixer.cpuSeconds() - cpu0;
+    const cpu = cpuAll() - cpu0;
     agent.destroy();
     const base = await baseline(redis.url, batches, Math.max(200, Math.round(accepted / BATCH)));
     const e2e = accepted / tEnd;
@@ -138,7 +164,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     const result = {
       bench: 'report',
       timestamp: new Date().toISOString(),
-      options: { duration: o.duration, clients, batch: BATCH, bagBytes: Math.round(batches[0].length / BATCH) },
+      options: { duration: o.duration, clients, workers: workerCount, batch: BATCH, bagBytes: Math.round(batches[0].length / BATCH) },
       accepted,
       refused,
       counted,
@@ -152,10 +178,10 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     const f = (n: number): string => Math.round(n).toLocaleString('en-US');
     process.stdout.write(
       [
-        `report bench: ${o.duration}s of ingest, ${clients} clients, batches of ${BATCH} bags (~${result.options.bagBytes} B each), default config`,
+        `report bench: ${o.duration}s of ingest, ${clients} clients, batches of ${BATCH} bags (~${result.options.bagBytes} B each), default config, ${workerCount ? `serve --no-worker + ${workerCount} worker process(es)` : 'one mixer serve'}`,
         `  (a) ingest until 202          ${f(result.ingestBagsPerSec)} bags/s   (${f(accepted)} accepted, ${f(refused)} refused)`,
         `  (b) end to end (in /metrics)  ${f(e2e)} bags/s   (${f(counted)} counted)`,
-        `  (c) Mixer CPU                 ${result.mixerCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags  (Istio Mixer: ~0.6 vCPU per 1,000 req/s)`,
+        `  (c) Mixer CPU (all processes)  ${result.mixerCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags  (Istio Mixer: ~0.6 vCPU per 1,000 req/s)`,
         `      Mixer RSS                 max ${result.rssMb.max.toFixed(0)} MB, first ${result.rssMb.first.toFixed(0)} MB, last ${result.rssMb.last.toFixed(0)} MB (target ≤ 300 MB, flat)`,
         `  baseline LPUSH + BRPOP/parse  ${f(base)} bags/s`,
         `  (d) ratio (b) / baseline      ${result.ratio.toFixed(3)}x   (target ≥ 0.11x)`,
@@ -164,7 +190,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     mkdirSync(path.join(REPO, 'bench', 'results'), { recursive: true });
     writeFileSync(path.join(REPO, 'bench', 'results', `report-${result.timestamp.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2));
   } finally {
-    await mixer.stop();
+    await Promise.all([mixer.stop(), ...workers.map((w) => w.stop())]);
     sink.close();
     redis.stop();
   }
