@@ -15,6 +15,7 @@ import { findExecutable, finiteSamples, promQuery, startPrometheus, testScrapeCo
 import type { PrometheusProcess } from '../support/prometheus';
 import { allPanels, GRAFANA_BUILTINS, labelValuesAsPromQL, panelQueries, readDashboards, substituteVariables, variableQuery, variablesIn } from '../support/grafana';
 import type { GrafanaDashboard } from '../support/grafana';
+import { deleteKeys } from '../support/redis-keys';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DASHBOARDS = path.join(REPO, 'grafana', 'dashboards');
@@ -283,12 +284,7 @@ describe('Grafana dashboards', () => {
       await Promise.all([mixer?.stop(), worker?.stop(), zipkin?.stop()]);
       cfg?.cleanup();
       if (redis.status === 'ready') {
-        let cursor = '0';
-        do {
-          const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-          cursor = next;
-          if (keys.length > 0) await redis.del(...keys);
-        } while (cursor !== '0');
+        await deleteKeys(redis, prefix);
       }
       redis.disconnect();
     });

@@ -11,6 +11,7 @@ import { parsePromText, sumOf } from '../support/prom-text';
 import { applyConfig, getJson, runConcurrently, startMeshIngress, startMeshService } from '../support/mesh';
 import type { MeshIngress, MeshService } from '../support/mesh';
 import { waitFor } from '../support/wait';
+import { deleteKeys } from '../support/redis-keys';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MOBILE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148 Safari/604.1';
@@ -69,12 +70,7 @@ describe('the mesh, end to end: ingress → frontend → backend through sidecar
     await Promise.all([ingress?.proc.stop(), frontend?.stop(), backendV1?.stop(), backendV2?.stop()]);
     await mixer?.stop();
     await sink.stop();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeys(redis, prefix);
     redis.disconnect();
     cfg.cleanup();
   });

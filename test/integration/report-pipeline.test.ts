@@ -10,6 +10,7 @@ import type { GeneratedReport } from '../support/traffic';
 import { waitFor } from '../support/wait';
 import { loadSpanListValidator } from '../unit/adapters/zipkin/zipkin-schema';
 import * as path from 'node:path';
+import { deleteKeys } from '../support/redis-keys';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -89,12 +90,7 @@ describe('report pipeline: Redis queue, two worker processes, default config', f
   });
   afterEach(async () => {
     await Promise.all([mixer?.stop(), ...workers.map((w) => w.stop()), sink?.stop()]);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deleteKeys(redis, prefix);
   });
   after(() => redis.disconnect());
 

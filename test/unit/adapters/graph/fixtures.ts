@@ -55,15 +55,7 @@ export function testPrefix(name: string): string {
   return `mixer-test:graph:${name}:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2, 8)}:`;
 }
 
-/** Deletes every key under `prefix`. */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+export { deleteKeys } from '../../../support/redis-keys';
 
 /** A mutable clock for handlers under test. */
 export class Clock {

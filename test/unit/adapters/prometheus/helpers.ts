@@ -21,15 +21,7 @@ export function randomPrefix(): string {
   return `mixer-test:prom:${process.pid}:${randomBytes(6).toString('hex')}:`;
 }
 
-/** Deletes every key under `prefix` (which must hold no glob characters). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+export { deleteKeys } from '../../../support/redis-keys';
 
 /** Keys under `prefix`, sorted. */
 export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {

@@ -12,16 +12,13 @@ import { runAdapterConformance, waitFor } from '../../../../src/sdk/conformance'
 import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
 import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
 import { validateParams } from '../../../../src/sdk/params';
+import { deleteKeys } from '../../../support/redis-keys';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `mixer-test:redisquota:${process.pid}:${Date.now()}:`;
 const inst = (dimensions: Record<string, unknown> = {}, name = 'default/requestcount'): InstanceValue => ({ name, template: 'quota', fields: { dimensions } });
 const ask = (amount: number, more: Partial<QuotaArgs> = {}): QuotaArgs => ({ amount, bestEffort: false, dedupId: '', ...more });
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-}
 
 after(async () => {
   const cleaner = new Redis(REDIS_URL);
