@@ -267,6 +267,13 @@ export class SelfMetrics {
     buckets: [0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
   });
+  /** Counted each time an isolated handler (`isolation: worker`) starts a new worker after a crash or a hang. */
+  readonly workerRestarts = new Counter({
+    name: 'mixer_adapter_worker_restarts_total',
+    help: 'Restarts of isolated handlers\' worker threads after a crash or a hang, by handler.',
+    labelNames: ['handler'],
+    registers: [this.registry],
+  });
   readonly redisUp = new Gauge({
     name: 'mixer_redis_up',
     help: '1 when the Redis connection is ready, 0 when not (or no Redis is configured).',

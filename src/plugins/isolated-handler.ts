@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { Registry, AggregatorRegistry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { AdapterFactory, CheckResult, Handler, QuotaResult } from '../sdk/adapter';
+import type { SelfMetrics } from '../metrics/self-metrics';
 import { adapterSourceOf } from './adapter-source';
 import type { IsolatedWorkerData, RedisConnectionData } from './isolation-protocol';
 import { fromWire } from './isolation-protocol';
@@ -41,6 +42,8 @@ export interface IsolatedHandlerOptions {
   /** First restart delay after a crash, doubled on each crash in a row (default 200), up to `maxBackoffMs` (default 30 000). */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** Mixer's metrics: restarts count in `mixer_adapter_worker_restarts_total{handler}`. Unset: not counted. */
+  metrics?: SelfMetrics;
 }
 
 /** A worker that stayed up this long resets the backoff. */
@@ -123,6 +126,7 @@ export class IsolatedHandler {
       redis: redisData(opts.redis),
     };
     const log = opts.logger;
+    const restartCount = opts.metrics?.workerRestarts.labels(opts.handlerName);
     const calls = new WorkerCalls({
       name: opts.handlerName,
       spawn: () => new Worker(path.join(__dirname, 'isolated-worker.js'), { workerData: data, stdout: false, stderr: false }),
@@ -134,8 +138,10 @@ export class IsolatedHandler {
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       stableMs: STABLE_MS,
       errorOf: (e) => fromWire(e, `handler ${opts.handlerName} (isolated): `),
+      onRestart: () => restartCount?.inc(),
     });
     const ready = await calls.start();
+    restartCount?.inc(0); // the series shows from the start, at 0
     if (ready.routes) log.warn({ handler: opts.handlerName }, 'isolated handler has HTTP routes: routes are not served for isolated handlers');
     return new IsolatedHandler(opts, calls, ready.methods);
   }

@@ -26,6 +26,8 @@ export interface WorkerCallsOptions {
   stableMs: number;
   /** Rebuilds an error the worker sent. */
   errorOf: (e: WireError) => Error;
+  /** Called as each restart (after a crash or a hang) starts a new worker. */
+  onRestart?: () => void;
 }
 
 interface Pending {
@@ -182,6 +184,7 @@ export class WorkerCalls {
         this.restartTimer = undefined;
         if (this.state !== 'backoff') return;
         this.restarts++;
+        this.opts.onRestart?.();
         this.launch();
       }, delay);
       this.restartTimer.unref();

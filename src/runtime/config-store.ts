@@ -1,40 +1,17 @@
-import { watch } from 'chokidar';
-import type { FSWatcher } from 'chokidar';
-import type { AdapterFactory } from '../sdk/adapter';
 import { ConfigError, MixerError } from '../errors';
 import type { ErrorDetail } from '../errors';
-import { loadConfigDir } from '../config/load';
-import { compileConfig } from '../config/compile';
-import { adaptersForConfig } from '../plugins/loader';
-import type { ConfigPlan } from '../config/compile';
-import type { ConfigObject } from '../config/source';
-import { ApiObjects, applyToRecords, changeKey, mergeObjects, parseApiRecords } from '../config/api-store';
-import type { ApiRead, ApiRecord, ApiStatus, ApiStore, ConfigChange, ShadowedObject, WriteResult } from '../config/api-store';
+import { ApiObjects, changeKey } from '../config/api-store';
+import type { ApiRecord, ApiStore, ConfigChange, WriteResult } from '../config/api-store';
 import { buildSnapshot, retiredHandlers } from './snapshot';
 import type { Snapshot } from './snapshot';
 import type { HandlerDeps, HandlerRuntime } from './handler-runtime';
+import { compileCandidate, gatherCandidate, recordLoad } from './config-load';
+import type { Candidate, LoadSources, ReloadStatus } from './config-load';
+import { ConfigWatch } from './config-watch';
 
-/** The outcome of the last load, as shown by `GET /v1/config/status`. */
-export interface ReloadStatus {
-  generation: number;
-  lastReload: { at: string; ok: boolean; reason: string; durationMs: number; errors: readonly ErrorDetail[] } | null;
-  lastSuccess: string | null;
-  /** Present when the process has a config API store. */
-  api?: ApiStatus;
-}
-
-export interface ConfigStoreOptions extends HandlerDeps {
-  dir: string;
-  /** Built-in adapters by name. */
-  adapters: ReadonlyMap<string, AdapterFactory>;
-  /**
-   * Finds adapters that are not built in (operator plugins), by the names Handlers use; called on
-   * every load before validation. Unset: only built-ins exist.
-   */
-  resolveAdapters?: (names: readonly string[]) => Promise<{ adapters: ReadonlyMap<string, AdapterFactory>; errors: ErrorDetail[] }>;
+export interface ConfigStoreOptions extends HandlerDeps, LoadSources {
   /** Objects created through the config API, merged with the files on every load. The config store closes it. Unset: files only. */
   api?: ApiStore;
-  env?: NodeJS.ProcessEnv;
   /** Debounce for file events, ms (default 100). API changes are not debounced. */
   debounceMs?: number;
   /**
@@ -50,17 +27,6 @@ export interface ChangeResult {
   created: boolean;
 }
 
-/** One candidate config: files plus API objects (with a change applied), before compiling. */
-interface Candidate {
-  objects: ConfigObject[];
-  errors: ErrorDetail[];
-  shadowed: ShadowedObject[];
-  /** Undefined without an API store. */
-  api?: ApiRead;
-  /** Whether the changed key was in the API store before the change. */
-  existed: boolean;
-}
-
 /**
  * Holds the live config snapshot, built from the config directory's files and the config API's objects,
  * and replaces it when either changes. Loads and API changes run one at a time. A bad change is rejected
@@ -70,8 +36,7 @@ interface Candidate {
 export class ConfigStore {
   private snapshot: Snapshot | undefined;
   private generation = 0;
-  private watcher: FSWatcher | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private readonly files: ConfigWatch;
   /** Tail of the queue of loads and API changes; never rejects. */
   private lock: Promise<unknown> = Promise.resolve();
   private queuedReload: Promise<void> | undefined;
@@ -86,6 +51,7 @@ export class ConfigStore {
   constructor(private readonly opts: ConfigStoreOptions) {
     this.api = opts.api && new ApiObjects(opts.api, opts.logger);
     if (this.api) this.status.api = this.api.status;
+    this.files = new ConfigWatch({ dir: opts.dir, debounceMs: opts.debounceMs ?? 100, logger: opts.logger, reload: (reason) => this.reload(reason) });
   }
 
   /** The live snapshot. Throws before the first successful load. */
@@ -120,21 +86,13 @@ export class ConfigStore {
 
   /** Watches the config directory (reloads debounced) and the API store (reloads at once). */
   watch(): void {
-    if (this.watcher || this.closed) return;
-    this.watcher = watch(this.opts.dir, { ignoreInitial: true, awaitWriteFinish: false, ignored: (p) => /(^|[/\\])\.[^/\\]/.test(p) && p !== this.opts.dir });
-    this.watcher.on('all', (_event, path) => this.schedule(`file ${path} changed`));
-    this.watcher.on('error', (err) => this.opts.logger.error({ err }, 'config watcher failed'));
+    if (this.closed || !this.files.start()) return;
     this.api?.store.subscribe((version) => this.onApiNotice(version));
   }
 
   /** Asks for a reload soon; bursts of events collapse into one. */
   schedule(reason: string): void {
-    if (this.closed) return;
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      this.reload(reason).catch((err) => this.opts.logger.error({ err }, 'config reload crashed'));
-    }, this.opts.debounceMs ?? 100);
+    this.files.schedule(reason);
   }
 
   /** Loads, checks and, when valid, swaps in a new snapshot. Asked during a load: one more load follows. */
@@ -155,8 +113,8 @@ export class ConfigStore {
    */
   async validateChange(change: ConfigChange): Promise<{ errors: ErrorDetail[]; created: boolean }> {
     this.requireApi();
-    const cand = await this.gather(change);
-    return { errors: (await this.compile(cand)).errors, created: !cand.existed };
+    const cand = await gatherCandidate(this.opts, this.api, change);
+    return { errors: (await compileCandidate(this.opts, cand)).errors, created: !cand.existed };
   }
 
   /**
@@ -171,8 +129,8 @@ export class ConfigStore {
     return this.serial(async () => {
       for (let attempt = 1; ; attempt++) {
         const t0 = performance.now();
-        const cand = await this.gather(change);
-        const { plan, errors } = await this.compile(cand);
+        const cand = await gatherCandidate(this.opts, this.api, change);
+        const { plan, errors } = await compileCandidate(this.opts, cand);
         if (!plan || errors.length > 0) {
           this.opts.logger.warn({ change: what, errors }, `config API change refused: ${errors.length} problem(s); the live config is unchanged`);
           throw new ConfigError(`${what} refused: ${errors.length} problem(s); the live config is unchanged`, errors);
@@ -216,38 +174,13 @@ export class ConfigStore {
     return run;
   }
 
-  /** Reads the files and the API objects (the last ones read, when the store cannot be read) and applies `change`. */
-  private async gather(change?: ConfigChange): Promise<Candidate> {
-    const env = this.opts.env ?? process.env;
-    const loaded = await loadConfigDir(this.opts.dir, env);
-    const api = await this.api?.read();
-    let existed = false;
-    if (change) {
-      if (!api) throw new MixerError('MIXER_ERR_API_DISABLED', 'this process has no config API store');
-      if (api.error) throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `the config API store cannot be read now, so nothing was changed: ${api.error}`, { retryable: true });
-      existed = applyToRecords(api.records, loaded.objects, change);
-    }
-    const parsed = parseApiRecords(api?.records.values() ?? [], env);
-    const { objects, shadowed } = mergeObjects(loaded.objects, parsed.objects);
-    return { objects, errors: [...loaded.errors, ...parsed.errors], shadowed, api, existed };
-  }
-
-  /** Resolves adapters and compiles a candidate: every problem, or the plan. */
-  private async compile(cand: Candidate): Promise<{ plan?: ConfigPlan; errors: ErrorDetail[] }> {
-    const errors = [...cand.errors];
-    const adapters = await this.adaptersFor(cand.objects, errors);
-    const compiled = compileConfig(cand.objects, adapters);
-    errors.push(...compiled.errors);
-    return { plan: errors.length === 0 ? compiled.plan : undefined, errors };
-  }
-
   private async doReload(reason: string): Promise<void> {
     const t0 = performance.now();
     let errors: ErrorDetail[] = [];
     try {
-      const cand = await this.gather();
+      const cand = await gatherCandidate(this.opts, this.api);
       if (cand.api) this.api!.loaded(cand.api);
-      const compiled = await this.compile(cand);
+      const compiled = await compileCandidate(this.opts, cand);
       errors = compiled.errors;
       if (compiled.plan) this.swap(await buildSnapshot(compiled.plan, this.generation + 1, this.opts, this.snapshot), cand);
     } catch (err) {
@@ -269,22 +202,7 @@ export class ConfigStore {
 
   /** Status, metrics and log line of one load. */
   private record(reason: string, errors: ErrorDetail[], t0: number): void {
-    const { metrics, logger } = this.opts;
-    const ok = errors.length === 0;
-    const durationMs = Math.round((performance.now() - t0) * 10) / 10;
-    this.status.lastReload = { at: new Date().toISOString(), ok, reason, durationMs, errors };
-    metrics.configReloads.inc({ result: ok ? 'ok' : 'failed' });
-    if (ok) {
-      this.status.lastSuccess = this.status.lastReload.at;
-      logger.info({ generation: this.generation, reason, durationMs, rules: this.snapshot?.plan.rules.length }, 'config loaded');
-    } else {
-      logger.error({ reason, errors, servingGeneration: this.snapshot?.generation ?? null }, `config rejected: ${errors.length} problem(s); ${this.snapshot ? 'the last good config keeps serving' : 'no config to serve'}`);
-    }
-  }
-
-  /** Built-ins, plus the plugins the config's Handlers name (their load errors join `errors`). */
-  private adaptersFor(objects: readonly ConfigObject[], errors: ErrorDetail[]): Promise<ReadonlyMap<string, AdapterFactory>> {
-    return adaptersForConfig(objects, this.opts.adapters, this.opts.resolveAdapters, errors);
+    recordLoad(this.status, this.opts, { generation: this.generation, snapshot: this.snapshot }, reason, errors, t0);
   }
 
   /** Closes the handlers a candidate snapshot started that the live one does not use. */
@@ -316,9 +234,7 @@ export class ConfigStore {
   /** Stops watching, waits for the load or change in progress, closes the API store and every handler (including retired ones still draining). */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.debounce) clearTimeout(this.debounce);
-    await this.watcher?.close();
-    this.watcher = undefined;
+    await this.files.close();
     await this.lock;
     await this.opts.api?.close();
     const all = new Set(this.snapshot?.handlers.values() ?? []);

@@ -71,6 +71,7 @@ export class HandlerRuntime {
           callTimeoutMs: deps.callTimeoutMs,
           reportTimeoutMs: deps.reportTimeoutMs,
           lifecycleTimeoutMs: deps.lifecycleTimeoutMs,
+          metrics: deps.metrics,
         });
         return new HandlerRuntime(plan, iso.handler, owned, deps.logger, deps.metrics, iso.registry);
       }

@@ -22,9 +22,12 @@ function docExample(file: string): string {
 
 const check = (mixer: MixerProcess, destination: string) => postJson(`${mixer.url}/v1/check`, { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': destination } });
 
-async function dispatchErrors(mixer: MixerProcess, handler: string): Promise<number> {
-  return sumOf(parsePromText(await (await fetch(`${mixer.url}/metrics`)).text()), 'mixer_adapter_dispatch_total', { handler, result: 'error' });
+async function scrape(mixer: MixerProcess, name: string, labels: Record<string, string>): Promise<number> {
+  return sumOf(parsePromText(await (await fetch(`${mixer.url}/metrics`)).text()), name, labels);
 }
+
+const dispatchErrors = (mixer: MixerProcess, handler: string) => scrape(mixer, 'mixer_adapter_dispatch_total', { handler, result: 'error' });
+const workerRestarts = (mixer: MixerProcess, handler: string) => scrape(mixer, 'mixer_adapter_worker_restarts_total', { handler });
 
 describe('plugins: an out-of-tree adapter loaded at run time', function () {
   this.timeout(90_000);
@@ -155,6 +158,7 @@ spec:
     it('isolation: worker: a synchronous while(true) in check answers UNAVAILABLE, Mixer keeps answering, the worker is restarted', async () => {
       mixer = await startFlaky();
       assert.equal((await check(mixer, 'isolated-fine')).body.status.code, 0);
+      assert.equal(await workerRestarts(mixer, 'default/flaky-isolated'), 0);
       const hung = check(mixer, 'isolated-hang');
       // While the plugin spins in its worker, Mixer answers everything else.
       for (const dest of ['elsewhere', 'inline-fine']) assert.equal((await check(mixer, dest)).body.status.code, 0);
@@ -166,6 +170,7 @@ spec:
       await waitFor('the hung worker to be terminated and restarted', () => /isolated handler worker restarted/.test(mixer!.output()), 30_000);
       assert.match(mixer.output(), /did not answer a ping within \d+ ms \(stuck in synchronous code\?\); terminating it/);
       await waitFor('the isolated handler to answer again', async () => (await check(mixer!, 'isolated-fine')).body.status.code === 0, 30_000);
+      assert.equal(await workerRestarts(mixer, 'default/flaky-isolated'), 1, 'mixer_adapter_worker_restarts_total counts the restart');
 
       const thrown = await check(mixer, 'isolated-throw');
       assert.equal(thrown.body.status.code, 14);

@@ -19,6 +19,12 @@ const entry = (value: string): InstanceValue => ({ name: 'default/v', template: 
 const metric = (name: string): InstanceValue => ({ name, template: 'metric', fields: { value: 1 } });
 const CTX = { jobId: 'job-1', attempt: 1 };
 
+/** `mixer_adapter_worker_restarts_total` of `handler`, as a scrape shows it (undefined: no series). */
+async function restartsCounted(metrics: SelfMetrics, handler: string): Promise<number | undefined> {
+  const { values } = await metrics.workerRestarts.get();
+  return values.find((v) => v.labels.handler === handler)?.value;
+}
+
 function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
@@ -79,10 +85,13 @@ describe('plugins: isolated handler (isolation: worker)', () => {
 
   it('a synchronous hang in check is answered as a failure; the hung worker is terminated and restarted', async () => {
     const { logger, lines } = capturingLogger();
-    const iso = await start(logger);
+    const metrics = new SelfMetrics({ processMetrics: false });
+    const iso = await start(logger, { metrics });
     const first = iso.threadId;
+    assert.equal(await restartsCounted(metrics, 'default/iso'), 0, 'the restart counter starts at 0');
     await assert.rejects(Promise.resolve(iso.handler.check!(entry('hang'))), /check timed out after 500 ms/);
     await waitFor('the hung worker to be replaced', () => iso.restarts >= 1 && iso.threadId !== undefined && iso.threadId !== first, 20_000);
+    assert.equal(await restartsCounted(metrics, 'default/iso'), 1, 'mixer_adapter_worker_restarts_total counts the restart');
     assert.deepEqual(await iso.handler.check!(entry('fine again')), { status: { code: 0, message: 'from the worker' }, validDuration: 1000 });
     assert.ok(lines.some((l) => /did not answer a ping/.test(String(l.msg))), 'the hang is logged');
     assert.ok(lines.some((l) => l.msg === 'isolated handler worker restarted'), 'the restart is logged');
@@ -90,13 +99,16 @@ describe('plugins: isolated handler (isolation: worker)', () => {
 
   it('a crashed worker (uncaught exception, process.exit) is restarted; calls in flight fail', async () => {
     const { logger, lines } = capturingLogger();
-    const iso = await start(logger);
+    const metrics = new SelfMetrics({ processMetrics: false });
+    const iso = await start(logger, { metrics });
     await iso.handler.check!(entry('crash')); // answers, then throws from a timer
     await waitFor('a restart after the crash', () => iso.restarts >= 1 && iso.threadId !== undefined, 20_000);
+    assert.equal(await restartsCounted(metrics, 'default/iso'), 1, 'mixer_adapter_worker_restarts_total counts the restart');
     assert.ok(lines.some((l) => /isolated handler worker failed: plugin iso crashed; restarting it in \d+ ms/.test(String(l.msg))), 'the crash is logged');
 
     await assert.rejects(Promise.resolve(iso.handler.check!(entry('exit'))), /its worker exited with code 3/);
     await waitFor('a restart after process.exit', () => iso.restarts >= 2 && iso.threadId !== undefined, 20_000);
+    assert.equal(await restartsCounted(metrics, 'default/iso'), 2);
     assert.equal((await iso.handler.check!(entry('fine'))).status.code, 0);
   });
 
@@ -139,15 +151,17 @@ describe('plugins: isolated handler (isolation: worker)', () => {
 
   it('HandlerRuntime runs a built-in adapter in a worker when its plan says isolation: worker', async () => {
     const config = validateParams(denierAdapter, { status: { code: 7, message: 'isolated no' } }, 'params').config;
+    const metrics = new SelfMetrics({ processMetrics: false });
     const rt = await HandlerRuntime.start(
       { ref: 'default/deny', adapter: denierAdapter, config, isolation: 'worker', fingerprint: 'x' },
-      { logger: capturingLogger().logger, metrics: new SelfMetrics() },
+      { logger: capturingLogger().logger, metrics },
     );
     try {
       const r = await rt.handler.check!({ name: 'default/nothing', template: 'checknothing', fields: {} });
       assert.equal(r.status.code, 7);
       assert.equal(r.status.message, 'isolated no');
       assert.deepEqual(await rt.registry.getMetricsAsJSON(), []);
+      assert.match(await metrics.registry.metrics(), /mixer_adapter_worker_restarts_total\{handler="default\/deny"\} 0/, 'its restarts are counted under the handler');
     } finally {
       await rt.close();
     }
