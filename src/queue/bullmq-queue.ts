@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
 import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../errors';
 import { withTimeout } from '../runtime/timeout';
@@ -19,6 +20,13 @@ const RECENT_BATCHES = 32;
 export function handlerQueueName(handler: string): string {
   return `handler/${handler}`;
 }
+
+/**
+ * Encoding of a stored batch: MessagePack with records (each distinct set of attribute names written
+ * once per message, so the batch is self-contained). Bags of one mesh repeat the same names; this is
+ * a third of the JSON's size and several times quicker to read back.
+ */
+const batchCodec = new Packr({ useRecords: true });
 
 /** Parent job data: where the batch's bags are (absent on batches queued by earlier versions, which hold `bags`). */
 interface ParentData {
@@ -114,7 +122,7 @@ export class BullmqQueue implements ReportQueue {
     try {
       await withTimeout(
         (async () => {
-          await this.producerConn.set(batchKey, JSON.stringify(bags));
+          await this.producerConn.set(batchKey, batchCodec.pack(bags));
           stored = true;
           await this.flows.add({
             name: 'batch',
@@ -197,8 +205,8 @@ export class BullmqQueue implements ReportQueue {
     const key = this.batchKey(batchId);
     let pending = this.recentBatches.get(key);
     if (!pending) {
-      pending = this.producerConn.get(key).then(async (raw) => {
-        if (raw !== null) return JSON.parse(raw) as BagValues[];
+      pending = this.producerConn.getBuffer(key).then(async (raw) => {
+        if (raw !== null) return batchCodec.unpack(raw) as BagValues[];
         const legacy = await this.producerConn.hget(`${parent.queueKey}:${batchId}`, 'data');
         if (legacy === null) throw new Error(`batch ${batchId} is missing from Redis`);
         return (JSON.parse(legacy) as { bags: BagValues[] }).bags;
