@@ -52,7 +52,8 @@ export interface ServerProcess {
 /** clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on Linux). */
 const USER_HZ = 100;
 
-function cpuSecondsOf(pid: number): number {
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN once it is gone. */
+export function cpuSecondsOf(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start at ") ".

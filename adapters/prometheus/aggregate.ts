@@ -93,6 +93,13 @@ export function bucketIndex(bounds: readonly number[], value: number): number {
   return lo;
 }
 
+function sameLabels(a: readonly string[], b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 const add = (m: Map<string, number>, field: string, by: number): void => void m.set(field, (m.get(field) ?? 0) + by);
 
 /**
@@ -104,6 +111,11 @@ export function aggregate(instances: readonly InstanceValue[], byInstance: Reado
   const deltas = new Map<MetricSpec, MetricDelta>();
   const drops: Drop[] = [];
   const unrouted: string[] = [];
+  // Instances of one bag often share their dimensions object and label names (Istio's four
+  // standard metrics do): the last series key is reused instead of encoded again.
+  let lastDims: unknown;
+  let lastLabels: readonly string[] | undefined;
+  let lastKey = '';
   for (const inst of instances) {
     const metrics = byInstance.get(inst.name);
     if (!metrics) {
@@ -122,7 +134,13 @@ export function aggregate(instances: readonly InstanceValue[], byInstance: Reado
       }
       let md = deltas.get(metric);
       if (!md) deltas.set(metric, (md = { metric, series: new Map() }));
-      const key = seriesKeyOf(metric.labelNames, inst.fields);
+      const dims = inst.fields.dimensions;
+      if (dims === undefined || dims !== lastDims || !sameLabels(metric.labelNames, lastLabels)) {
+        lastKey = seriesKeyOf(metric.labelNames, inst.fields);
+        lastDims = dims;
+        lastLabels = metric.labelNames;
+      }
+      const key = lastKey;
       let sd = md.series.get(key);
       if (!sd) md.series.set(key, (sd = { key, n: 0, incr: new Map(), set: new Map() }));
       sd.n += 1;

@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { Counter } from 'prom-client';
 import { jsonEncoder } from 'zipkin';
 import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk/adapter';
@@ -24,6 +26,9 @@ export class ZipkinHandler implements Handler {
   private readonly dropped: Counter<'handler' | 'reason'>;
   private readonly unsampled: Counter<'handler'>;
   private readonly closing = new AbortController();
+  private readonly endpoint: URL | undefined;
+  /** Keep-alive connections to Zipkin, one pool per handler (closed with it). */
+  private readonly agent: http.Agent | undefined;
   private closed = false;
   private lastDropWarn = -Infinity;
   private dropsSinceWarn = 0;
@@ -41,6 +46,10 @@ export class ZipkinHandler implements Handler {
       registers,
     });
     this.unsampled = new Counter({ name: 'mixer_zipkin_spans_unsampled_total', help: 'Spans not sent because their trace is not sampled.', labelNames: ['handler'], registers });
+    if (settings.endpoint !== undefined) {
+      this.endpoint = new URL(settings.endpoint);
+      this.agent = this.endpoint.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    }
     if (settings.endpoint === undefined) env.logger.info('zipkin handler disabled: params.url is empty, no spans will be sent');
     else env.logger.info({ endpoint: settings.endpoint, sampleProbability: settings.sampleProbability }, 'zipkin handler sending spans');
   }
@@ -58,7 +67,7 @@ export class ZipkinHandler implements Handler {
    *   PermanentError when Zipkin refused a POST (4xx other than 408/429).
    */
   async report(instances: readonly InstanceValue[], ctx: ReportContext): Promise<void> {
-    const endpoint = this.settings.endpoint;
+    const endpoint = this.endpoint;
     if (endpoint === undefined) return;
     if (this.closed) throw new ZipkinSendError('zipkin: handler is closed');
     const encoded = this.encode(instances);
@@ -66,7 +75,7 @@ export class ZipkinHandler implements Handler {
     for (let i = 0; i < encoded.length; i += max) {
       const chunk = encoded.slice(i, i + max);
       try {
-        await postSpans(endpoint, chunk, this.settings.timeoutMs, this.closing.signal);
+        await postSpans(endpoint, chunk, this.settings.timeoutMs, this.closing.signal, this.agent);
       } catch (err) {
         if (i > 0) this.env.logger.debug({ jobId: ctx.jobId, attempt: ctx.attempt, sentBefore: i }, 'zipkin: part of a batch was sent before a POST failed');
         throw err;
@@ -80,6 +89,7 @@ export class ZipkinHandler implements Handler {
     if (this.closed) return;
     this.closed = true;
     this.closing.abort();
+    this.agent?.destroy();
   }
 
   private encode(instances: readonly InstanceValue[]): string[] {

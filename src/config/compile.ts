@@ -4,7 +4,7 @@ import type { AdapterFactory } from '../sdk/adapter';
 import { validateParams } from '../sdk/params';
 import { TEMPLATES } from '../templates/templates';
 import type { TemplateInfo } from '../templates/templates';
-import { compileInstance } from '../expr/instance';
+import { compileInstance, SharedMaps } from '../expr/instance';
 import type { InstanceBuilder } from '../expr/instance';
 import { alwaysTrue, compileCondition, validateCondition } from '../policy/condition';
 import type { Predicate } from '../policy/condition';
@@ -121,6 +121,7 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
   }
 
   const instances = new Map<string, InstancePlan>();
+  const sharedMaps = new SharedMaps();
   for (const o of of('Instance')) {
     const spec = (o.doc as InstanceDoc).spec;
     const template = TEMPLATES[spec.template];
@@ -129,7 +130,7 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
       continue;
     }
     const ref = `${o.namespace}/${o.name}`;
-    const build = compileInstance(ref, template, spec.params ?? {}, vocab, (path, reason) => errors.push(detailAt(o, path, reason)));
+    const build = compileInstance(ref, template, spec.params ?? {}, vocab, (path, reason) => errors.push(detailAt(o, path, reason)), sharedMaps);
     if (build) instances.set(ref, { ref, template, build });
   }
 

@@ -56,6 +56,49 @@ function compileField(value: unknown, vocab: Vocabulary, path: Array<string | nu
 }
 
 /**
+ * A map field (e.g. a metric's `dimensions`) evaluated against one reader at a time. It keeps its
+ * last reader and result, so the instances of one config that write the same map (Istio's four
+ * standard metrics share their 23 dimensions) evaluate it once per bag and share the result.
+ * Sound because readers are immutable views of one bag (a `Bag`, or a check's `TrackingReader`,
+ * which has already recorded the references the first evaluation made); the shared object is
+ * why instance fields are read-only for adapters.
+ */
+class MapEvaluator {
+  private lastReader: AttributeReader | undefined;
+  private lastValue: Record<string, AttributeValue> = {};
+
+  constructor(private readonly entries: ReadonlyArray<readonly [string, Evaluator]>) {}
+
+  evaluate(f: AttributeReader): Readonly<Record<string, AttributeValue>> {
+    if (f === this.lastReader) return this.lastValue;
+    const m: Record<string, AttributeValue> = {};
+    const entries = this.entries;
+    for (let j = 0; j < entries.length; j++) {
+      const v = entries[j][1](f);
+      if (v !== undefined) m[entries[j][0]] = v;
+    }
+    this.lastReader = f;
+    this.lastValue = m;
+    return m;
+  }
+}
+
+/**
+ * The map evaluators of one config compile, by the map's text (keys in written order and their
+ * expressions): identical maps in different instances get one {@link MapEvaluator}.
+ */
+export class SharedMaps {
+  private readonly byText = new Map<string, MapEvaluator>();
+
+  get(source: Readonly<Record<string, unknown>>, entries: ReadonlyArray<readonly [string, Evaluator]>): MapEvaluator {
+    const text = JSON.stringify(Object.entries(source));
+    let e = this.byText.get(text);
+    if (!e) this.byText.set(text, (e = new MapEvaluator(entries)));
+    return e;
+  }
+}
+
+/**
  * Compiles an Instance's params against its template. Problems (unknown or missing fields,
  * bad expressions, undeclared attributes) are reported with their path under `spec.params`.
  */
@@ -65,9 +108,10 @@ export function compileInstance(
   params: Readonly<Record<string, unknown>>,
   vocab: Vocabulary,
   report: Report,
+  shared: SharedMaps = new SharedMaps(),
 ): InstanceBuilder | undefined {
   const exprs: Array<[string, Evaluator]> = [];
-  const maps: Array<[string, Array<[string, Evaluator]>]> = [];
+  const maps: Array<[string, MapEvaluator]> = [];
   let ok = true;
   const rep: Report = (p, r) => {
     ok = false;
@@ -87,11 +131,13 @@ export function compileInstance(
       rep(path, 'expected a map of name → expression');
     } else {
       const entries: Array<[string, Evaluator]> = [];
+      let complete = true;
       for (const [k, v] of Object.entries(value)) {
         const e = compileField(v, vocab, [...path, k], rep);
         if (e) entries.push([k, e]);
+        else complete = false;
       }
-      maps.push([field, entries]);
+      if (complete) maps.push([field, shared.get(value, entries)]);
     }
   }
   for (const [field, info] of Object.entries(template.fields)) {
@@ -106,15 +152,7 @@ export function compileInstance(
       const v = exprs[i][1](f);
       if (v !== undefined) fields[exprs[i][0]] = v;
     }
-    for (let i = 0; i < maps.length; i++) {
-      const m: Record<string, AttributeValue> = {};
-      const entries = maps[i][1];
-      for (let j = 0; j < entries.length; j++) {
-        const v = entries[j][1](f);
-        if (v !== undefined) m[entries[j][0]] = v;
-      }
-      fields[maps[i][0]] = m;
-    }
+    for (let i = 0; i < maps.length; i++) fields[maps[i][0]] = maps[i][1].evaluate(f);
     return { name, template: tpl, fields };
   };
 }

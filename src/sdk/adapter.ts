@@ -28,7 +28,10 @@ export interface InstanceValue {
   /** Instance reference, `namespace/name`. */
   readonly name: string;
   readonly template: TemplateName;
-  /** Field values; `map` fields are objects; fields whose expressions found nothing are absent. */
+  /**
+   * Field values; `map` fields are objects; fields whose expressions found nothing are absent.
+   * Read-only: instances built from one bag share equal map objects (e.g. metric dimensions).
+   */
   readonly fields: Readonly<Record<string, unknown>>;
 }
 

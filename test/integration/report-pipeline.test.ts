@@ -116,6 +116,8 @@ describe('report pipeline: Redis queue, two worker processes, default config', f
       assert.ok(sumOf(s, 'mixer_adapter_dispatch_total', { result: 'ok' }) > 0, 'both workers did some of the work');
       assert.equal(sumOf(s, 'istio_requests_total'), 0, 'workers do not render mesh metrics (no double counting in Prometheus)');
     }
+    // Every handler done with every batch: the stored bags are deleted, nothing accumulates in Redis.
+    await waitFor('no batch left in Redis', async () => (await redis.keys(`${prefix}batch:*`)).length === 0, 20_000, 100);
   });
 
   it('a worker killed with SIGKILL mid-stream loses nothing and counts nothing twice', async () => {
