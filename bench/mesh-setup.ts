@@ -16,6 +16,24 @@ const MIXER = path.join(REPO, 'bin', 'mixer.js');
 const APP = path.join(REPO, 'dist', 'src', 'mesh', 'demo', 'app.js');
 const BARE_PROXY = path.join(__dirname, 'bare-proxy.js');
 
+/** How to start the mesh bench's processes. */
+export interface MeshBenchStart {
+  /** Write a CPU profile of Mixer and of each proxy (bare and sidecar) here when it stops (`node --cpu-prof`). */
+  profileDir?: string;
+  /** Another build's `bin/mixer.js`: its sidecars run as a second pair, measured in the same rounds. */
+  compareBin?: string;
+}
+
+/** A client sidecar and a server sidecar in a row, in front of the app. */
+export interface SidecarPair {
+  /** The client sidecar's outbound port: send with `Host: <host>`. */
+  port: number;
+  host: string;
+  /** [client, server]. */
+  procs: ServerProcess[];
+  /** The server sidecar's status page. */
+  serverStatusUrl: string;
+}
 
 /** Where the load goes for each target, and the processes whose CPU counts. */
 export interface MeshBenchSetup {
@@ -23,20 +41,19 @@ export interface MeshBenchSetup {
   /** First of the two bare proxies. */
   bareProxyPort: number;
   bareProxies: ServerProcess[];
-  /** The client sidecar's outbound port (send with `Host: backend`). */
-  sidecarPort: number;
-  /** [client, server]. */
-  sidecars: ServerProcess[];
+  /** This build's sidecars (server service `backend`). */
+  mesh: SidecarPair;
+  /** The `compareBin` build's sidecars (server service `backend-b`), when asked for. */
+  compare?: SidecarPair;
   mixer: ServerProcess;
-  /** The server sidecar's status page. */
-  serverStatusUrl: string;
   stop(): Promise<void>;
 }
 
 const ok = async (url: string): Promise<boolean> => (await fetch(url)).ok;
 
 /** Starts everything; on failure stops what started. */
-export async function startMeshBench(): Promise<MeshBenchSetup> {
+export async function startMeshBench(o: MeshBenchStart = {}): Promise<MeshBenchSetup> {
+  const profile = (name: string): string[] => (o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
   const work = mkdtempSync(path.join(os.tmpdir(), 'mixer-bench-mesh-'));
   const configDir = path.join(work, 'config');
   mkdirSync(configDir);
@@ -49,28 +66,35 @@ export async function startMeshBench(): Promise<MeshBenchSetup> {
     rmSync(work, { recursive: true, force: true });
   };
   try {
-    const [mixerPort, appPort, p1, p2, sIn, sOut, sAdmin, cIn, cOut, cAdmin] = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+    const [mixerPort, appPort, p1, p2] = await Promise.all(Array.from({ length: 4 }, () => freePort()));
     const mixerUrl = `http://127.0.0.1:${mixerPort}`;
-    const mixer = await startServer({ name: 'mixer', args: [MIXER, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)], env, port: mixerPort, ready: (u) => ok(`${u}/readyz`) });
+    const mixer = await startServer({ name: 'mixer', args: [...profile('mixer'), MIXER, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)], env, port: mixerPort, ready: (u) => ok(`${u}/readyz`) });
     procs.push(mixer);
     procs.push(await startServer({ name: 'app', args: [APP, '--role', 'backend', '--port', String(appPort)], env, port: appPort, ready: (u) => ok(`${u}/healthz`) }));
-    const proxy = (port: number, upstream: number): Promise<ServerProcess> => startServer({ name: `bare proxy :${port}`, args: [BARE_PROXY, '--port', String(port), '--upstream', String(upstream)], env, port, ready: (u) => ok(`${u}/healthz`) });
+    const proxy = (port: number, upstream: number): Promise<ServerProcess> => startServer({ name: `bare proxy :${port}`, args: [...profile(`bare-proxy-${port}`), BARE_PROXY, '--port', String(port), '--upstream', String(upstream)], env, port, ready: (u) => ok(`${u}/healthz`) });
     const bare2 = await proxy(p2, appPort);
     const bare1 = await proxy(p1, p2);
     procs.push(bare2, bare1);
-    const sidecar = (name: string, service: string, inb: number, out: number, admin: number): Promise<ServerProcess> =>
-      startServer({
+    const sidecar = async (bin: string, name: string, service: string): Promise<ServerProcess & { outboundPort: number }> => {
+      const [inb, out, admin] = await Promise.all([freePort(), freePort(), freePort()]);
+      const started = await startServer({
         name,
-        args: [MIXER, 'sidecar', '--service', service, '--labels', `app=${service},version=v1`, '--app-port', String(appPort), '--inbound-port', String(inb), '--outbound-port', String(out), '--admin-port', String(admin), '--mixer', mixerUrl],
+        args: [...profile(name.replace(/\W+/g, '-')), bin, 'sidecar', '--service', service, '--labels', `app=${service},version=v1`, '--app-port', String(appPort), '--inbound-port', String(inb), '--outbound-port', String(out), '--admin-port', String(admin), '--mixer', mixerUrl],
         env,
         port: admin,
         ready: async (u) => ((await (await fetch(`${u}/status`)).json()) as { registered: boolean }).registered === true,
       });
-    const server = await sidecar('server sidecar', 'backend', sIn, sOut, sAdmin);
-    procs.push(server);
-    const client = await sidecar('client sidecar', 'bench-client', cIn, cOut, cAdmin);
-    procs.push(client);
-    return { appPort, bareProxyPort: p1, bareProxies: [bare1, bare2], sidecarPort: cOut, sidecars: [client, server], mixer, serverStatusUrl: `${server.url}/status`, stop };
+      procs.push(started);
+      return Object.assign(started, { outboundPort: out });
+    };
+    const pair = async (bin: string, server: string, client: string, tag: string): Promise<SidecarPair> => {
+      const s = await sidecar(bin, `server sidecar${tag}`, server);
+      const c = await sidecar(bin, `client sidecar${tag}`, client);
+      return { port: c.outboundPort, host: server, procs: [c, s], serverStatusUrl: `${s.url}/status` };
+    };
+    const mesh = await pair(MIXER, 'backend', 'bench-client', '');
+    const compare = o.compareBin ? await pair(path.resolve(o.compareBin), 'backend-b', 'bench-client-b', ' (compared)') : undefined;
+    return { appPort, bareProxyPort: p1, bareProxies: [bare1, bare2], mesh, compare, mixer, stop };
   } catch (err) {
     await stop();
     throw err;

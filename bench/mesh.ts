@@ -5,8 +5,10 @@
  * plus each sidecar's CPU per 1,000 requests/s, printed beside Istio's published figures.
  *
  * The load is open-loop with sub-millisecond latencies (bench/open-loop.ts). The three targets are
- * measured in turn, `--rounds` times (default 3, `--duration` seconds each, default 5), so a change
- * in the machine's other load touches all three alike; latencies of all rounds are pooled.
+ * measured in turn (in reverse every other round), `--rounds` times (default 3, `--duration` seconds
+ * each, default 5), so a change in the machine's other load touches all of them alike; latencies of all
+ * rounds are pooled. `--compare-bin <bin/mixer.js>` adds another build's sidecar pair as a fourth target;
+ * `--profile` writes CPU profiles of Mixer and the proxies.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -41,17 +43,22 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
   const rate = Number(options.flags.rate ?? 1000);
   const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? 3)));
   const seconds = options.flags.duration === undefined ? 5 : options.duration;
-  const setup = await startMeshBench();
+  const profileDir = options.flags.profile === true || options.flags.profile === 'true' ? path.join(REPO, 'bench', 'results', `profiles-mesh-${new Date().toISOString().replace(/[:.]/g, '-')}`) : undefined;
+  const compareBin = typeof options.flags['compare-bin'] === 'string' ? options.flags['compare-bin'] : undefined;
+  const setup = await startMeshBench({ profileDir, compareBin });
   try {
+    const target = (name: string, port: number, procs: ServerProcess[], host?: string): Target => ({ name, load: { port, path: '/ping', host }, procs, latencies: [], answered: 0, seconds: 0, cpuSeconds: procs.map(() => 0) });
     const targets: Target[] = [
-      { name: 'direct (app alone)', load: { port: setup.appPort, path: '/ping' }, procs: [], latencies: [], answered: 0, seconds: 0, cpuSeconds: [] },
-      { name: 'two bare Node proxies', load: { port: setup.bareProxyPort, path: '/ping' }, procs: setup.bareProxies, latencies: [], answered: 0, seconds: 0, cpuSeconds: [0, 0] },
-      { name: 'two sidecars (the mesh)', load: { port: setup.sidecarPort, path: '/ping', host: 'backend' }, procs: [...setup.sidecars, setup.mixer], latencies: [], answered: 0, seconds: 0, cpuSeconds: [0, 0, 0] },
+      target('direct (app alone)', setup.appPort, []),
+      target('two bare Node proxies', setup.bareProxyPort, setup.bareProxies),
+      target('two sidecars (the mesh)', setup.mesh.port, [...setup.mesh.procs, setup.mixer], setup.mesh.host),
     ];
+    if (setup.compare) targets.push(target('two sidecars (compared)', setup.compare.port, [...setup.compare.procs, setup.mixer], setup.compare.host));
     const load0 = os.loadavg()[0];
     process.stdout.write(`mesh bench: ${rate} requests/s (open loop), ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`);
     for (let round = 0; round < rounds; round++) {
-      for (const t of targets) {
+      // Every other round runs the targets in reverse, so none is always measured right after another's reports were sent.
+      for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
         await openLoop({ ...t.load, rate, seconds: round === 0 ? 3 : 1 });
         const cpu0 = t.procs.map((p) => p.cpuSeconds());
         const t0 = performance.now();
@@ -64,10 +71,10 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       }
     }
     for (const t of targets) t.latencies.sort((a, b) => a - b);
-    const [direct, bare, mesh] = targets;
+    const [direct, bare, mesh, compared] = targets;
     const usPerReq = (t: Target, i: number): number => (t.cpuSeconds[i] / t.answered) * 1e6;
     const vcpuPer1000 = (t: Target, i: number): number => usPerReq(t, i) / 1000;
-    const checks = ((await (await fetch(setup.serverStatusUrl)).json()) as { checkCache: { hits: number; misses: number } }).checkCache;
+    const checks = ((await (await fetch(setup.mesh.serverStatusUrl)).json()) as { checkCache: { hits: number; misses: number } }).checkCache;
     const added = (t: Target, p: number): number => q(t, p) - q(direct, p);
     const row = (label: string, cells: string[]): string => `${label.padEnd(26)}${cells.map((c) => c.padEnd(13)).join('')}`;
     const lines = [
@@ -76,11 +83,13 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       ...targets.map((t) => row(t.name, [ms(q(t, 0.5)), ms(q(t, 0.9)), ms(q(t, 0.99)), (t.answered / t.seconds).toFixed(0)])),
       row('added by bare proxies', [0.5, 0.9, 0.99].map((p) => signed(added(bare, p)))),
       row('added by the mesh', [0.5, 0.9, 0.99].map((p) => signed(added(mesh, p)))),
+      ...(compared ? [row('added by compared build', [0.5, 0.9, 0.99].map((p) => signed(added(compared, p))))] : []),
       '',
       `target: at most +${TARGET_P90_ADDED_MS} ms at p90 → ${added(mesh, 0.9) <= TARGET_P90_ADDED_MS ? 'met' : 'NOT met'} (+${added(mesh, 0.9).toFixed(3)} ms; bare Node proxies alone add +${added(bare, 0.9).toFixed(3)} ms here)`,
       `Istio (Envoy sidecars + Mixer), published: +${ISTIO.p90AddedMs[0]} to +${ISTIO.p90AddedMs[1]} ms at p90 → the mesh adds ${(added(mesh, 0.9) / ISTIO.p90AddedMs[1]).toFixed(2)}× to ${(added(mesh, 0.9) / ISTIO.p90AddedMs[0]).toFixed(2)}× of that`,
       `CPU per request: client sidecar ${usPerReq(mesh, 0).toFixed(0)} µs, server sidecar ${usPerReq(mesh, 1).toFixed(0)} µs; bare proxies ${usPerReq(bare, 0).toFixed(0)} / ${usPerReq(bare, 1).toFixed(0)} µs → sidecar/bare ${(usPerReq(mesh, 0) / usPerReq(bare, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(bare, 1)).toFixed(2)}×`,
       `sidecar CPU per 1,000 requests/s: ${vcpuPer1000(mesh, 0).toFixed(3)} / ${vcpuPer1000(mesh, 1).toFixed(3)} vCPU; Envoy, published: ~${ISTIO.sidecarVcpuPer1000} vCPU → ${(vcpuPer1000(mesh, 0) / ISTIO.sidecarVcpuPer1000).toFixed(2)}× / ${(vcpuPer1000(mesh, 1) / ISTIO.sidecarVcpuPer1000).toFixed(2)}×`,
+      ...(compared ? [`compared build (${String(options.flags['compare-bin'])}): client sidecar ${usPerReq(compared, 0).toFixed(0)} µs, server sidecar ${usPerReq(compared, 1).toFixed(0)} µs per request → this build / compared ${(usPerReq(mesh, 0) / usPerReq(compared, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(compared, 1)).toFixed(2)}×`] : []),
       `Mixer meanwhile (both sides' reports, batched, and route polls): ${vcpuPer1000(mesh, 2).toFixed(3)} vCPU per 1,000 requests/s`,
       `server sidecar check cache: ${checks.hits} hits, ${checks.misses} misses`,
       `load average now ${os.loadavg()[0].toFixed(2)} (was ${load0.toFixed(2)}): every process here and whatever else runs shares ${os.cpus().length} cores${load0 > os.cpus().length / 2 ? '; the machine was busy, so tails mostly measure waiting for a core' : ''}`,
@@ -95,6 +104,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
   } finally {
     await setup.stop();
   }
+  if (profileDir) process.stdout.write(`profiles (written as the proxies stopped): ${path.relative(REPO, profileDir)}\n`);
 }
 
 if (require.main === module) {

@@ -21,12 +21,17 @@ const routeRule = (name: string, spec: string) => `apiVersion: mixer/v1\nkind: R
 const ALL_V1 = routeRule('backend-default', '  precedence: 1\n  route:\n    - labels: {version: v1}\n      weight: 100');
 const MOBILE_V2 = routeRule('backend-mobile', '  precedence: 2\n  match:\n    request:\n      headers:\n        user-agent: {regex: ".*Mobile.*"}\n  route:\n    - labels: {version: v2}');
 const ALL_V1_RETRY = `${ALL_V1}  httpReqRetries:\n    simpleRetry: {attempts: 2, perTryTimeout: 2s}\n`;
+/** Every request to backend waits 300 ms; 30% of them (decided first) are answered 418 by the caller's sidecar instead. */
+const FAULTS = `${ALL_V1}  httpFault:\n    delay: {percent: 100, fixedDelay: 300ms}\n    abort: {percent: 30, httpStatus: 418}\n`;
+const FAULT_DELAY_MS = 300;
 const SPLIT_90_10 = routeRule('backend-default', '  precedence: 1\n  route:\n    - labels: {version: v1}\n      weight: 90\n    - labels: {version: v2}\n      weight: 10');
 
 interface Answer {
   status: number;
   text: string;
   version?: string;
+  /** From sending the request to reading the whole answer. */
+  ms: number;
 }
 
 describe('the mesh, end to end: ingress → frontend → backend through sidecars (real processes)', function () {
@@ -43,11 +48,12 @@ describe('the mesh, end to end: ingress → frontend → backend through sidecar
   let backendV2: MeshService | undefined;
 
   async function ping(headers: Record<string, string> = {}): Promise<Answer> {
+    const t0 = performance.now();
     const r = await fetch(`${ingress.url}/ping`, { headers: { 'user-agent': DESKTOP, ...headers } });
     const text = await r.text();
     let version: string | undefined;
     if (r.status === 200) version = (JSON.parse(text) as { backend: { version: string } }).backend.version;
-    return { status: r.status, text, version };
+    return { status: r.status, text, version, ms: performance.now() - t0 };
   }
 
   async function samples() {
@@ -178,5 +184,31 @@ describe('the mesh, end to end: ingress → frontend → backend through sidecar
     assert.equal((counts['200 v1'] ?? 0) + (counts['200 v2'] ?? 0), 2000, JSON.stringify(counts));
     const v2Share = (counts['200 v2'] ?? 0) / 2000;
     assert.ok(Math.abs(v2Share - 0.1) <= 0.03, `v2 got ${(v2Share * 100).toFixed(1)}% (want 10 ± 3): ${JSON.stringify(counts)}`);
+  });
+
+  it('httpFault: 30% aborted with the rule\'s status by the caller\'s sidecar, the rest delayed at least fixedDelay; reported as FI and DI', async () => {
+    const faultCount = async (flags: string) => sumOf(await samples(), 'istio_requests_total', { reporter: 'source', source_app: 'frontend', destination_service_name: 'backend', response_flags: flags });
+    const [fiBefore, diBefore] = [await faultCount('FI'), await faultCount('DI')];
+    const injectedBefore = (await getJson(`${frontend.adminUrl}/status`)).outbound.faultsInjected as number;
+    await applyConfig(mixer.url, proxies(), () => cfg.write('route-default.yaml', FAULTS));
+
+    const n = 300;
+    const answers = await runConcurrently(n, 30, () => ping());
+    const aborted = answers.filter((a) => a.status === 418);
+    const served = answers.filter((a) => a.status === 200);
+    assert.equal(aborted.length + served.length, n, JSON.stringify([...new Set(answers.map((a) => `${a.status} ${a.text.slice(0, 60)}`))]));
+    // 30% of 300: the standard deviation is 2.6 points, so ±10 points fails only when the percentage is not applied.
+    assert.ok(Math.abs(aborted.length / n - 0.3) <= 0.1, `${aborted.length} of ${n} aborted (want 30% ± 10)`);
+    assert.deepEqual([...new Set(aborted.map((a) => a.text))], ['fault filter abort']);
+    assert.deepEqual([...new Set(served.map((a) => a.version))], ['v1']);
+    // A lower bound only; 2 ms of slack for timers that fire on a clock read at the start of their loop turn.
+    const quickest = Math.min(...served.map((a) => a.ms));
+    assert.ok(quickest >= FAULT_DELAY_MS - 2, `every delayed request took at least ${FAULT_DELAY_MS} ms (the quickest took ${quickest.toFixed(1)} ms)`);
+
+    assert.equal((await getJson(`${frontend.adminUrl}/status`)).outbound.faultsInjected - injectedBefore, n, 'each request got one fault (an abort, or else a delay)');
+    await waitFor('aborts reported as FI and delays as DI by the calling sidecar', async () => (await faultCount('FI')) - fiBefore === aborted.length && (await faultCount('DI')) - diBefore === served.length, 30_000, 200);
+
+    await applyConfig(mixer.url, proxies(), () => cfg.remove('route-default.yaml'));
+    assert.equal((await ping()).status, 200, 'no faults once the rule is gone');
   });
 });

@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { Redis } from 'ioredis';
 import { deriveKey, signRequest } from '../../src/mesh/mesh-key';
 import { MIXER_BIN, freePort, spawnNode, startMixer } from '../support/processes';
@@ -10,7 +12,19 @@ import { waitFor } from '../support/wait';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-describe('mesh: the registry drops silent instances; sidecars fail closed (or open) without Mixer', function () {
+/** Whether a TCP connection to host:port is accepted (false when refused). */
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNREFUSED' ? resolve(false) : reject(err)));
+  });
+}
+
+describe('mesh: the registry drops silent instances; sidecars fail closed (or open) without Mixer and keep the outbound port local', function () {
   this.timeout(120_000);
   const meshKey = randomBytes(24).toString('hex');
 
@@ -49,20 +63,20 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
     });
   });
 
-  describe('fail policy', () => {
+  describe('fail policy; listen addresses', () => {
     const procs: TestProcess[] = [];
     after(async () => {
       await Promise.all(procs.map((p) => p.stop()));
     });
 
-    async function sidecarWithoutMixer(extra: string[]): Promise<{ inbound: number; admin: number }> {
+    async function sidecarWithoutMixer(extra: string[]): Promise<{ inbound: number; outbound: number; admin: number }> {
       const [appPort, inbound, outbound, admin, deadMixer] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
       const env = { MIXER_MESH_KEY: meshKey, MIXER_LOG_LEVEL: 'error' };
       procs.push(spawnNode([DEMO_APP, '--role', 'backend', '--port', String(appPort)], env));
       const p = spawnNode([MIXER_BIN, 'sidecar', '--service', 'backend', '--app-port', String(appPort), '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin), '--mixer', `http://127.0.0.1:${deadMixer}`, '--permissive', ...extra], env);
       procs.push(p);
       await waitFor('the sidecar (it starts without Mixer)', async () => (await getJson(`http://127.0.0.1:${admin}/status`)).registered === false, 30_000, 200);
-      return { inbound, admin };
+      return { inbound, outbound, admin };
     }
 
     it('fails closed by default (503 UNAVAILABLE, as Istio), and open with --fail-open', async () => {
@@ -75,6 +89,20 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
       assert.equal(((await o.json()) as { service: string }).service, 'backend');
       const s = await getJson(`http://127.0.0.1:${closed.admin}/status`);
       assert.ok(s.checkCache.failures >= 1 && s.checkCache.entries === 0, 'nothing cached from a failure');
+    });
+
+    it('with --host 0.0.0.0 (as kube-inject sets it) the outbound port still takes only local callers, unless --outbound-host says otherwise', async function () {
+      // Another address of this machine stands for "another pod": without one the test cannot tell the two apart.
+      const own = Object.values(networkInterfaces())
+        .flat()
+        .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+      if (!own) this.skip();
+      const [pod, open] = await Promise.all([sidecarWithoutMixer(['--host', '0.0.0.0']), sidecarWithoutMixer(['--host', '0.0.0.0', '--outbound-host', '0.0.0.0'])]);
+      assert.equal(await connects(own!, pod.inbound), true, 'other pods reach the inbound port');
+      assert.equal(await connects('127.0.0.1', pod.outbound), true, 'the app beside it reaches the outbound port');
+      assert.equal(await connects(own!, pod.outbound), false, 'nobody else does');
+      assert.equal(await connects(own!, open.outbound), true, '--outbound-host 0.0.0.0 opens it');
+      assert.deepEqual((await getJson(`http://127.0.0.1:${pod.admin}/status`)).listen, { inbound: '0.0.0.0', outbound: '127.0.0.1' });
     });
   });
 });

@@ -87,10 +87,12 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 class Refusal extends Error {}
 
 /**
- * The container `kube-inject` adds: `mixer sidecar <args>`, the mesh key from the Secret, listening on
- * all addresses and registering the pod IP, the inbound and admin ports declared, a readiness probe on
- * the admin port's `/healthz`, resources and a locked-down security context. `native` makes it a
- * Kubernetes native sidecar (an init container with `restartPolicy: Always`, Kubernetes 1.29+).
+ * The container `kube-inject` adds: `mixer sidecar <args>`, the mesh key from the Secret, the inbound and
+ * admin ports listening on all addresses (the outbound port stays on 127.0.0.1, the sidecar's default:
+ * only the pod's own app may send with its identity), registering the pod IP, the inbound and admin
+ * ports declared, a readiness probe on the admin port's `/healthz`, resources and a locked-down
+ * security context. `native` makes it a Kubernetes native sidecar (an init container with
+ * `restartPolicy: Always`, Kubernetes 1.29+).
  */
 export function sidecarContainer(args: readonly string[], o: KubeInjectOptions, native = false): Obj {
   return {

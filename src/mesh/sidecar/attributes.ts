@@ -4,7 +4,6 @@
  * (`response.*`) and the reporting proxy (`context.*`). `connection.mtls` is false until the mesh
  * has mutual TLS.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { formatDuration } from '../../attributes/duration';
 import type { WorkloadIdentity } from '../identity';
 import type { ServiceInstance } from '../registry/types';
@@ -17,16 +16,23 @@ export function serviceHost(service: string, namespace: string): string {
   return `${service}.${namespace}.svc.cluster.local`;
 }
 
+/** The attribute names of one side, written out: keys built per request (`${side}.labels`) made every store a slow one. */
+const SIDES = {
+  source: { labels: 'source.labels', workload: 'source.workload.name', workloadNamespace: 'source.workload.namespace', namespace: 'source.namespace', principal: 'source.principal', name: 'source.name', uid: 'source.uid' },
+  destination: { labels: 'destination.labels', workload: 'destination.workload.name', workloadNamespace: 'destination.workload.namespace', namespace: 'destination.namespace', principal: 'destination.principal', name: 'destination.name', uid: 'destination.uid' },
+} as const;
+
 /** Writes `source.*` or `destination.*` for a workload instance. */
 export function putWorkload(bag: MutableBag, side: 'source' | 'destination', w: WorkloadIdentity | ServiceInstance): void {
+  const k = SIDES[side];
   const instance = 'instance' in w ? w.instance : w.id;
-  bag[`${side}.labels`] = w.labels;
-  bag[`${side}.workload.name`] = w.workload;
-  bag[`${side}.workload.namespace`] = w.namespace;
-  bag[`${side}.namespace`] = w.namespace;
-  bag[`${side}.principal`] = w.principal;
-  bag[`${side}.name`] = instance;
-  bag[`${side}.uid`] = `kubernetes://${instance}.${w.namespace}`;
+  bag[k.labels] = w.labels;
+  bag[k.workload] = w.workload;
+  bag[k.workloadNamespace] = w.namespace;
+  bag[k.namespace] = w.namespace;
+  bag[k.principal] = w.principal;
+  bag[k.name] = instance;
+  bag[k.uid] = `kubernetes://${instance}.${w.namespace}`;
 }
 
 /** Writes `destination.service.*`. */
@@ -34,18 +40,6 @@ export function putService(bag: MutableBag, service: string, namespace: string):
   bag['destination.service.name'] = service;
   bag['destination.service.namespace'] = namespace;
   bag['destination.service.host'] = serviceHost(service, namespace);
-}
-
-/** Request headers as a STRING_MAP (lower-case names, repeated values joined), minus `skip`. */
-export function headerMap(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>, skip?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k in h) {
-    if (k === skip) continue;
-    const v = h[k];
-    if (v === undefined) continue;
-    out[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  return out;
 }
 
 /** What the proxy saw of a request. */
@@ -90,14 +84,14 @@ export interface ResponseFacts {
   flags: string;
 }
 
-/** A report bag: the request's bag plus `response.*` and `context.proxy_error_code`. */
-export function reportBag(base: MutableBag, r: ResponseFacts): MutableBag {
-  return {
-    ...base,
-    'response.code': r.code,
-    'response.size': r.size,
-    'response.time': new Date(r.endMs).toISOString(),
-    'response.duration': formatDuration(Math.max(0, Math.round(r.durationMs * 1000) / 1000)),
-    'context.proxy_error_code': r.flags,
-  };
+/**
+ * A report bag as JSON text: the request's bag, then `extra` (attributes the bag does not hold),
+ * `response.*` and `context.proxy_error_code`. Written as text on the bag's own encoding instead
+ * of copying the bag into a new object per request (the copy cost three times the encoding).
+ */
+export function reportJson(base: MutableBag, r: ResponseFacts, extra?: MutableBag): string {
+  let tail = `"response.code":${r.code},"response.size":${r.size},"response.time":"${new Date(r.endMs).toISOString()}","response.duration":${JSON.stringify(formatDuration(Math.max(0, Math.round(r.durationMs * 1000) / 1000)))},"context.proxy_error_code":${JSON.stringify(r.flags)}`;
+  if (extra) for (const k in extra) if (extra[k] !== undefined) tail += `,${JSON.stringify(k)}:${JSON.stringify(extra[k])}`;
+  const head = JSON.stringify(base);
+  return head === '{}' ? `{${tail}}` : `${head.slice(0, -1)},${tail}}`;
 }

@@ -8,12 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:http';
 import { IDENTITY_HEADER } from '../identity';
 import type { IdentityVerifier, WorkloadIdentity } from '../identity';
-import { headerMap, putRequest, putService, putWorkload, reportBag } from './attributes';
+import { putRequest, putService, putWorkload, reportJson } from './attributes';
 import type { MutableBag } from './attributes';
-import type { CheckCache } from './check-cache';
-import { endToEnd, tryUpstream } from './forward';
+import type { CheckCache, CheckVerdict } from './check-cache';
+import { relay, scanHeaders, tryUpstream } from './forward';
+import type { ScannedHeaders, UpstreamError } from './forward';
 import type { ReportBatcher } from './report-batcher';
-import { relay } from './outbound';
 
 const CODE_NAMES: Readonly<Record<number, [name: string, http: number]>> = {
   1: ['CANCELLED', 499],
@@ -53,62 +53,87 @@ export interface InboundDeps {
   timeoutMs: number;
 }
 
-const DROP = new Set([IDENTITY_HEADER]);
+/** What an allowed request's report adds to its bag (shared: never changed). */
+const CACHE_HIT: MutableBag = Object.freeze({ 'check.cache_hit': true });
+const CACHE_MISS: MutableBag = Object.freeze({ 'check.cache_hit': false });
 
-/** Serves one inbound request; never throws. */
-export async function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const startMs = Date.now();
-  const t0 = performance.now();
-  const raw = req.headers[IDENTITY_HEADER];
+/** One inbound request in flight: its bag and timing, and how it is answered and reported. */
+class InboundCall {
+  readonly startMs = Date.now();
+  readonly t0 = performance.now();
+  readonly bag: MutableBag = {};
+  extra: MutableBag | undefined;
+
+  constructor(
+    readonly d: InboundDeps,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {}
+
+  report(code: number, size: number, flags: string): void {
+    this.d.reports.addJson(reportJson(this.bag, { code, size, endMs: Date.now(), durationMs: performance.now() - this.t0, flags }, this.extra));
+  }
+
+  /** Answers with a proxy-made text (a refusal or an upstream failure) and reports it. */
+  answer(status: number, text: string, flags: string): void {
+    this.req.resume();
+    if (!this.res.headersSent) this.res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
+    this.report(status, Buffer.byteLength(text), flags);
+  }
+}
+
+/** Serves one inbound request; never throws. Synchronous up to the app call when the check cache holds the verdict. */
+export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerResponse): void {
+  const call = new InboundCall(d, req, res);
+  const h = scanHeaders(req.rawHeaders, IDENTITY_HEADER);
   let source: WorkloadIdentity | undefined;
   let refusal: string | undefined;
-  if (typeof raw === 'string') {
-    const r = d.verifier.verify(raw, startMs);
+  if (h.taken !== undefined) {
+    const r = d.verifier.verify(h.taken, call.startMs);
     if ('error' in r) refusal = r.error;
     else source = r.identity;
   } else if (!d.permissive) refusal = 'the caller has no mesh identity: call through a sidecar or the ingress';
 
-  const headers = endToEnd(req.headers, DROP);
-  if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+  if (h.map['x-request-id'] === undefined) {
+    const id = randomUUID();
+    h.map['x-request-id'] = id;
+    h.forward.push('x-request-id', id);
+  }
   const path = req.url ?? '/';
-  const bag: MutableBag = {};
+  const bag = call.bag;
   if (source) putWorkload(bag, 'source', source);
   putWorkload(bag, 'destination', d.self);
   putService(bag, d.self.service, d.self.namespace);
-  putRequest(bag, { method: req.method ?? 'GET', path, headers: headerMap(headers), startMs });
+  putRequest(bag, { method: req.method ?? 'GET', path, headers: h.map, startMs: call.startMs });
   bag['destination.port'] = d.appPort;
   bag['context.reporter.kind'] = 'inbound';
   bag['context.reporter.uid'] = `kubernetes://${d.self.instance}.${d.self.namespace}`;
 
-  const report = (code: number, size: number, flags: string, extra?: MutableBag): void => {
-    d.reports.add(reportBag(extra ? { ...bag, ...extra } : bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags }));
-  };
-  const answer = (status: number, text: string, flags: string, extra?: MutableBag): void => {
-    req.resume();
-    if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) }).end(text);
-    report(status, Buffer.byteLength(text), flags, extra);
-  };
+  if (refusal) return call.answer(401, `UNAUTHENTICATED:${refusal}`, 'UAEX');
+  const hit = d.checks.cached(bag);
+  if (hit) return decided(call, h, path, hit);
+  d.checks.check(bag).then((verdict) => decided(call, h, path, verdict), (err: unknown) => call.answer(500, `check failed: ${(err as Error).message}`, 'UAEX'));
+}
 
-  if (refusal) return answer(401, `UNAUTHENTICATED:${refusal}`, 'UAEX');
-  const verdict = await d.checks.check(bag);
+/** Answers a denial, or forwards to the app and relays its answer. */
+function decided(call: InboundCall, h: ScannedHeaders, path: string, verdict: CheckVerdict): void {
+  const { d, req, res } = call;
   if (verdict.status.code !== 0) {
     const denial = denialOf(verdict.status.code, verdict.status.message);
-    return answer(denial.status, denial.text, 'UAEX', { 'check.error_code': verdict.status.code, 'check.error_message': verdict.status.message, 'check.cache_hit': verdict.cacheHit });
+    call.extra = { 'check.error_code': verdict.status.code, 'check.error_message': verdict.status.message, 'check.cache_hit': verdict.cacheHit };
+    return call.answer(denial.status, denial.text, 'UAEX');
   }
-  const extra: MutableBag = { 'check.cache_hit': verdict.cacheHit };
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!hasBody) req.resume();
-  const { response, cancel } = tryUpstream({ agent: d.agent, host: d.appHost, port: d.appPort, method: req.method ?? 'GET', path, headers, body: hasBody ? req : undefined, timeoutMs: d.timeoutMs });
-  let up: IncomingMessage;
-  try {
-    up = await response;
-  } catch (err) {
-    const failure = (err as { failure?: string }).failure;
-    return failure === 'timeout' ? answer(504, 'upstream request timeout', 'UT', extra) : answer(503, `upstream connect error or disconnect/reset before headers: ${(err as Error).message}`, failure === 'connect' ? 'UF' : 'UC', extra);
-  }
-  res.on('close', () => {
-    if (!res.writableFinished) cancel();
-  });
-  const code = up.statusCode ?? 502;
-  relay(up, res, (size, complete) => report(code, size, complete ? '-' : 'DC', extra));
+  call.extra = verdict.cacheHit ? CACHE_HIT : CACHE_MISS;
+  if (!h.hasBody) req.resume();
+  const { response } = tryUpstream({ agent: d.agent, host: d.appHost, port: d.appPort, method: req.method ?? 'GET', path, headers: h.forward, body: h.hasBody ? req : undefined, timeoutMs: d.timeoutMs });
+  response.then(
+    (up) => {
+      const code = up.statusCode ?? 502;
+      relay(up, res, (size, complete) => call.report(code, size, complete ? '-' : 'DC'));
+    },
+    (err: UpstreamError) => {
+      if (err.failure === 'timeout') call.answer(504, 'upstream request timeout', 'UT');
+      else call.answer(503, `upstream connect error or disconnect/reset before headers: ${err.message}`, err.failure === 'connect' ? 'UF' : 'UC');
+    },
+  );
 }

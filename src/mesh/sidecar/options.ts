@@ -10,7 +10,7 @@ export interface ProxyOptions {
   mixerUrl: string;
   /** MIXER_MESH_KEY (required). */
   meshKey: string;
-  /** Address the proxy listens on (`--host`, default 127.0.0.1). */
+  /** Address the proxy listens on (`--host`, default 127.0.0.1): a sidecar's inbound and admin ports, the ingress's port. */
   host: string;
   /** Where the app (sidecar) or the world (ingress) sends requests to other services. */
   outboundPort: number;
@@ -27,6 +27,12 @@ export interface SidecarOptions extends ProxyOptions {
   appPort: number;
   /** Where other proxies send this instance's traffic. */
   inboundPort: number;
+  /**
+   * Address the outbound port listens on (`--outbound-host`, default 127.0.0.1 whatever `host` is):
+   * only the app beside the sidecar (same pod or host) may send through it, with this
+   * instance's identity.
+   */
+  outboundHost: string;
   /** Host registered for `inboundPort` (`--address`, default 127.0.0.1). */
   address: string;
   /** Allow requests when Mixer cannot be asked (default false: fail closed, as Istio). */
@@ -108,6 +114,7 @@ export function resolveSidecarOptions(f: Flags, env: NodeJS.ProcessEnv = process
     appHost: s('appHost') ?? e('APP_HOST') ?? '127.0.0.1',
     appPort,
     inboundPort: int('--inbound-port', s('inboundPort') ?? e('INBOUND_PORT'), 15006)!,
+    outboundHost: s('outboundHost') ?? e('OUTBOUND_HOST') ?? '127.0.0.1',
     address: s('address') ?? e('ADDRESS') ?? '127.0.0.1',
     failOpen: bool(f.failOpen) || bool(e('FAIL_OPEN')),
     checkTimeoutMs: int('MIXER_SIDECAR_CHECK_TIMEOUT_MS', e('CHECK_TIMEOUT_MS'), 1000, 1, 60_000)!,

@@ -11,11 +11,11 @@ import { IDENTITY_HEADER } from '../identity';
 import type { ServiceInstance } from '../registry/types';
 import { hasLabels } from '../routing/select';
 import type { RouteRulePlan } from '../routing/types';
-import { headerMap, putRequest, putService, putWorkload, reportBag } from './attributes';
+import { putRequest, putService, putWorkload, reportJson } from './attributes';
 import type { MutableBag } from './attributes';
-import { endToEnd, tryUpstream, UpstreamError } from './forward';
+import { relay, scanHeaders, tryUpstream, UpstreamError } from './forward';
 import type { ProxyCore } from './core';
-import { childSpan, setB3 } from './trace';
+import { appendB3, B3_HEADERS, childSpan, setB3 } from './trace';
 
 /** Largest request body kept in memory so it can be sent again on a retry, bytes. */
 export const MAX_RETRY_BODY_BYTES = 1024 * 1024;
@@ -25,8 +25,6 @@ export interface Target {
   service: string;
   namespace: string;
 }
-
-const DROP = new Set([IDENTITY_HEADER]);
 
 /** `backend`, `backend:8080`, `backend.shop`, `backend.shop.svc.cluster.local` → a target; undefined for no host. */
 export function targetOfHost(host: string | undefined, namespace: string): Target | undefined {
@@ -76,22 +74,29 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   const t0 = performance.now();
   core.outbound.requests++;
   const self = core.options.identity;
-  const headers = endToEnd(req.headers, DROP);
-  setB3(headers, childSpan(req.headers));
-  if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
-  const decision = core.routes.table.decide({ service: target.service, namespace: target.namespace, headers: req.headers, path }, { name: self.service, labels: self.labels });
+  // Whatever the app sent as an identity is dropped; B3 headers are read, then replaced by this call's span.
+  const h = scanHeaders(req.rawHeaders, IDENTITY_HEADER, B3_HEADERS);
+  const decision = core.routes.table.decide({ service: target.service, namespace: target.namespace, headers: h.map, path }, { name: self.service, labels: self.labels });
   const rule: RouteRulePlan | undefined = decision.rule;
-  headers[IDENTITY_HEADER] = core.signer.headerFor(target.namespace, target.service);
+  const span = childSpan(h.map);
+  setB3(h.map, span);
+  appendB3(h.forward, span);
+  if (h.map['x-request-id'] === undefined) {
+    const id = randomUUID();
+    h.map['x-request-id'] = id;
+    h.forward.push('x-request-id', id);
+  }
+  h.forward.push(IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service));
 
   const bag: MutableBag = {};
   putWorkload(bag, 'source', self);
   putService(bag, target.service, target.namespace);
-  putRequest(bag, { method: req.method ?? 'GET', path, headers: headerMap(headers, IDENTITY_HEADER), startMs });
+  putRequest(bag, { method: req.method ?? 'GET', path, headers: h.map, startMs });
   bag['context.reporter.kind'] = 'outbound';
   bag['context.reporter.uid'] = `kubernetes://${self.instance}.${self.namespace}`;
   let flags = '-';
   const finish = (code: number, size: number): void => {
-    core.reports.add(reportBag(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags }));
+    core.reports.addJson(reportJson(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags }));
   };
   const fail = (status: number, text: string, why: string): void => {
     flags = why;
@@ -111,11 +116,10 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     await new Promise((r) => setTimeout(r, fault.delay!.fixedDelayMs));
   }
 
-  const declared = Number(req.headers['content-length'] ?? 0);
-  const streamed = req.headers['transfer-encoding'] !== undefined || declared > MAX_RETRY_BODY_BYTES;
+  const streamed = h.chunked || h.contentLength > MAX_RETRY_BODY_BYTES;
   let body: Buffer | IncomingMessage | undefined;
   if (streamed) body = req;
-  else if (declared > 0) {
+  else if (h.contentLength > 0) {
     try {
       body = await readBody(req);
     } catch {
@@ -123,7 +127,8 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     }
   } else req.resume();
 
-  const all = await instancesOf(core, target);
+  // Instances are cached nearly always: no await (and no turn of the event loop) then.
+  const all = core.endpoints.cached?.(target.namespace, target.service) ?? (await instancesOf(core, target));
   const candidates = all.filter((i) => hasLabels(i.labels, decision.labels));
   if (candidates.length === 0) {
     core.outbound.noUpstream++;
@@ -146,7 +151,7 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     prev = inst;
     const colon = inst.address.lastIndexOf(':');
     const perTry = Math.min(rule?.retries?.perTryTimeoutMs ?? remaining, remaining);
-    const { response, cancel } = tryUpstream({ agent: core.agent, host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(inst.address.slice(colon + 1)), method: req.method ?? 'GET', path, headers: { ...headers }, body, timeoutMs: perTry });
+    const { response } = tryUpstream({ agent: core.agent, host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(inst.address.slice(colon + 1)), method: req.method ?? 'GET', path, headers: h.forward, body, timeoutMs: perTry });
     let up: IncomingMessage;
     try {
       up = await response;
@@ -161,9 +166,6 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
       continue;
     }
     putWorkload(bag, 'destination', inst);
-    res.on('close', () => {
-      if (!res.writableFinished) cancel();
-    });
     return relay(up, res, (size, complete) => {
       if (!complete) flags = 'DC';
       finish(code, size);
@@ -173,29 +175,4 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   if (last.status !== undefined) return fail(last.status, `upstream answered ${last.status} on every try`, retried || '-');
   if (last.error?.failure === 'timeout' || !last.error) return fail(504, 'upstream request timeout', retried || 'UT');
   return fail(503, `upstream connect error or disconnect/reset before headers: ${last.error.message}`, retried || (last.error.failure === 'connect' ? 'UF' : 'UC'));
-}
-
-/** Streams an upstream response to the caller; `done(bytes, complete)` runs once. */
-export function relay(up: IncomingMessage, res: ServerResponse, done: (size: number, complete: boolean) => void): void {
-  let size = 0;
-  let once = false;
-  const end = (complete: boolean): void => {
-    if (once) return;
-    once = true;
-    done(size, complete);
-  };
-  res.writeHead(up.statusCode ?? 502, endToEnd(up.headers));
-  up.on('data', (c: Buffer) => {
-    size += c.length;
-  });
-  up.pipe(res);
-  res.on('finish', () => end(true));
-  res.on('close', () => {
-    if (!res.writableFinished) up.destroy();
-    end(res.writableFinished);
-  });
-  up.on('error', () => {
-    res.destroy();
-    end(false);
-  });
 }

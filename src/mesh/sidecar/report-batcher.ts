@@ -49,17 +49,26 @@ export class ReportBatcher {
 
   /** Bags waiting to be sent (including batches waiting for a retry). */
   get pending(): number {
-    return this.buffer.length + this.retries.reduce((n, r) => n + r.bags.length, 0);
+    let n = this.buffer.length;
+    for (const r of this.retries) n += r.bags.length;
+    return n;
   }
 
   /** Queues a bag (encoded now, so the cost is spread over requests instead of paid per batch). */
   add(bag: AttributeBag): void {
+    this.addJson(JSON.stringify(bag));
+  }
+
+  /** Queues a bag already encoded as a JSON object. */
+  addJson(json: string): void {
     if (this.pending >= (this.o.maxPending ?? 10_000)) {
+      // The oldest go first: a waiting bag, else a whole batch waiting for its retry (counted as what it held).
+      let dropped = 1;
       if (this.buffer.length > 0) this.buffer.shift();
-      else this.retries.shift();
-      this.drop(1, 'too many reports waiting');
+      else dropped = this.retries.shift()?.bags.length ?? 0;
+      this.drop(dropped, 'too many reports waiting');
     }
-    this.buffer.push(JSON.stringify(bag));
+    this.buffer.push(json);
     if (this.buffer.length >= this.maxBatch) this.flush();
     else this.arm();
   }

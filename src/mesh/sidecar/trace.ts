@@ -61,6 +61,9 @@ export function childSpan(headers: IncomingHttpHeaders): SpanContext {
   return { traceId, spanId: randomHex(8), parentSpanId: parent !== undefined && SPAN_ID.test(parent) ? parent : undefined, sampled };
 }
 
+/** The B3 headers a proxy replaces (multi-header and single). */
+export const B3_HEADERS: ReadonlySet<string> = new Set(['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags']);
+
 /** Writes `span` as multi-header B3 into outgoing headers (replacing any B3 headers there). */
 export function setB3(out: Record<string, string | string[] | undefined>, span: SpanContext): void {
   delete out.b3;
@@ -72,4 +75,12 @@ export function setB3(out: Record<string, string | string[] | undefined>, span: 
   if (span.sampled !== undefined) out['x-b3-sampled'] = span.sampled === 'd' ? '1' : span.sampled;
   else delete out['x-b3-sampled'];
   if (span.sampled === 'd') out['x-b3-flags'] = '1';
+}
+
+/** Appends `span` as multi-header B3 to raw headers that hold no B3 headers (as {@link setB3} writes them). */
+export function appendB3(out: string[], span: SpanContext): void {
+  out.push('x-b3-traceid', span.traceId, 'x-b3-spanid', span.spanId);
+  if (span.parentSpanId !== undefined) out.push('x-b3-parentspanid', span.parentSpanId);
+  if (span.sampled !== undefined) out.push('x-b3-sampled', span.sampled === 'd' ? '1' : span.sampled);
+  if (span.sampled === 'd') out.push('x-b3-flags', '1');
 }

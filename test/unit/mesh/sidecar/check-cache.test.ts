@@ -43,6 +43,16 @@ describe('mesh/sidecar/check-cache', () => {
     assert.equal(m.calls.length, 2);
   });
 
+  it('cached() decides a warm bag without a promise (a hit, counted), and says nothing of a cold one (no call, no miss)', async () => {
+    const m = fakeMixer(() => ({ referencedAttributes: DENY_REFS }));
+    const cache = new CheckCache({ transport: m.transport, now: clock });
+    assert.equal(cache.cached(FRONTEND_TO_BACKEND), undefined);
+    assert.deepEqual([m.calls.length, cache.stats.hits, cache.stats.misses], [0, 0, 0]);
+    await cache.check(FRONTEND_TO_BACKEND);
+    assert.deepEqual(cache.cached({ ...FRONTEND_TO_BACKEND, 'request.path': '/b' }), { status: { code: 0, message: '' }, cacheHit: true });
+    assert.deepEqual([m.calls.length, cache.stats.hits, cache.stats.misses], [1, 1, 1]);
+  });
+
   it('honours validUseCount: the fetching request is the first use', async () => {
     const m = fakeMixer(() => ({ validUseCount: 3, referencedAttributes: DENY_REFS }));
     const cache = new CheckCache({ transport: m.transport, now: clock });
