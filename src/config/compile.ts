@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ValueType, Vocabulary } from '../attributes/types';
 import type { ErrorDetail } from '../errors';
 import type { AdapterFactory } from '../sdk/adapter';
@@ -53,11 +54,20 @@ export interface ConfigPlan {
   rules: readonly RulePlan[];
   /** RouteRules for sidecars and the ingress, highest precedence first (served on `GET /v1/routes`). */
   routes: readonly RouteRulePlan[];
+  /** SHA-256 of the objects' content (after `${VAR}` substitution), whatever files or order they came in. */
+  digest: string;
 }
 
 /** Resolves `name` (same namespace) or `namespace/name` to a reference. */
 export function resolveRef(ref: string, namespace: string): string {
   return ref.includes('/') ? ref : `${namespace}/${ref}`;
+}
+
+/** The content digest of a config: its objects by key, each as canonical JSON (no file names or lines). */
+export function configDigest(objects: readonly ConfigObject[]): string {
+  const hash = createHash('sha256');
+  for (const o of [...objects].sort((a, b) => cmp(a.key, b.key))) hash.update(`${o.key}\n${canonicalJson(o.doc)}\n`);
+  return hash.digest('hex');
 }
 
 function canonicalJson(v: unknown): string {
@@ -184,7 +194,7 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
   errors.push(...routing.errors);
 
   if (errors.length > 0) return { errors };
-  return { plan: { objects: Object.freeze([...unique]), vocabulary: vocab, handlers, instances, rules: Object.freeze(rules), routes: routing.routes }, errors };
+  return { plan: { objects: Object.freeze([...unique]), vocabulary: vocab, handlers, instances, rules: Object.freeze(rules), routes: routing.routes, digest: configDigest(unique) }, errors };
 }
 
 function cmp(a: string, b: string): number {

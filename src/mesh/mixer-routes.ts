@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -46,7 +45,7 @@ export function meshRoutes(deps: MeshRouteDeps): express.Router {
   const store = deps.redis ? new RedisRegistryStore(deps.redis, deps.keyPrefix) : new MemoryRegistryStore();
   if (!meshKey) deps.logger.info('MIXER_MESH_KEY is not set: the mesh registry is off (sidecars cannot register)');
   const router = express.Router();
-  router.get('/v1/routes', routesEndpoint(deps.store, randomBytes(6).toString('hex')));
+  router.get('/v1/routes', routesEndpoint(deps.store));
   router.use(registryRoutes({ store, meshKey, ttlMs }));
   return router;
 }

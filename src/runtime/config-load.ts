@@ -44,6 +44,8 @@ export interface Candidate {
 /** The outcome of the last load, as shown by `GET /v1/config/status`. */
 export interface ReloadStatus {
   generation: number;
+  /** Generations compare within one epoch: shared by replicas using one Redis, else per process. */
+  epoch: string | null;
   lastReload: { at: string; ok: boolean; reason: string; durationMs: number; errors: readonly ErrorDetail[] } | null;
   lastSuccess: string | null;
   /** Present when the process has a config API store. */

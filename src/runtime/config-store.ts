@@ -8,6 +8,8 @@ import type { HandlerDeps, HandlerRuntime } from './handler-runtime';
 import { compileCandidate, gatherCandidate, recordLoad } from './config-load';
 import type { Candidate, LoadSources, ReloadStatus } from './config-load';
 import { ConfigWatch } from './config-watch';
+import { LocalGenerations, RedisGenerations } from './generations';
+import type { ConfigVersion, Generations } from './generations';
 
 export interface ConfigStoreOptions extends HandlerDeps, LoadSources {
   /** Objects created through the config API, merged with the files on every load. The config store closes it. Unset: files only. */
@@ -46,11 +48,14 @@ export class ConfigStore {
   /** Replaced handlers waiting for calls in flight to finish, by their drain timer. */
   private readonly draining = new Map<NodeJS.Timeout, HandlerRuntime[]>();
   private readonly listeners = new Set<(s: Snapshot) => void>();
-  readonly status: ReloadStatus = { generation: 0, lastReload: null, lastSuccess: null };
+  private readonly generations: Generations;
+  readonly status: ReloadStatus = { generation: 0, epoch: null, lastReload: null, lastSuccess: null };
 
   constructor(private readonly opts: ConfigStoreOptions) {
     this.api = opts.api && new ApiObjects(opts.api, opts.logger);
     if (this.api) this.status.api = this.api.status;
+    this.generations = opts.redis ? new RedisGenerations(opts.redis, opts.keyPrefix ?? '', opts.logger) : new LocalGenerations();
+    this.generations.onResync(() => void this.reload('Redis is back: the config takes the generation the other replicas share'));
     this.files = new ConfigWatch({ dir: opts.dir, debounceMs: opts.debounceMs ?? 100, logger: opts.logger, reload: (reason) => this.reload(reason) });
   }
 
@@ -137,7 +142,7 @@ export class ConfigStore {
         }
         let next: Snapshot;
         try {
-          next = await buildSnapshot(plan, this.generation + 1, this.opts, this.snapshot);
+          next = await buildSnapshot(plan, await this.version(plan.digest), this.opts, this.snapshot);
         } catch (err) {
           throw new ConfigError(`${what} refused: a handler did not start; the live config is unchanged`, [{ field: key, reason: (err as Error).message }]);
         }
@@ -182,7 +187,7 @@ export class ConfigStore {
       if (cand.api) this.api!.loaded(cand.api);
       const compiled = await compileCandidate(this.opts, cand);
       errors = compiled.errors;
-      if (compiled.plan) this.swap(await buildSnapshot(compiled.plan, this.generation + 1, this.opts, this.snapshot), cand);
+      if (compiled.plan) this.swap(await buildSnapshot(compiled.plan, await this.version(compiled.plan.digest), this.opts, this.snapshot), cand);
     } catch (err) {
       errors = err instanceof ConfigError ? [...err.details] : [...errors, { field: this.opts.dir, reason: (err as Error).message }];
     }
@@ -205,6 +210,11 @@ export class ConfigStore {
     recordLoad(this.status, this.opts, { generation: this.generation, snapshot: this.snapshot }, reason, errors, t0);
   }
 
+  /** The version a config with this content takes, coming after the live one. */
+  private version(digest: string): Promise<ConfigVersion> {
+    return this.generations.assign(digest, this.snapshot && { generation: this.snapshot.generation, epoch: this.snapshot.epoch });
+  }
+
   /** Closes the handlers a candidate snapshot started that the live one does not use. */
   private async discard(candidate: Snapshot): Promise<void> {
     await Promise.all(retiredHandlers(candidate, this.snapshot).map((h) => h.close()));
@@ -215,6 +225,7 @@ export class ConfigStore {
     this.snapshot = next;
     this.generation = next.generation;
     this.status.generation = next.generation;
+    this.status.epoch = next.epoch;
     this.opts.metrics.configGeneration.set(next.generation);
     if (cand.api) this.api?.wentLive(cand.api, cand.shadowed);
     if (old) {

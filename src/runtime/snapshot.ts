@@ -2,6 +2,7 @@ import type { ConfigPlan, InstancePlan, RulePlan } from '../config/compile';
 import { RuleIndex } from '../policy/rule-index';
 import { HandlerRuntime } from './handler-runtime';
 import type { HandlerDeps } from './handler-runtime';
+import type { ConfigVersion } from './generations';
 
 /** One handler call a matched rule asks for. */
 export interface Call {
@@ -23,6 +24,8 @@ export interface BoundRule {
  */
 export interface Snapshot {
   readonly generation: number;
+  /** Generations are comparable within one epoch (see `generations.ts`). */
+  readonly epoch: string;
   readonly plan: ConfigPlan;
   readonly handlers: ReadonlyMap<string, HandlerRuntime>;
   /** Rules with check or quota actions. */
@@ -55,7 +58,7 @@ function bind(rule: RulePlan, handlers: ReadonlyMap<string, HandlerRuntime>): Bo
  * Starts the handlers of `plan`, reusing from `previous` every handler whose adapter and
  * params did not change. If any handler fails to start, the new ones are closed and it throws.
  */
-export async function buildSnapshot(plan: ConfigPlan, generation: number, deps: HandlerDeps, previous?: Snapshot): Promise<Snapshot> {
+export async function buildSnapshot(plan: ConfigPlan, version: ConfigVersion, deps: HandlerDeps, previous?: Snapshot): Promise<Snapshot> {
   const handlers = new Map<string, HandlerRuntime>();
   const started: HandlerRuntime[] = [];
   const reusable = new Map<string, HandlerRuntime>();
@@ -98,7 +101,7 @@ export async function buildSnapshot(plan: ConfigPlan, generation: number, deps: 
     quotaInstances.set(inst.ref, inst);
     if (inst.ref.startsWith('default/')) quotaInstances.set(inst.ref.slice('default/'.length), inst);
   }
-  return Object.freeze({ generation, plan, handlers, checkRules, reportRules, reportRulesByHandler, reportHandlers: Object.freeze(reportHandlers), quotaInstances });
+  return Object.freeze({ generation: version.generation, epoch: version.epoch, plan, handlers, checkRules, reportRules, reportRulesByHandler, reportHandlers: Object.freeze(reportHandlers), quotaInstances });
 }
 
 /** Handlers of `old` that `next` does not use: to close once `old` is drained. */

@@ -242,6 +242,18 @@ describe('runtime config API', function () {
     });
 
     const workerGeneration = async (): Promise<number> => ((await (await fetch(`${worker.metricsUrl}/readyz`)).json()) as { configGeneration: number }).configGeneration;
+    const version = async (m: MixerProcess): Promise<{ generation: number; epoch: string }> => {
+      const s = (await (await fetch(`${m.url}/v1/config/status`)).json()) as { generation: number; epoch: string };
+      return { generation: s.generation, epoch: s.epoch };
+    };
+
+    it('numbers the config the same on every replica, so sidecars behind a load balancer keep their caches', async () => {
+      const [va, vb] = [await version(a), await version(b)];
+      assert.deepEqual(va, vb);
+      assert.equal((await check(a)).configGeneration, (await check(b)).configGeneration);
+      const routes = await Promise.all([a, b].map(async (m) => (await fetch(`${m.url}/v1/routes`)).headers.get('etag')));
+      assert.equal(routes[0], routes[1], 'one ETag: a poll answered by the other replica is still a 304');
+    });
 
     it('enforces a rule created through one replica on the other, and in the worker, within a second', async () => {
       assert.equal((await check(b)).status.code, 0);
@@ -255,6 +267,9 @@ describe('runtime config API', function () {
       const status: any = await (await fetch(`${b.url}/v1/config/status`)).json();
       assert.equal(status.api.store, 'redis');
       assert.equal(status.api.objects, 3);
+      await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
+      assert.equal(status.generation, (await version(a)).generation);
+      assert.equal(await workerGeneration(), status.generation, 'the worker too');
     });
 
     it('keeps the rule in force after both replicas restart', async () => {
@@ -263,10 +278,16 @@ describe('runtime config API', function () {
       for (const m of [a, b]) assert.equal((await check(m)).status.code, 7);
       assert.ok(!existsSync(path.join(cfg.dir, '.mixer-api')), 'with Redis nothing is written beside the files');
 
+      const [before] = [await version(a)];
+      assert.deepEqual(await version(b), before, 'restarted replicas keep the number of the config they serve');
       const deleted = await call(b.url, 'DELETE', RULE_PATH);
       assert.equal(deleted.status, 200);
       const answered = Date.now();
       await waitFor('replica a to allow again', async () => (await check(a)).status.code === 0, 1000 - (Date.now() - answered), 20);
+      // Back to the first content: a newer generation all the same (sidecars compare by "newer"), on both.
+      await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
+      assert.ok((await version(a)).generation > before.generation);
+      assert.equal(deleted.body.configGeneration, (await version(a)).generation);
     });
   });
 });

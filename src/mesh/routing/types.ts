@@ -53,7 +53,7 @@ export interface RouteRulePlan {
 export interface RoutesAnswer {
   /** Mixer's live config generation (the same number check answers carry). */
   configGeneration: number;
-  /** Changes when Mixer restarts: generations of two epochs are not comparable. */
+  /** Generations of two epochs are not comparable (shared by replicas on one Redis; per process without). */
   epoch: string;
   /** Every live RouteRule, highest precedence first, ties by name. */
   routes: RouteRulePlan[];

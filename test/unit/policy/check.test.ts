@@ -59,7 +59,7 @@ async function snapshotOf(text: string): Promise<Snapshot> {
   assert.deepEqual(loaded.errors, []);
   const c = compileConfig(loaded.objects, adapters);
   assert.deepEqual(c.errors, []);
-  return buildSnapshot(c.plan!, 3, { logger: silentLogger(), metrics: new SelfMetrics({ processMetrics: false }) });
+  return buildSnapshot(c.plan!, { generation: 3, epoch: 'test' }, { logger: silentLogger(), metrics: new SelfMetrics({ processMetrics: false }) });
 }
 
 const opts = { timeoutMs: 50, log: new ThrottledLog(silentLogger()) };
