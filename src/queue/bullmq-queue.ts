@@ -2,35 +2,26 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Packr } from 'msgpackr';
 import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../errors';
 import { withTimeout } from '../runtime/timeout';
 import { runAttempt } from './attempt';
 import type { AttemptDeps } from './attempt';
+import { BatchStore } from './batch-store';
 import { RedisDeadLetters } from './dead-letters';
 import { backoffDelay } from './report-queue';
 import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
 
 const BATCH_QUEUE = 'reports';
-/** Parsed batches kept for the other handlers of the same batch (bounded; oldest dropped first). */
-const RECENT_BATCHES = 32;
 
 /** Queue of one handler's deliveries (queue names may not contain `:`). */
 export function handlerQueueName(handler: string): string {
   return `handler/${handler}`;
 }
 
-/**
- * Encoding of a stored batch: MessagePack with records (each distinct set of attribute names written
- * once per message, so the batch is self-contained). Bags of one mesh repeat the same names; this is
- * a third of the JSON's size and several times quicker to read back.
- */
-const batchCodec = new Packr({ useRecords: true });
-
-/** Parent job data: where the batch's bags are (absent on batches queued by earlier versions, which hold `bags`). */
+/** Parent job data: the batch's bags are in the {@link BatchStore} (absent on batches queued by earlier versions, which hold `bags`). */
 interface ParentData {
-  batchKey?: string;
+  stored?: true;
 }
 
 interface ChildData {
@@ -58,7 +49,7 @@ export class BullmqQueue implements ReportQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
   private batchWorker: Worker | undefined;
-  private readonly recentBatches = new Map<string, Promise<BagValues[]>>();
+  private readonly batches: BatchStore;
   private unsubscribe: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   readonly deadLetterStore: RedisDeadLetters;
@@ -78,6 +69,7 @@ export class BullmqQueue implements ReportQueue {
     this.flows = new FlowProducer({ connection: this.producerConn, prefix: this.bullPrefix });
     this.flows.on('error', () => undefined);
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix);
+    this.batches = new BatchStore(this.producerConn, prefix);
     this.attemptDeps = { ...deps, deadLetters: this.deadLetterStore };
   }
 
@@ -85,10 +77,6 @@ export class BullmqQueue implements ReportQueue {
     return `${this.prefix}bull`;
   }
 
-  /** Where a batch's bags live until its parent job completes. */
-  private batchKey(id: string): string {
-    return `${this.prefix}batch:${id}`;
-  }
 
 
   private queue(handler: string): Queue {
@@ -117,17 +105,16 @@ export class BullmqQueue implements ReportQueue {
     const id = randomUUID();
     if (handlers.length === 0) return id;
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
-    const batchKey = this.batchKey(id);
     let stored = false;
     try {
       await withTimeout(
         (async () => {
-          await this.producerConn.set(batchKey, batchCodec.pack(bags));
+          await this.batches.put(id, bags);
           stored = true;
           await this.flows.add({
             name: 'batch',
             queueName: BATCH_QUEUE,
-            data: { batchKey } satisfies ParentData,
+            data: { stored: true } satisfies ParentData,
             // The parent's only work is deleting the bags: retried if Redis blinks.
             opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
             children: handlers.map((handler) => ({ name: 'deliver', queueName: handlerQueueName(handler), data: { handler } satisfies ChildData, opts: this.childOpts(id) })),
@@ -138,7 +125,7 @@ export class BullmqQueue implements ReportQueue {
       );
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
-      if (stored) this.producerConn.del(batchKey).catch(() => undefined);
+      if (stored) this.batches.delete(id).catch(() => undefined);
       throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `the report could not be queued: ${(err as Error).message}`, { retryable: true, cause: err });
     }
     return id;
@@ -189,33 +176,14 @@ export class BullmqQueue implements ReportQueue {
 
   /** Deletes a finished batch's bags. */
   private async release(job: Job<ParentData>): Promise<void> {
-    if (job.data.batchKey) await this.producerConn.del(job.data.batchKey);
+    if (job.data.stored) await this.batches.delete(job.id!);
   }
 
-  /**
-   * The bags of a child's batch, read from the batch's key (or, for batches queued by an earlier
-   * version, from the parent job's data). The handlers of one batch usually run here at about the
-   * same time, so the last few parsed batches are kept: one read and one parse per batch instead of
-   * one per handler.
-   */
-  private async parentBags(job: Job<ChildData>): Promise<BagValues[]> {
+  /** The bags of a child's batch, from the batch store. */
+  private parentBags(job: Job<ChildData>): Promise<BagValues[]> {
     const parent = job.parent;
     if (!parent?.id) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
-    const batchId = parent.id;
-    const key = this.batchKey(batchId);
-    let pending = this.recentBatches.get(key);
-    if (!pending) {
-      pending = this.producerConn.getBuffer(key).then(async (raw) => {
-        if (raw !== null) return batchCodec.unpack(raw) as BagValues[];
-        const legacy = await this.producerConn.hget(`${parent.queueKey}:${batchId}`, 'data');
-        if (legacy === null) throw new Error(`batch ${batchId} is missing from Redis`);
-        return (JSON.parse(legacy) as { bags: BagValues[] }).bags;
-      });
-      this.recentBatches.set(key, pending);
-      if (this.recentBatches.size > RECENT_BATCHES) this.recentBatches.delete(this.recentBatches.keys().next().value!);
-      pending.catch(() => this.recentBatches.delete(key));
-    }
-    return pending;
+    return this.batches.get(parent.id, `${parent.queueKey}:${parent.id}`);
   }
 
   async depth(): Promise<QueueDepth> {

@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+import { Packr } from 'msgpackr';
+import type { BagValues } from '../attributes/bag';
+
+/** Parsed batches kept for the other handlers of the same batch (bounded; oldest dropped first). */
+const RECENT_BATCHES = 32;
+
+/**
+ * Encoding of a stored batch: MessagePack with records (each distinct set of attribute names written
+ * once per message, so the batch is self-contained). Bags of one mesh repeat the same names; this is
+ * a third of the JSON's size and several times quicker to read back.
+ */
+const codec = new Packr({ useRecords: true });
+
+/**
+ * Where the bags of queued report batches live in Redis: once per batch, under `<prefix>batch:<id>`,
+ * whatever number of handlers take them, until the batch is done with. The handlers of one batch
+ * usually run in one process at about the same time, so the last few batches read are kept: one
+ * read and one decode per batch instead of one per handler.
+ */
+export class BatchStore {
+  private readonly recent = new Map<string, Promise<BagValues[]>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  key(id: string): string {
+    return `${this.prefix}batch:${id}`;
+  }
+
+  async put(id: string, bags: readonly BagValues[]): Promise<void> {
+    await this.redis.set(this.key(id), codec.pack(bags));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.redis.del(this.key(id));
+  }
+
+  /**
+   * The bags of batch `id`. `legacyJobKey` is the parent job's hash, where batches queued by
+   * versions before this store kept their bags (as JSON, field `data`).
+   */
+  get(id: string, legacyJobKey: string): Promise<BagValues[]> {
+    const key = this.key(id);
+    let pending = this.recent.get(key);
+    if (!pending) {
+      pending = this.redis.getBuffer(key).then(async (raw) => {
+        if (raw !== null) return codec.unpack(raw) as BagValues[];
+        const legacy = await this.redis.hget(legacyJobKey, 'data');
+        if (legacy === null) throw new Error(`batch ${id} is missing from Redis`);
+        return (JSON.parse(legacy) as { bags: BagValues[] }).bags;
+      });
+      this.recent.set(key, pending);
+      if (this.recent.size > RECENT_BATCHES) this.recent.delete(this.recent.keys().next().value!);
+      pending.catch(() => this.recent.delete(key));
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,47 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BagValues } from '../../../src/attributes/bag';
+import { BatchStore } from '../../../src/queue/batch-store';
+import { deleteKeys } from '../../support/redis-keys';
+import { frontendToBackend } from '../../support/traffic';
+
+/** Bags as the queue holds them (the traffic's values are all plain attribute values). */
+const bagsOf = (n: number): BagValues[] => frontendToBackend(n).map((r) => r.bag as BagValues);
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+describe('queue/batch-store', () => {
+  const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+  const redis = new Redis(REDIS_URL);
+  after(async () => {
+    await deleteKeys(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('keeps a batch once, reads back exactly what was put, and deletes it', async () => {
+    const bags = bagsOf(100);
+    const store = new BatchStore(redis, prefix);
+    await store.put('b1', bags);
+    const stored = await redis.getBuffer(store.key('b1'));
+    assert.ok(stored && stored.length < JSON.stringify(bags).length / 2, 'smaller than the JSON');
+    assert.deepEqual(await new BatchStore(redis, prefix).get('b1', `${prefix}none`), bags, 'another process reads it back');
+    await store.delete('b1');
+    assert.equal(await redis.exists(store.key('b1')), 0);
+  });
+
+  it('reads a batch queued by an earlier version from its parent job, and names a batch that is gone', async () => {
+    const bags = bagsOf(3);
+    await redis.hset(`${prefix}bull:reports:old`, 'data', JSON.stringify({ bags }));
+    const store = new BatchStore(redis, prefix);
+    assert.deepEqual(await store.get('old', `${prefix}bull:reports:old`), bags);
+    await assert.rejects(store.get('gone', `${prefix}bull:reports:gone`), /batch gone is missing from Redis/);
+  });
+
+  it('reads a batch once for all the handlers that ask at about the same time', async () => {
+    const store = new BatchStore(redis, prefix);
+    await store.put('b2', bagsOf(2));
+    const [a, b] = await Promise.all([store.get('b2', 'x'), store.get('b2', 'x')]);
+    assert.equal(a, b, 'one decoded batch shared');
+  });
+});
