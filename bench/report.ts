@@ -5,7 +5,7 @@
  * Prints ingest bags/s (until 202), end-to-end bags/s (until the last bag is counted in /metrics),
  * Mixer CPU seconds per 1,000 bags, Mixer RSS over the run, and the ratio end-to-end / baseline.
  * Flags: --duration <s> (ingest time, default 10; use 60 to see RSS stay flat), --clients <n> (default 4),
- * --profile (write Mixer's CPU profile to bench/results/profiles-report/), --workers <n> (serve --no-worker
+ * --profile (write the CPU profile of every Mixer process to bench/results/profiles-report/), --workers <n> (serve --no-worker
  * plus n `mixer worker` processes; RSS is the serve process's).
  */
 import { spawn } from 'node:child_process';
@@ -91,10 +91,11 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
   const redis = await startRedis();
   const sink = await startSink();
   const port = await freePort();
+  const profileArgs = o.flags.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(REPO, 'bench', 'results', 'profiles-report')] : [];
   const mixer = await startServer({
     name: 'mixer',
     args: [
-      ...(o.flags.profile ? ['--cpu-prof', '--cpu-prof-dir', path.join(REPO, 'bench', 'results', 'profiles-report')] : []),
+      ...profileArgs,
       path.join(REPO, 'bin', 'mixer.js'),
       'serve',
       '--host',
@@ -115,7 +116,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     workers.push(
       await startServer({
         name: `worker ${i + 1}`,
-        args: [path.join(REPO, 'bin', 'mixer.js'), 'worker', '--host', '127.0.0.1', '--metrics-port', String(wport)],
+        args: [...profileArgs, path.join(REPO, 'bin', 'mixer.js'), 'worker', '--host', '127.0.0.1', '--metrics-port', String(wport)],
         env: { REDIS_URL: redis.url, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_LOG_LEVEL: 'warn', MIXER_KEY_PREFIX: 'bench:' },
         port: wport,
         ready: async (url) => (await fetch(`${url}/readyz`)).ok,
