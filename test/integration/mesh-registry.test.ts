@@ -91,17 +91,18 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
       assert.ok(s.checkCache.failures >= 1 && s.checkCache.entries === 0, 'nothing cached from a failure');
     });
 
-    it('with --host 0.0.0.0 (as kube-inject sets it) the outbound port still takes only local callers, unless --outbound-host says otherwise', async function () {
-      // Another address of this machine stands for "another pod": without one the test cannot tell the two apart.
-      const own = Object.values(networkInterfaces())
-        .flat()
-        .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-      if (!own) this.skip();
+    it('with --host 0.0.0.0 (as kube-inject sets it) the outbound port still takes only local callers, unless --outbound-host says otherwise', async () => {
+      // Another address of this machine stands for "another pod": a non-loopback one, else 127.0.0.2
+      // (on Linux all of 127/8 reaches this host, and a listener on 127.0.0.1 does not answer it).
+      const own =
+        Object.values(networkInterfaces())
+          .flat()
+          .find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.2';
       const [pod, open] = await Promise.all([sidecarWithoutMixer(['--host', '0.0.0.0']), sidecarWithoutMixer(['--host', '0.0.0.0', '--outbound-host', '0.0.0.0'])]);
-      assert.equal(await connects(own!, pod.inbound), true, 'other pods reach the inbound port');
+      assert.equal(await connects(own, pod.inbound), true, 'other pods reach the inbound port');
       assert.equal(await connects('127.0.0.1', pod.outbound), true, 'the app beside it reaches the outbound port');
-      assert.equal(await connects(own!, pod.outbound), false, 'nobody else does');
-      assert.equal(await connects(own!, open.outbound), true, '--outbound-host 0.0.0.0 opens it');
+      assert.equal(await connects(own, pod.outbound), false, 'nobody else does');
+      assert.equal(await connects(own, open.outbound), true, '--outbound-host 0.0.0.0 opens it');
       assert.deepEqual((await getJson(`http://127.0.0.1:${pod.admin}/status`)).listen, { inbound: '0.0.0.0', outbound: '127.0.0.1' });
     });
   });
