@@ -137,6 +137,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
       });
     const cpuAll = (): number => mixer.cpuSeconds() + workers.reduce((n, w) => n + w.cpuSeconds(), 0);
     const cpu0 = cpuAll();
+    const serveCpu0 = mixer.cpuSeconds();
     // The rest of the machine's work, to see where the 2 cores go: Redis, and this process (load + sink).
     const redisCpu0 = cpuSecondsOf(redis.pid);
     const benchCpu0 = process.cpuUsage();
@@ -160,6 +161,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     const tEnd = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     const cpu = cpuAll() - cpu0;
+    const serveCpu = mixer.cpuSeconds() - serveCpu0;
     const redisCpu = cpuSecondsOf(redis.pid) - redisCpu0;
     const benchUsage = process.cpuUsage(benchCpu0);
     const benchCpu = (benchUsage.user + benchUsage.system) / 1e6;
@@ -183,6 +185,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
       ingestBagsPerSec: accepted / tIngest,
       endToEndBagsPerSec: e2e,
       mixerCpuSecondsPer1000Bags: (cpu / accepted) * 1000,
+      serveCpuSecondsPer1000Bags: (serveCpu / accepted) * 1000,
       redisCpuSecondsPer1000Bags: (redisCpu / accepted) * 1000,
       loadAndSinkCpuSecondsPer1000Bags: (benchCpu / accepted) * 1000,
       rssMb: { max: Math.max(...rss.map((r) => r.mb)), first: avg(firstRss), last: avg(lastRss) },
@@ -197,7 +200,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
         `report bench: ${o.duration}s of ingest, ${clients} clients, batches of ${BATCH} bags (~${result.options.bagBytes} B each), default config, ${workerCount ? `serve --no-worker + ${workerCount} worker process(es)` : 'one mixer serve'}`,
         `  (a) ingest until 202          ${f(result.ingestBagsPerSec)} bags/s   (${f(accepted)} accepted, ${f(refused)} refused)`,
         `  (b) end to end (in /metrics)  ${f(e2e)} bags/s   (${f(counted)} counted)`,
-        `  (c) Mixer CPU (all processes)  ${result.mixerCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags  (Istio Mixer: ~0.6 vCPU per 1,000 req/s)`,
+        `  (c) Mixer CPU (all processes)  ${result.mixerCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags  (Istio Mixer: ~0.6 vCPU per 1,000 req/s)${workerCount ? `; serve ${result.serveCpuSecondsPer1000Bags.toFixed(3)}, workers ${(result.mixerCpuSecondsPer1000Bags - result.serveCpuSecondsPer1000Bags).toFixed(3)}` : ''}`,
         `      beside it: Redis ${result.redisCpuSecondsPer1000Bags.toFixed(3)}, load generator + Zipkin sink ${result.loadAndSinkCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags`,
         `      Mixer RSS                 max ${result.rssMb.max.toFixed(0)} MB, first ${result.rssMb.first.toFixed(0)} MB, last ${result.rssMb.last.toFixed(0)} MB (target ≤ 300 MB, flat)`,
         `      RSS every 10 s            ${rss.filter((_, i) => i % 10 === 9).map((r) => r.mb.toFixed(0)).join(' ')} MB`,
