@@ -48,8 +48,8 @@ export async function startIngress(o: IngressOptions, logger: Logger): Promise<R
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no ingress route for ${req.headers.host ?? ''}${path}\n`);
       return;
     }
-    void proxyOutbound(core, req, res, { service: route.service, namespace: route.namespace }, path);
-  });
+    return proxyOutbound(core, req, res, { service: route.service, namespace: route.namespace }, path);
+  }, logger);
   const port = await listen(server, o.host, o.outboundPort);
   const status = (): Record<string, unknown> => ({ ...coreStatus(core), port, routes: o.routes });
   let admin: ReturnType<typeof adminServer> | undefined;

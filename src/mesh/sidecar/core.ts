@@ -98,9 +98,28 @@ export async function closeServer(server: http.Server, graceMs = 5000): Promise<
   clearTimeout(t);
 }
 
-/** An HTTP server for proxy traffic (long keep-alive, so callers' pooled sockets are not cut under them). */
-export function proxyServer(handler: http.RequestListener): http.Server {
-  const server = http.createServer(handler);
+/** Serves one proxied request; answers its own failures (upstream down, refusals) and resolves when done. */
+export type ProxyHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+/**
+ * An HTTP server for proxy traffic (long keep-alive, so callers' pooled sockets are not cut under them).
+ * A handler that throws or rejects anyway (a bug) costs that one request a 500 and a log line, never
+ * the proxy: every request of the pod goes through it.
+ */
+export function proxyServer(handler: ProxyHandler, logger: Logger): http.Server {
+  const failed = (err: unknown, req: http.IncomingMessage, res: http.ServerResponse): void => {
+    logger.error({ err, method: req.method, url: req.url }, 'proxy: a request failed unexpectedly; answered 500');
+    if (res.headersSent) res.destroy();
+    else res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('proxy error\n');
+  };
+  const server = http.createServer((req, res) => {
+    try {
+      const pending = handler(req, res);
+      if (pending) pending.catch((err: unknown) => failed(err, req, res));
+    } catch (err) {
+      failed(err, req, res);
+    }
+  });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   return server;

@@ -82,8 +82,8 @@ class InboundCall {
   }
 }
 
-/** Serves one inbound request; never throws. Synchronous up to the app call when the check cache holds the verdict. */
-export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerResponse): void {
+/** Serves one inbound request. Synchronous up to the app call when the check cache holds the verdict. */
+export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
   const call = new InboundCall(d, req, res);
   const h = scanHeaders(req.rawHeaders, IDENTITY_HEADER);
   let source: WorkloadIdentity | undefined;
@@ -112,11 +112,11 @@ export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerR
   if (refusal) return call.answer(401, `UNAUTHENTICATED:${refusal}`, 'UAEX');
   const hit = d.checks.cached(bag);
   if (hit) return decided(call, h, path, hit);
-  d.checks.check(bag).then((verdict) => decided(call, h, path, verdict), (err: unknown) => call.answer(500, `check failed: ${(err as Error).message}`, 'UAEX'));
+  return d.checks.check(bag).then((verdict) => decided(call, h, path, verdict), (err: unknown) => call.answer(500, `check failed: ${(err as Error).message}`, 'UAEX'));
 }
 
 /** Answers a denial, or forwards to the app and relays its answer. */
-function decided(call: InboundCall, h: ScannedHeaders, path: string, verdict: CheckVerdict): void {
+function decided(call: InboundCall, h: ScannedHeaders, path: string, verdict: CheckVerdict): Promise<void> | void {
   const { d, req, res } = call;
   if (verdict.status.code !== 0) {
     const denial = denialOf(verdict.status.code, verdict.status.message);
@@ -126,7 +126,7 @@ function decided(call: InboundCall, h: ScannedHeaders, path: string, verdict: Ch
   call.extra = verdict.cacheHit ? CACHE_HIT : CACHE_MISS;
   if (!h.hasBody) req.resume();
   const { response } = tryUpstream({ agent: d.agent, host: d.appHost, port: d.appPort, method: req.method ?? 'GET', path, headers: h.forward, body: h.hasBody ? req : undefined, timeoutMs: d.timeoutMs });
-  response.then(
+  return response.then(
     (up) => {
       const code = up.statusCode ?? 502;
       relay(up, res, (size, complete) => call.report(code, size, complete ? '-' : 'DC'));

@@ -39,7 +39,7 @@ export function outboundHandler(core: ProxyCore): (req: IncomingMessage, res: Se
       res.writeHead(400, { 'content-type': 'text/plain' }).end('no Host header: name the service to call in Host (e.g. Host: backend)\n');
       return;
     }
-    void proxyOutbound(core, req, res, target, path);
+    return proxyOutbound(core, req, res, target, path);
   };
 }
 
@@ -65,8 +65,8 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
     permissive: o.permissive,
     timeoutMs: o.defaultTimeoutMs,
   };
-  const inbound = proxyServer((req, res) => void handleInbound(deps, req, res));
-  const outbound = proxyServer(outboundHandler(core));
+  const inbound = proxyServer((req, res) => handleInbound(deps, req, res), logger);
+  const outbound = proxyServer(outboundHandler(core), logger);
   const servers: Server[] = [inbound, outbound];
   const inboundPort = await listen(inbound, o.host, o.inboundPort);
   // The outbound port sends with this instance's identity: it listens for the app beside it only (see SidecarOptions.outboundHost).
