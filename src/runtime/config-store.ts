@@ -55,7 +55,9 @@ export class ConfigStore {
     this.api = opts.api && new ApiObjects(opts.api, opts.logger);
     if (this.api) this.status.api = this.api.status;
     this.generations = opts.redis ? new RedisGenerations(opts.redis, opts.keyPrefix ?? '', opts.logger) : new LocalGenerations();
-    this.generations.onResync(() => void this.reload('Redis is back: the config takes the generation the other replicas share'));
+    this.generations.onResync(() => {
+      if (!this.closed) void this.reload('Redis is back: the config takes the generation the other replicas share');
+    });
     this.files = new ConfigWatch({ dir: opts.dir, debounceMs: opts.debounceMs ?? 100, logger: opts.logger, reload: (reason) => this.reload(reason) });
   }
 
