@@ -7,6 +7,23 @@ import type { CounterConfiguration, HistogramConfiguration, LabelValues } from '
  * prom-client only when someone reads them (a scrape). Equivalence with prom-client's own is tested.
  */
 
+/** The flush a metric runs before each collect; set once the metric exists (its constructor needs the config first). */
+interface FlushHook {
+  flush: () => void;
+}
+
+/** `config` with a `collect` that runs `hook.flush` first, then the config's own `collect`, if any. */
+function flushingFirst<C extends { collect?: unknown }>(config: C, hook: FlushHook): C {
+  const own = config.collect as ((this: unknown) => unknown) | undefined;
+  return {
+    ...config,
+    collect(this: unknown) {
+      hook.flush();
+      return own?.call(this);
+    },
+  };
+}
+
 /** A child of a {@link BufferedCounter}: counts in a plain number until the counter is read. */
 interface BufferedChild<T extends string> extends Counter.Internal {
   readonly labels: LabelValues<T>;
@@ -26,15 +43,8 @@ export class BufferedCounter<T extends string> extends Counter<T> {
   private readonly names: readonly T[];
 
   constructor(config: CounterConfiguration<T>) {
-    const hook = { flush: (): void => undefined };
-    const own = config.collect;
-    super({
-      ...config,
-      collect(this: Counter<T>) {
-        hook.flush();
-        return own?.call(this);
-      },
-    });
+    const hook: FlushHook = { flush: () => undefined };
+    super(flushingFirst(config, hook));
     hook.flush = () => this.flush();
     this.names = config.labelNames ?? [];
   }
@@ -121,15 +131,8 @@ export class BatchedHistogram<T extends string> extends Histogram<T> {
   private readonly direct: (...args: unknown[]) => void;
 
   constructor(config: HistogramConfiguration<T>) {
-    const hook = { flush: (): void => undefined };
-    const own = config.collect;
-    super({
-      ...config,
-      collect(this: Histogram<T>) {
-        hook.flush();
-        return own?.call(this);
-      },
-    });
+    const hook: FlushHook = { flush: () => undefined };
+    super(flushingFirst(config, hook));
     hook.flush = () => this.flush();
     this.names = config.labelNames ?? [];
     const direct = (this.observe as (...args: unknown[]) => void).bind(this);

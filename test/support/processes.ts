@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import * as net from 'node:net';
+import { freePort } from '../../src/net/ports';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const MIXER_BIN = path.join(REPO, 'bin', 'mixer.js');
@@ -38,17 +38,8 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): TestProc
   };
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (the same helper `npm run demo` uses). */
+export { freePort };
 
 export interface MixerProcess extends TestProcess {
   port: number;

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
-import * as net from 'node:net';
+import { freePort, portIsFree } from '../../net/ports';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { storyText, writeStoryFiles } from './story';
@@ -25,29 +25,10 @@ function findRepo(from: string): string {
   throw new Error('cannot find the mixer package root');
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 async function wantPort(name: string, raw: string | undefined, def: number): Promise<number> {
   const port = raw ? Number(raw) : def;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name} must be a port number, got ${JSON.stringify(raw)}`);
-  if (!(await portFree(port))) throw new Error(`port ${port} is in use: set ${name} to another port`);
+  if (!(await portIsFree(port))) throw new Error(`port ${port} is in use: set ${name} to another port`);
   return port;
 }
 
