@@ -1,4 +1,4 @@
-import type { AdapterFactory } from '../src/sdk/adapter';
+import type { AdapterFactory } from '../src/sdk';
 import { denierAdapter } from './denier';
 import { listAdapter } from './list';
 import { memquotaAdapter } from './memquota';

@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { GoDuration } from '../../src/sdk/params';
-import { parseDuration } from '../../src/attributes/duration';
-import type { Status } from '../../src/sdk/adapter';
+import { GoDuration, parseDuration } from '../../src/sdk';
+import type { Status } from '../../src/sdk';
 
 /** Params of the `denier` handler (Istio 1.4 names). */
 export const DenierParams = Type.Object(

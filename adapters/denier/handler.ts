@@ -1,4 +1,4 @@
-import type { CheckResult, Handler, QuotaResult } from '../../src/sdk/adapter';
+import type { CheckResult, Handler, QuotaResult } from '../../src/sdk';
 import type { DenierSettings } from './config';
 
 /** Answers every check with the configured status and grants no quota. Stateless; close is a no-op. */

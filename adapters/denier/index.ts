@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { DenierParams, resolveDenierConfig } from './config';
 import type { DenierConfig } from './config';
 import { DenierHandler } from './handler';

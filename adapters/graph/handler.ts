@@ -1,6 +1,6 @@
 import { Counter } from 'prom-client';
-import { RouteError } from '../../src/sdk/adapter';
-import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, RouteAnswer } from '../../src/sdk/adapter';
+import { RouteError } from '../../src/sdk';
+import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, RouteAnswer } from '../../src/sdk';
 import { aggregate } from './aggregate';
 import type { GraphSettings } from './config';
 import { observationOf } from './observation';

@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { GraphParams, resolveGraphConfig } from './config';
 import type { GraphConfig } from './config';
 import { GraphHandler } from './handler';

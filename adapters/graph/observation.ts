@@ -3,9 +3,8 @@
  * it measured. Malformed fields are a {@link PermanentError}: they come from the Instance's config,
  * so retrying the same job cannot fix them.
  */
-import { PermanentError } from '../../src/sdk/adapter';
-import type { InstanceValue } from '../../src/sdk/adapter';
-import { parseDuration } from '../../src/attributes/duration';
+import { PermanentError, parseDuration } from '../../src/sdk';
+import type { InstanceValue } from '../../src/sdk';
 import type { NodeData } from './stats';
 
 /** One request, as the graph counts it. */

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { AdapterRoute, RouteAnswer } from '../../src/sdk/adapter';
+import type { AdapterRoute, RouteAnswer } from '../../src/sdk';
 
 /** The page's paths on Mixer's API port, each with the file it serves and its content type. */
 export const PAGE_FILES: Readonly<Record<string, { file: string; contentType: string }>> = Object.freeze({

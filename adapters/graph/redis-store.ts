@@ -7,7 +7,7 @@
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
  * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../src/sdk';
 import { mergeStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
@@ -91,7 +91,7 @@ export class RedisGraphStore implements GraphStore {
 
   /** `keyPrefix` is the handler's `env.keyPrefix`; handlers with the same prefix share one graph. */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     keyPrefix: string,
     private readonly maxEdges: number,
   ) {

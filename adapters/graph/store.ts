@@ -2,6 +2,7 @@
  * Where graph counts live: the store contract, and the in-memory store used without Redis
  * (embedded mode). The Redis store is in `redis-store.ts`.
  */
+import { JobMarkers } from '../../src/sdk';
 import { cloneStats, mergeStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
@@ -46,18 +47,13 @@ export const MAX_MEMORY_MARKERS = 100_000;
 export class MemoryGraphStore implements GraphStore {
   /** `<resolution>:<index>` → edge id → stats. */
   private readonly buckets = new Map<string, { resolution: string; index: number; edges: Map<string, EdgeStats> }>();
-  /** job id → expiry (epoch ms); insertion order is age order. */
-  private readonly markers = new Map<string, number>();
+  private readonly markers = new JobMarkers(JOB_MARKER_TTL_MS, MAX_MEMORY_MARKERS);
 
   constructor(private readonly maxEdges: number) {}
 
   async apply(jobId: string, delta: GraphDelta, now: number): Promise<ApplyOutcome> {
     this.prune(now);
-    const expiry = this.markers.get(jobId);
-    if (expiry !== undefined && expiry > now) return { applied: false, droppedEdges: 0 };
-    this.markers.delete(jobId);
-    this.markers.set(jobId, now + JOB_MARKER_TTL_MS);
-    while (this.markers.size > MAX_MEMORY_MARKERS) this.markers.delete(this.markers.keys().next().value as string);
+    if (!this.markers.claim(jobId, now)) return { applied: false, droppedEdges: 0 };
     let droppedEdges = 0;
     for (const b of delta.buckets.values()) {
       let bucket = this.buckets.get(b.id);
@@ -98,9 +94,6 @@ export class MemoryGraphStore implements GraphStore {
   private prune(now: number): void {
     const oldest = new Map(RESOLUTIONS.map((r) => [r.name, oldestReadable(r, now)]));
     for (const [id, b] of this.buckets) if (b.index < (oldest.get(b.resolution) ?? Infinity)) this.buckets.delete(id);
-    for (const [id, expiry] of this.markers) {
-      if (expiry > now) break;
-      this.markers.delete(id);
-    }
+    this.markers.sweep(now);
   }
 }

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { GoDuration, StringEnum } from '../../src/sdk/params';
-import { parseDuration } from '../../src/attributes/duration';
+import { GoDuration, StringEnum, parseDuration } from '../../src/sdk';
 import { ENTRY_TYPES } from './matcher';
 import type { EntryType } from './matcher';
 

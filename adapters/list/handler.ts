@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Code } from '../../src/sdk/adapter';
-import type { AdapterEnv, CheckResult, Handler, InstanceValue } from '../../src/sdk/adapter';
+import { Code } from '../../src/sdk';
+import type { AdapterEnv, CheckResult, Handler, InstanceValue } from '../../src/sdk';
 import type { ListSettings } from './config';
 import { compileList, prepareValue } from './matcher';
 import type { ListMatcher } from './matcher';

@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { ListParams, resolveListConfig } from './config';
 import type { ListConfig } from './config';
 import { ListHandler } from './handler';

@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { GoDuration } from '../../src/sdk/params';
-import { parseDuration } from '../../src/attributes/duration';
+import { GoDuration, parseDuration } from '../../src/sdk';
 
 const Override = Type.Object(
   {

@@ -1,5 +1,5 @@
-import { Code } from '../../src/sdk/adapter';
-import type { AdapterEnv, Handler, InstanceValue, QuotaArgs, QuotaResult } from '../../src/sdk/adapter';
+import { Code } from '../../src/sdk';
+import type { AdapterEnv, Handler, InstanceValue, QuotaArgs, QuotaResult } from '../../src/sdk';
 import type { MemQuotaSettings, QuotaLimit, QuotaSettings } from './config';
 import { byInstanceName, canonicalDimensions, dimensionsOf, firstMatch } from './dimensions';
 

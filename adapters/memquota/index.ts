@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { MemQuotaParams, resolveMemQuotaConfig } from './config';
 import type { MemQuotaConfig } from './config';
 import { MemQuotaHandler } from './handler';

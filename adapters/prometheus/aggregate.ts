@@ -1,4 +1,4 @@
-import type { InstanceValue } from '../../src/sdk/adapter';
+import type { InstanceValue } from '../../src/sdk';
 import type { MetricSpec } from './settings';
 
 /**

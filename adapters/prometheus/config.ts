@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { GoDuration, StringEnum } from '../../src/sdk/params';
+import { GoDuration, StringEnum } from '../../src/sdk';
 
 /** Prometheus metric names: `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
 export const METRIC_NAME_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]*$';

@@ -1,6 +1,5 @@
 import { Counter } from 'prom-client';
-import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk/adapter';
-import { ThrottledLog } from '../../src/runtime/throttled-log';
+import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk';
 import { aggregate } from './aggregate';
 import { registerStoredMetrics } from './render';
 import { DROPPED_METRIC } from './settings';
@@ -24,7 +23,7 @@ import type { MetricStore } from './store';
 export class PrometheusHandler implements Handler {
   private readonly byInstance = new Map<string, MetricSpec[]>();
   private readonly dropped: Counter<'metric' | 'reason'>;
-  private readonly log: ThrottledLog;
+  private readonly log: AdapterEnv['throttledLog'];
   private readonly unregister: (() => void) | undefined;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
@@ -41,7 +40,7 @@ export class PrometheusHandler implements Handler {
       if (list) list.push(m);
       else this.byInstance.set(m.instance, [m]);
     }
-    this.log = new ThrottledLog(env.logger, 60_000);
+    this.log = env.throttledLog;
     this.dropped = new Counter({
       name: DROPPED_METRIC,
       help: 'Metric instances skipped by this process because their value was missing or unusable.',

@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { PrometheusParams } from './config';
 import type { PrometheusConfig } from './config';
 import { PrometheusHandler } from './handler';

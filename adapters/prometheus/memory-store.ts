@@ -1,3 +1,4 @@
+import { JobMarkers } from '../../src/sdk';
 import type { MetricDelta, SeriesFields } from './aggregate';
 import type { MetricSpec } from './settings';
 import type { MetricStore, StoreOptions } from './store';
@@ -18,14 +19,15 @@ interface Series {
 export class MemoryMetricStore implements MetricStore {
   private readonly state = new Map<string, Map<string, Series>>();
   private readonly overflow = new Map<string, number>();
-  /** jobId → when its marker expires; insertion order is expiry order. */
-  private readonly jobs = new Map<string, number>();
+  private readonly jobs: JobMarkers;
   private lastApply = 0;
 
   constructor(
     private readonly opts: StoreOptions,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.jobs = new JobMarkers((opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S) * 1000, MAX_MEMORY_JOB_MARKERS);
+  }
 
   private seriesOf(metric: MetricSpec): Map<string, Series> {
     const id = `${metric.name}:${metric.schemaId}`;
@@ -34,21 +36,9 @@ export class MemoryMetricStore implements MetricStore {
     return s;
   }
 
-  private markJob(jobId: string, t: number): boolean {
-    for (const [id, expires] of this.jobs) {
-      if (expires > t && this.jobs.size <= MAX_MEMORY_JOB_MARKERS) break;
-      this.jobs.delete(id);
-    }
-    const expires = this.jobs.get(jobId);
-    if (expires !== undefined && expires > t) return false;
-    this.jobs.delete(jobId);
-    this.jobs.set(jobId, t + (this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S) * 1000);
-    return true;
-  }
-
   async apply(jobId: string, batch: readonly MetricDelta[]): Promise<boolean> {
     const t = this.now();
-    if (!this.markJob(jobId, t)) return false;
+    if (!this.jobs.claim(jobId, t)) return false;
     this.lastApply = t;
     for (const md of batch) {
       const all = this.seriesOf(md.metric);

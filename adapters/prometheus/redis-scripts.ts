@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../src/sdk';
 
 /**
  * APPLY. KEYS[1] job marker, KEYS[2] overflow hash, then for the i-th metric of the batch
@@ -75,7 +75,7 @@ const SWEEP = 'mixerPrometheusSweep';
 type Command = (...args: Array<string | number>) => Promise<number>;
 
 /** Defines the scripts on `redis` (EVALSHA with EVAL fallback, via ioredis `defineCommand`). */
-export function definePrometheusScripts(redis: Redis): PrometheusScripts {
+export function definePrometheusScripts(redis: RedisConnection): PrometheusScripts {
   redis.defineCommand(APPLY, { lua: APPLY_LUA });
   redis.defineCommand(SWEEP, { numberOfKeys: 2, lua: SWEEP_LUA });
   const commands = redis as unknown as Record<string, Command>;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../src/sdk';
 import type { MetricDelta, SeriesFields } from './aggregate';
 import { fieldsOf } from './aggregate';
 import { definePrometheusScripts } from './redis-scripts';
@@ -52,7 +52,7 @@ export class RedisMetricStore implements MetricStore {
   private readonly scripts: PrometheusScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     keyPrefix: string,
     private readonly opts: StoreOptions,
   ) {

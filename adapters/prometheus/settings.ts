@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { parseDuration } from '../../src/attributes/duration';
-import type { ErrorDetail } from '../../src/errors';
+import { parseDuration } from '../../src/sdk';
+import type { ErrorDetail } from '../../src/sdk';
 import type { BucketsConfig, MetricKind, PrometheusConfig } from './config';
 
 /** Prometheus' default histogram buckets, used by a DISTRIBUTION without `buckets`. */

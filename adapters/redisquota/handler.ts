@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { Code } from '../../src/sdk/adapter';
-import type { AdapterEnv, Handler, InstanceValue, QuotaArgs, QuotaResult } from '../../src/sdk/adapter';
+import { Code } from '../../src/sdk';
+import type { AdapterEnv, Handler, InstanceValue, QuotaArgs, QuotaResult, RedisConnection } from '../../src/sdk';
 import type { RedisQuotaLimit, RedisQuotaSettings } from './config';
 import { defineQuotaScripts } from './scripts';
 import type { QuotaScripts } from './scripts';
@@ -41,7 +40,7 @@ export class RedisQuotaHandler implements Handler {
   constructor(
     settings: RedisQuotaSettings,
     private readonly env: AdapterEnv,
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly ownsConnection: boolean,
     private readonly opts: RedisQuotaOptions = {},
   ) {

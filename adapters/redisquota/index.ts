@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { RedisQuotaParams, resolveRedisQuotaConfig } from './config';
 import type { RedisQuotaConfig } from './config';
 import { RedisQuotaHandler } from './handler';

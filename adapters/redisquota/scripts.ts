@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../src/sdk';
 
 /**
  * FIXED_WINDOW. KEYS[1] counter. ARGV: maxAmount, amount, windowMs, bestEffort (1/0).
@@ -75,7 +75,7 @@ const FIXED = 'mixerRedisQuotaFixedWindow';
 const ROLLING = 'mixerRedisQuotaRollingWindow';
 
 /** Defines the allocation scripts on `redis` (EVALSHA with EVAL fallback, via ioredis `defineCommand`). */
-export function defineQuotaScripts(redis: Redis): QuotaScripts {
+export function defineQuotaScripts(redis: RedisConnection): QuotaScripts {
   redis.defineCommand(FIXED, { numberOfKeys: 1, lua: FIXED_WINDOW_LUA });
   redis.defineCommand(ROLLING, { numberOfKeys: 1, lua: ROLLING_WINDOW_LUA });
   const commands = redis as unknown as Record<string, AllocateCommand>;

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { StringEnum } from '../../src/sdk/params';
+import { StringEnum } from '../../src/sdk';
 
 /** Where lines go (Istio 1.4 `logStream`). */
 export const LOG_STREAMS = ['STDOUT', 'STDERR', 'FILE'] as const;

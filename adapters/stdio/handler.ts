@@ -4,8 +4,8 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
-import { PermanentError } from '../../src/sdk/adapter';
-import type { AdapterEnv, Handler, InstanceValue } from '../../src/sdk/adapter';
+import { PermanentError } from '../../src/sdk';
+import type { AdapterEnv, Handler, InstanceValue } from '../../src/sdk';
 import { levelOf } from './config';
 import type { LineLevel, StdioSettings } from './config';
 

@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { resolveStdioConfig, StdioParams } from './config';
 import type { StdioConfig } from './config';
 import { StdioHandler } from './handler';

@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Counter } from 'prom-client';
 import { jsonEncoder } from 'zipkin';
-import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk/adapter';
+import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk';
 import type { ZipkinSettings } from './config';
 import { buildSpan } from './span-builder';
 import type { DropReason } from './trace-context';

@@ -1,4 +1,4 @@
-import type { AdapterEnv, AdapterFactory } from '../../src/sdk/adapter';
+import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { ZipkinParams, resolveZipkinConfig } from './config';
 import type { ZipkinConfig } from './config';
 import { ZipkinHandler } from './handler';

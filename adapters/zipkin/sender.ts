@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { PermanentError } from '../../src/sdk/adapter';
+import { PermanentError } from '../../src/sdk';
 
 /** Longest piece of a Zipkin error answer quoted in an error message. */
 const MAX_QUOTED = 200;

@@ -2,8 +2,8 @@
  * The attribute bag decoder: checks each attribute's name against the vocabulary, decodes its value
  * with the decoders of `values.ts`, and reports every problem found in one error.
  */
-import { MixerError } from '../errors';
-import type { ErrorCode, ErrorDetail } from '../errors';
+import { MixerError } from '../base/errors';
+import type { ErrorCode, ErrorDetail } from '../base/errors';
 import { Bag } from './bag';
 import type { AttributeValue, Vocabulary } from './types';
 import { WIRE_FORM, decodeScalar, decodeStringMap, isStringMap } from './values';

@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError } from '../errors';
-import type { ErrorDetail } from '../errors';
-import { createLogger } from '../log';
-import { resolveSettings, DEFAULT_CONFIG_DIR } from '../runtime/settings';
-import { startMixer } from '../runtime/mixer';
-import { startWorker } from '../runtime/worker';
-import { runService } from './run-service';
+import { ConfigError } from '../base/errors';
+import type { ErrorDetail } from '../base/errors';
+import { createLogger } from '../base/log';
+import { resolveSettings, DEFAULT_CONFIG_DIR } from '../server/settings';
+import { startMixer } from '../server/mixer';
+import { startWorker } from '../server/worker';
+import { runService } from '../base/run-service';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
 import { adapterInventory } from '../../adapters/index';

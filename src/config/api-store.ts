@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { parseConfigText } from './load';
 import { locate } from './source';
 import type { ConfigObject } from './source';
-import { MixerError } from '../errors';
-import type { ErrorDetail } from '../errors';
+import { MixerError } from '../base/errors';
+import type { ErrorDetail } from '../base/errors';
 
 /**
  * The `file` of every config object that came through the config API; its line numbers count lines of

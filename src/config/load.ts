@@ -8,7 +8,7 @@ import type { ConfigDoc, Kind } from './schema';
 import { substituteEnv } from './env-subst';
 import { detailAt } from './source';
 import type { ConfigObject, ConfigSource } from './source';
-import type { ErrorDetail } from '../errors';
+import type { ErrorDetail } from '../base/errors';
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validators = new Map<Kind, ValidateFunction>(KINDS.map((k) => [k, ajv.compile(DOCUMENT_SCHEMAS[k])]));

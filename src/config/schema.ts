@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { VALUE_TYPES } from '../attributes/types';
 import type { ValueType } from '../attributes/types';
-import { RouteRuleSpec } from '../mesh/routing/schema';
+import { RouteRuleSpec } from './route-rule-schema';
 
 /** The config kinds Mixer understands (`kind:` of a document). */
 export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule', 'RouteRule'] as const;

@@ -1,6 +1,6 @@
 import type { Document, LineCounter } from 'yaml';
 import type { ConfigDoc, Kind } from './schema';
-import type { ErrorDetail } from '../errors';
+import type { ErrorDetail } from '../base/errors';
 
 /** Where a config object came from: a document in a file (with its AST for line numbers), or the API. */
 export interface ConfigSource {

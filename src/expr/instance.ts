@@ -1,8 +1,8 @@
 import type { AttributeReader, AttributeValue, Vocabulary } from '../attributes/types';
 import type { InstanceValue } from '../sdk/adapter';
 import type { TemplateInfo } from '../templates/templates';
-import { compileCondition, validateCondition } from '../policy/condition';
-import type { Predicate } from '../policy/condition';
+import { compileCondition, validateCondition } from '../conditions/condition';
+import type { Predicate } from '../conditions/condition';
 import { compileExpression, ExpressionError } from './expression';
 import type { Evaluator } from './expression';
 

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from 'pino';
-import { runService } from '../cli/run-service';
-import type { Service } from '../cli/run-service';
+import { runService } from '../base/run-service';
+import type { Service } from '../base/run-service';
 import { resolveIngressOptions, startIngress } from './ingress/ingress';
 import { resolveSidecarOptions } from './sidecar/options';
 import type { Flags } from './sidecar/options';

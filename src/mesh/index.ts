@@ -2,8 +2,8 @@
  * The mesh around Mixer: sidecar proxies, the ingress, the service registry and route rules.
  * See docs/mesh.md.
  */
-export { sidecarArgsFromPod, APP_PORT_ANNOTATION, SERVICE_ANNOTATION } from './pod-args';
-export type { PodLike, SidecarArgsOptions } from './pod-args';
+export { sidecarArgsFromPod, APP_PORT_ANNOTATION, SERVICE_ANNOTATION } from './common/pod-args';
+export type { PodLike, SidecarArgsOptions } from './common/pod-args';
 export { startSidecar } from './sidecar/sidecar';
 export type { RunningSidecar } from './sidecar/sidecar';
 export { resolveSidecarOptions, parseLabels } from './sidecar/options';
@@ -12,8 +12,6 @@ export { startIngress, resolveIngressOptions } from './ingress/ingress';
 export type { IngressOptions, RunningIngress } from './ingress/ingress';
 export { CheckCache } from './sidecar/check-cache';
 export type { CheckAnswerWire, CheckVerdict, ReferencedAttribute } from './sidecar/check-cache';
-export { meshRoutes } from './mixer-routes';
-export { compileRouteRules } from './routing/compile';
-export type { RouteRulePlan, RoutesAnswer } from './routing/types';
-export type { EndpointSource, ServiceInstance } from './registry/types';
-export { deriveKey, signRequest } from './mesh-key';
+export type { RouteRulePlan, RoutesAnswer } from '../routing/types';
+export type { EndpointSource, ServiceInstance } from './common/registry-types';
+export { deriveKey, signRequest } from './common/mesh-key';

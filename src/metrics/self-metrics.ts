@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { withTimeout } from '../runtime/timeout';
+import { withTimeout } from '../base/timeout';
 import { BatchedHistogram, BufferedCounter } from './buffered';
 
 /**

@@ -10,7 +10,7 @@
 import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { ErrorDetail } from '../errors';
+import type { ErrorDetail } from '../base/errors';
 import type { AdapterFactory } from '../sdk/adapter';
 import { recordAdapterSource } from './adapter-source';
 import { exportedFactory, factoryProblems, isFactoryNamed, PLUGIN_NAME } from './validate-factory';

@@ -1,11 +1,11 @@
 import { TrackingReader } from '../attributes/bag';
 import type { Bag } from '../attributes/bag';
 import type { ReferencedAttribute } from '../attributes/types';
-import { MixerError } from '../errors';
+import { MixerError } from '../base/errors';
 import { Code } from '../sdk/adapter';
 import type { CheckResult, QuotaArgs, QuotaResult, Status } from '../sdk/adapter';
 import type { Call, Snapshot } from '../runtime/snapshot';
-import type { ThrottledLog } from '../runtime/throttled-log';
+import type { ThrottledLog } from '../base/throttled-log';
 
 /** Defaults of a check answer when no handler says otherwise. */
 export const DEFAULT_VALID_DURATION_MS = 60_000;

@@ -1,15 +1,25 @@
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { BagValues } from '../attributes/bag';
-import type { ConfigStore } from '../runtime/config-store';
-import type { ThrottledLog } from '../runtime/throttled-log';
+import type { Snapshot } from '../runtime/snapshot';
+import type { ThrottledLog } from '../base/throttled-log';
 import { deliver } from './deliver';
 import type { DeadLetterStore } from './dead-letters';
 import type { DeliveryOptions } from './report-queue';
 
+/**
+ * Where the queue reads the live config: the snapshot a delivery starts with, and word of the next
+ * one (to follow the set of report handlers). The runtime's config store is one.
+ */
+export interface SnapshotSource {
+  readonly current: Snapshot;
+  /** Calls `listener` with every new snapshot; returns the unsubscribe function. */
+  onChange(listener: (snapshot: Snapshot) => void): () => void;
+}
+
 /** What both queue implementations need to run one delivery attempt. */
 export interface AttemptDeps {
-  store: ConfigStore;
+  store: SnapshotSource;
   deadLetters: DeadLetterStore;
   delivery: DeliveryOptions;
   retries: Counter<'handler'>;

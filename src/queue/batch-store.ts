@@ -38,19 +38,14 @@ export class BatchStore {
     await this.redis.del(this.key(id));
   }
 
-  /**
-   * The bags of batch `id`. `legacyJobKey` is the parent job's hash, where batches queued by
-   * versions before this store kept their bags (as JSON, field `data`).
-   */
-  get(id: string, legacyJobKey: string): Promise<BagValues[]> {
+  /** The bags of batch `id`; rejects naming the batch when it is gone from Redis. */
+  get(id: string): Promise<BagValues[]> {
     const key = this.key(id);
     let pending = this.recent.get(key);
     if (!pending) {
-      pending = this.redis.getBuffer(key).then(async (raw) => {
-        if (raw !== null) return codec.unpack(raw) as BagValues[];
-        const legacy = await this.redis.hget(legacyJobKey, 'data');
-        if (legacy === null) throw new Error(`batch ${id} is missing from Redis`);
-        return (JSON.parse(legacy) as { bags: BagValues[] }).bags;
+      pending = this.redis.getBuffer(key).then((raw) => {
+        if (raw === null) throw new Error(`batch ${id} is missing from Redis`);
+        return codec.unpack(raw) as BagValues[];
       });
       this.recent.set(key, pending);
       if (this.recent.size > RECENT_BATCHES) this.recent.delete(this.recent.keys().next().value!);

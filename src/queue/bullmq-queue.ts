@@ -3,8 +3,8 @@ import { FlowProducer, Queue, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BagValues } from '../attributes/bag';
-import { MixerError } from '../errors';
-import { withTimeout } from '../runtime/timeout';
+import { MixerError } from '../base/errors';
+import { withTimeout } from '../base/timeout';
 import { runAttempt } from './attempt';
 import type { AttemptDeps } from './attempt';
 import { BatchStore } from './batch-store';
@@ -19,10 +19,8 @@ export function handlerQueueName(handler: string): string {
   return `handler/${handler}`;
 }
 
-/** Parent job data: the batch's bags are in the {@link BatchStore} (absent on batches queued by earlier versions, which hold `bags`). */
-interface ParentData {
-  stored?: true;
-}
+/** Parent job data: the batch's bags are in the {@link BatchStore}, under the parent's id. */
+type ParentData = Record<string, never>;
 
 interface ChildData {
   handler: string;
@@ -114,7 +112,7 @@ export class BullmqQueue implements ReportQueue {
           await this.flows.add({
             name: 'batch',
             queueName: BATCH_QUEUE,
-            data: { stored: true } satisfies ParentData,
+            data: {} satisfies ParentData,
             // The parent's only work is deleting the bags: retried if Redis blinks.
             opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
             children: handlers.map((handler) => ({ name: 'deliver', queueName: handlerQueueName(handler), data: { handler } satisfies ChildData, opts: this.childOpts(id) })),
@@ -125,7 +123,9 @@ export class BullmqQueue implements ReportQueue {
       );
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
-      if (stored) this.batches.delete(id).catch(() => undefined);
+      if (stored) {
+        this.batches.delete(id).catch((e: unknown) => this.deps.logger.warn({ batch: id, err: (e as Error).message }, 'could not delete the bags of a batch that was not queued; they stay in Redis'));
+      }
       throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `the report could not be queued: ${(err as Error).message}`, { retryable: true, cause: err });
     }
     return id;
@@ -176,14 +176,14 @@ export class BullmqQueue implements ReportQueue {
 
   /** Deletes a finished batch's bags. */
   private async release(job: Job<ParentData>): Promise<void> {
-    if (job.data.stored) await this.batches.delete(job.id!);
+    await this.batches.delete(job.id!);
   }
 
   /** The bags of a child's batch, from the batch store. */
   private parentBags(job: Job<ChildData>): Promise<BagValues[]> {
     const parent = job.parent;
     if (!parent?.id) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
-    return this.batches.get(parent.id, `${parent.queueKey}:${parent.id}`);
+    return this.batches.get(parent.id);
   }
 
   async depth(): Promise<QueueDepth> {
@@ -233,7 +233,9 @@ export class BullmqQueue implements ReportQueue {
       await this.batchWorker?.close();
       await Promise.all([...this.queues.values()].map((q) => q.close()));
       await this.flows.close();
-      await Promise.all([this.producerConn.quit().catch(() => undefined), this.workerConn.quit().catch(() => undefined)]);
+      const quit = (conn: { quit(): Promise<unknown> }, which: string) =>
+        conn.quit().catch((e: unknown) => this.deps.logger.debug({ err: (e as Error).message }, `closing the ${which} Redis connection failed (it was already gone)`));
+      await Promise.all([quit(this.producerConn, 'producer'), quit(this.workerConn, 'worker')]);
     })();
     return this.closing;
   }

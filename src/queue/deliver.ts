@@ -3,7 +3,7 @@ import type { BagValues } from '../attributes/bag';
 import type { InstanceValue } from '../sdk/adapter';
 import { isPermanent } from '../sdk/adapter';
 import type { Snapshot } from '../runtime/snapshot';
-import { withTimeout } from '../runtime/timeout';
+import { TimeoutError, withTimeout } from '../base/timeout';
 
 /** Outcome of one delivery attempt of a batch to one handler. */
 export type DeliveryOutcome = { ok: true; instances: number } | { ok: false; error: Error; permanent: boolean };
@@ -39,7 +39,7 @@ export async function deliver(snapshot: Snapshot, handler: string, bags: readonl
     if (instances.length > 0) await withTimeout(Promise.resolve().then(() => h.handler.report!(instances, ctx)), timeoutMs, `handler ${handler}: report`);
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    (/timed out/.test(error.message) ? h.timeoutCount : h.errorCount).inc();
+    (err instanceof TimeoutError ? h.timeoutCount : h.errorCount).inc();
     return { ok: false, error, permanent: isPermanent(err) };
   }
   h.okCount.inc();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BagValues } from '../attributes/bag';
-import { MixerError } from '../errors';
+import { MixerError } from '../base/errors';
 import { runAttempt, RetryLater } from './attempt';
 import type { AttemptDeps } from './attempt';
 import { MemoryDeadLetters } from './dead-letters';

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { AdapterFactory } from '../sdk/adapter';
-import type { ErrorDetail } from '../errors';
-import { MixerError } from '../errors';
+import type { ErrorDetail } from '../base/errors';
+import { MixerError } from '../base/errors';
 import { loadConfigDir } from '../config/load';
 import { compileConfig } from '../config/compile';
 import type { ConfigPlan } from '../config/compile';

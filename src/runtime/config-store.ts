@@ -1,5 +1,5 @@
-import { ConfigError, MixerError } from '../errors';
-import type { ErrorDetail } from '../errors';
+import { ConfigError, MixerError } from '../base/errors';
+import type { ErrorDetail } from '../base/errors';
 import { ApiObjects, changeKey } from '../config/api-store';
 import type { ApiRecord, ApiStore, ConfigChange, WriteResult } from '../config/api-store';
 import { buildSnapshot, retiredHandlers } from './snapshot';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { withTimeout } from './timeout';
+import { withTimeout } from '../base/timeout';
 
 /**
  * Which config a process serves, as sidecars see it: `generation` grows with every change of content,

@@ -4,9 +4,9 @@ import type { Counter, Histogram } from 'prom-client';
 import type { Handler } from '../sdk/adapter';
 import type { HandlerPlan } from '../config/compile';
 import type { SelfMetrics } from '../metrics/self-metrics';
-import { createAdapterEnv } from './adapter-env';
-import { withTimeout } from './timeout';
-import type { OwnedAdapterEnv } from './adapter-env';
+import { createAdapterEnv } from '../sdk/env';
+import { withTimeout } from '../base/timeout';
+import type { OwnedAdapterEnv } from '../sdk/env';
 import { IsolatedHandler } from '../plugins/isolated-handler';
 import type { Registry } from 'prom-client';
 

@@ -1,5 +1,5 @@
 import type { ConfigPlan, InstancePlan, RulePlan } from '../config/compile';
-import { RuleIndex } from '../policy/rule-index';
+import { RuleIndex } from '../conditions/rule-index';
 import { HandlerRuntime } from './handler-runtime';
 import type { HandlerDeps } from './handler-runtime';
 import type { ConfigVersion } from './generations';

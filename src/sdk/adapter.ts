@@ -1,7 +1,16 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { TemplateName } from '../templates/templates';
+import type { ThrottledLog } from '../base/throttled-log';
+import type { JobMarkers } from './job-markers';
+
+/**
+ * The Redis connection Mixer hands to adapters: one server today; the type leaves room for a
+ * cluster, so an adapter should use only commands and scripts that work on both (keys of one
+ * script in one hash slot).
+ */
+export type RedisConnection = Redis | Cluster;
 
 /** google.rpc status codes used by check answers. */
 export const Code = {
@@ -130,7 +139,14 @@ export interface AdapterEnv {
   readonly registry: Registry;
   readonly timers: AdapterTimers;
   /** Shared Redis connection when `REDIS_URL` is set; undefined in embedded mode. */
-  readonly redis?: Redis;
+  readonly redis?: RedisConnection;
+  /**
+   * Logs a recurring problem at most once a minute per key, with how often it was suppressed:
+   * for per-item problems (a bad instance, a failed push), so a flood yields one line, not thousands.
+   */
+  readonly throttledLog: ThrottledLog;
+  /** A fresh "apply once per job" marker set for in-memory state, markers kept `ttlMs`. */
+  jobMarkers(ttlMs: number): JobMarkers;
   /** Key prefix to use for anything this adapter stores in Redis. */
   readonly keyPrefix: string;
   /**

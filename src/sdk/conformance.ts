@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { TEMPLATES } from '../templates/templates';
-import { createAdapterEnv } from '../runtime/adapter-env';
-import type { AdapterEnvOptions, OwnedAdapterEnv } from '../runtime/adapter-env';
+import { createAdapterEnv } from './env';
+import type { AdapterEnvOptions, OwnedAdapterEnv } from './env';
 import { isPermanent } from './adapter';
 import type { AdapterFactory, Handler, InstanceValue, ReportContext } from './adapter';
 import { validateParams } from './params';

@@ -8,7 +8,7 @@ import addFormats from 'ajv-formats';
 import { Type } from '@sinclair/typebox';
 import type { StringOptions, TString, TUnsafe } from '@sinclair/typebox';
 import type { AdapterFactory } from './adapter';
-import type { ErrorDetail } from '../errors';
+import type { ErrorDetail } from '../base/errors';
 import { parseDuration } from '../attributes/duration';
 
 /** Name of the JSON Schema `format` for Go duration text such as `"5s"` or `"1m30s"` (never negative). */

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { Redis } from 'ioredis';
-import { deriveKey, signRequest } from '../../src/mesh/mesh-key';
+import { deriveKey, signRequest } from '../../src/mesh/common/mesh-key';
 import { MIXER_BIN, freePort, spawnNode, startMixer } from '../support/processes';
 import type { MixerProcess, TestProcess } from '../support/processes';
 import { DEMO_APP, getJson, startMeshService } from '../support/mesh';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { freePort } from '../../src/net/ports';
+import { freePort } from '../../src/base/ports';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const MIXER_BIN = path.join(REPO, 'bin', 'mixer.js');

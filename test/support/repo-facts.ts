@@ -3,13 +3,13 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { REPO } from './processes';
 
-/** GET paths Mixer serves, read from the source: src/api/http/app.ts (serve), src/runtime/worker.ts (worker). */
+/** GET paths Mixer serves, read from the source: src/api/http/app.ts (serve), src/server/worker.ts (worker). */
 export function servedPaths(cmd: 'serve' | 'worker'): Set<string> {
   if (cmd === 'serve') {
     const src = readFileSync(path.join(REPO, 'src', 'api', 'http', 'app.ts'), 'utf8');
     return new Set([...src.matchAll(/app\.get\('(\/[^']*)'/g)].map((m) => m[1]));
   }
-  const src = readFileSync(path.join(REPO, 'src', 'runtime', 'worker.ts'), 'utf8');
+  const src = readFileSync(path.join(REPO, 'src', 'server', 'worker.ts'), 'utf8');
   return new Set([...src.matchAll(/path === '(\/[^']*)'/g)].map((m) => m[1]));
 }
 

@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { MixerError } from '../../errors';
+import { MixerError } from '../../base/errors';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();

@@ -1,6 +1,6 @@
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import { MixerError } from '../../errors';
+import { MixerError } from '../../base/errors';
 import { RouteError } from '../../sdk/adapter';
 import type { ConfigStore } from '../../runtime/config-store';
 import type { SelfMetrics } from '../../metrics/self-metrics';

@@ -2,13 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeBag } from '../../attributes/decode';
 import type { DecodeLimits } from '../../attributes/decode';
 import { formatDuration } from '../../attributes/duration';
-import { MixerError } from '../../errors';
-import type { ErrorDetail } from '../../errors';
+import { MixerError } from '../../base/errors';
+import type { ErrorDetail } from '../../base/errors';
 import { runCheck } from '../../policy/check';
 import type { CheckAnswer, CheckRequest, QuotaAnswer, QuotaRequest } from '../../policy/check';
 import type { ReferencedAttribute } from '../../attributes/types';
 import type { ConfigStore } from '../../runtime/config-store';
-import type { ThrottledLog } from '../../runtime/throttled-log';
+import type { ThrottledLog } from '../../base/throttled-log';
 import type { SelfMetrics } from '../../metrics/self-metrics';
 import { readJsonBodyThen, sendError, sendJsonTextSoon } from './respond';
 

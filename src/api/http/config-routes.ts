@@ -1,8 +1,8 @@
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { parseAllDocuments, stringify } from 'yaml';
-import { ConfigError, MixerError } from '../../errors';
-import type { ErrorDetail } from '../../errors';
+import { ConfigError, MixerError } from '../../base/errors';
+import type { ErrorDetail } from '../../base/errors';
 import { DEFAULT_NAMESPACE, KINDS } from '../../config/schema';
 import { API_SOURCE, configKey, rawDocument } from '../../config/api-store';
 import type { ConfigChange } from '../../config/api-store';

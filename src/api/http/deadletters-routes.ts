@@ -1,6 +1,6 @@
 import express from 'express';
 import type { Router } from 'express';
-import { MixerError } from '../../errors';
+import { MixerError } from '../../base/errors';
 import type { ReportQueue } from '../../queue/report-queue';
 import { requireAdmin } from './admin';
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BagValues } from '../../attributes/bag';
 import { decodeBag } from '../../attributes/decode';
 import type { DecodeLimits } from '../../attributes/decode';
-import { MixerError } from '../../errors';
+import { MixerError } from '../../base/errors';
 import type { ConfigStore } from '../../runtime/config-store';
 import type { SelfMetrics } from '../../metrics/self-metrics';
 import type { ReportQueue } from '../../queue/report-queue';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asMixerError, httpStatusOf, MixerError } from '../../errors';
+import { asMixerError, httpStatusOf, MixerError } from '../../base/errors';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
-import { freePort, portIsFree } from '../../net/ports';
+import { freePort, portIsFree } from '../../base/ports';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { storyText, writeStoryFiles } from './story';

@@ -5,8 +5,8 @@
  * has mutual TLS.
  */
 import { formatDuration } from '../../attributes/duration';
-import type { WorkloadIdentity } from '../identity';
-import type { ServiceInstance } from '../registry/types';
+import type { WorkloadIdentity } from '../common/identity';
+import type { ServiceInstance } from '../common/registry-types';
 
 /** A bag being built (JSON values). */
 export type MutableBag = Record<string, unknown>;

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:http';
-import { IDENTITY_HEADER } from '../identity';
-import type { IdentityVerifier, WorkloadIdentity } from '../identity';
+import { IDENTITY_HEADER } from '../common/identity';
+import type { IdentityVerifier, WorkloadIdentity } from '../common/identity';
 import { putRequest, putService, putWorkload, reportJson } from './attributes';
 import type { MutableBag } from './attributes';
 import type { CheckCache, CheckVerdict } from './check-cache';

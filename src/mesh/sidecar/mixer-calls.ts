@@ -1,4 +1,4 @@
-import type { MixerHttp } from '../mixer-http';
+import type { MixerHttp } from '../mixer-client/mixer-http';
 import type { AttributeBag, CheckAnswerWire, CheckTransport } from './check-cache';
 
 /** `POST /v1/check` over `http`; anything but a 200 with a verdict rejects (the fail policy decides). */

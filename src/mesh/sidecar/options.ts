@@ -1,6 +1,6 @@
-import { meshKeyFromEnv } from '../mesh-key';
-import { principalOf } from '../identity';
-import type { WorkloadIdentity } from '../identity';
+import { meshKeyFromEnv } from '../common/mesh-key';
+import { principalOf } from '../common/identity';
+import type { WorkloadIdentity } from '../common/identity';
 import { randomHex } from './trace';
 
 /** What every mesh proxy (sidecar or ingress) needs. */

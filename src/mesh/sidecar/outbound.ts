@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IDENTITY_HEADER } from '../identity';
-import type { ServiceInstance } from '../registry/types';
-import { hasLabels } from '../routing/select';
-import type { RouteRulePlan } from '../routing/types';
+import { IDENTITY_HEADER } from '../common/identity';
+import type { ServiceInstance } from '../common/registry-types';
+import { hasLabels } from '../../routing/select';
+import type { RouteRulePlan } from '../../routing/types';
 import { putRequest, putService, putWorkload, reportJson } from './attributes';
 import type { MutableBag } from './attributes';
 import { relay, scanHeaders, tryUpstream, UpstreamError } from './forward';

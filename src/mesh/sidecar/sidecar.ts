@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { deriveKey } from '../mesh-key';
-import { IdentityVerifier } from '../identity';
-import { Registration } from '../registry/client';
+import { deriveKey } from '../common/mesh-key';
+import { IdentityVerifier } from '../common/identity';
+import { Registration } from '../mixer-client/registry-client';
 import { CheckCache } from './check-cache';
 import type { CheckTransport } from './check-cache';
 import { adminServer, closeServer, coreStatus, createProxyCore, listen, proxyServer } from './core';

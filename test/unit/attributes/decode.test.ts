@@ -8,7 +8,7 @@ import { parseTimestamp } from '../../../src/attributes/timestamp';
 import { normaliseIp } from '../../../src/attributes/values';
 import { VALUE_TYPES } from '../../../src/attributes/types';
 import type { ValueType, Vocabulary } from '../../../src/attributes/types';
-import { MixerError } from '../../../src/errors';
+import { MixerError } from '../../../src/base/errors';
 
 const vocab: Vocabulary = new Map<string, ValueType>([
   ['source.uid', 'STRING'],

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { createAdapterResolver, loadPlugin } from '../../../src/plugins/loader';
 import { adapterSourceOf } from '../../../src/plugins/adapter-source';
-import { silentLogger } from '../../../src/log';
-import { createAdapterEnv } from '../../../src/runtime/adapter-env';
+import { silentLogger } from '../../../src/base/log';
+import { createAdapterEnv } from '../../../src/sdk/env';
 import { validateParams } from '../../../src/sdk/params';
 import { TempPluginsDir, testAdapterSource } from '../../support/plugin-dir';
 

@@ -7,8 +7,8 @@ import type { Snapshot } from '../../../src/runtime/snapshot';
 import { runCheck } from '../../../src/policy/check';
 import type { CheckAnswer, CheckRequest } from '../../../src/policy/check';
 import { SelfMetrics } from '../../../src/metrics/self-metrics';
-import { ThrottledLog } from '../../../src/runtime/throttled-log';
-import { silentLogger } from '../../../src/log';
+import { ThrottledLog } from '../../../src/base/throttled-log';
+import { silentLogger } from '../../../src/base/log';
 import type { AdapterFactory, CheckResult } from '../../../src/sdk/adapter';
 
 /** Test adapters: answer what their params say, throw, hang, or count quota. */

@@ -25,23 +25,20 @@ describe('queue/batch-store', () => {
     await store.put('b1', bags);
     const stored = await redis.getBuffer(store.key('b1'));
     assert.ok(stored && stored.length < JSON.stringify(bags).length / 2, 'smaller than the JSON');
-    assert.deepEqual(await new BatchStore(redis, prefix).get('b1', `${prefix}none`), bags, 'another process reads it back');
+    assert.deepEqual(await new BatchStore(redis, prefix).get('b1'), bags, 'another process reads it back');
     await store.delete('b1');
     assert.equal(await redis.exists(store.key('b1')), 0);
   });
 
-  it('reads a batch queued by an earlier version from its parent job, and names a batch that is gone', async () => {
-    const bags = bagsOf(3);
-    await redis.hset(`${prefix}bull:reports:old`, 'data', JSON.stringify({ bags }));
+  it('names a batch that is gone', async () => {
     const store = new BatchStore(redis, prefix);
-    assert.deepEqual(await store.get('old', `${prefix}bull:reports:old`), bags);
-    await assert.rejects(store.get('gone', `${prefix}bull:reports:gone`), /batch gone is missing from Redis/);
+    await assert.rejects(store.get('gone'), /batch gone is missing from Redis/);
   });
 
   it('reads a batch once for all the handlers that ask at about the same time', async () => {
     const store = new BatchStore(redis, prefix);
     await store.put('b2', bagsOf(2));
-    const [a, b] = await Promise.all([store.get('b2', 'x'), store.get('b2', 'x')]);
+    const [a, b] = await Promise.all([store.get('b2'), store.get('b2')]);
     assert.equal(a, b, 'one decoded batch shared');
   });
 });

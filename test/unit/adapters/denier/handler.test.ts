@@ -3,7 +3,7 @@ import { denierAdapter } from '../../../../adapters/denier';
 import { Code } from '../../../../src/sdk/adapter';
 import type { Handler, InstanceValue } from '../../../../src/sdk/adapter';
 import { runAdapterConformance } from '../../../../src/sdk/conformance';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 import type { DenierConfig } from '../../../../adapters/denier/config';
 

@@ -5,8 +5,8 @@ import { resolveGraphConfig } from '../../../../adapters/graph/config';
 import type { GraphConfig } from '../../../../adapters/graph/config';
 import { GraphHandler } from '../../../../adapters/graph/handler';
 import type { InstanceValue } from '../../../../src/sdk/adapter';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
-import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
+import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -7,7 +7,7 @@ import { graphAdapter } from '../../../../adapters/graph';
 import { defaultPageDir, PAGE_FILES, pageRoutes } from '../../../../adapters/graph/page-routes';
 import type { PageAnswer } from '../../../../adapters/graph/page-routes';
 import type { AdapterRoute } from '../../../../src/sdk/adapter';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 
 /** A logger that keeps its warnings. */
 function recordingLogger(): { logger: Logger; warnings: unknown[][] } {

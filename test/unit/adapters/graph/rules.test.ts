@@ -11,7 +11,7 @@ import { compileConfig } from '../../../../src/config/compile';
 import type { ConfigPlan } from '../../../../src/config/compile';
 import { parseConfigText } from '../../../../src/config/load';
 import type { AdapterFactory, InstanceValue } from '../../../../src/sdk/adapter';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import { Clock, edgeOf, graphJson, T0 } from './fixtures';
 
 /** The repository's `rules/` (tests run from `dist/test/...`, sources stay at the root). */

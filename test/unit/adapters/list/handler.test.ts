@@ -10,8 +10,8 @@ import type { ListConfig } from '../../../../adapters/list/config';
 import { Code } from '../../../../src/sdk/adapter';
 import type { CheckResult, Handler } from '../../../../src/sdk/adapter';
 import { runAdapterConformance, waitFor } from '../../../../src/sdk/conformance';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
-import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
+import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 
 const dir = mkdtempSync(join(tmpdir(), 'mixer-list-test-'));

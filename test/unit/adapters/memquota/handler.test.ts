@@ -7,8 +7,8 @@ import type { MemQuotaOptions } from '../../../../adapters/memquota/handler';
 import { Code } from '../../../../src/sdk/adapter';
 import type { InstanceValue, QuotaArgs } from '../../../../src/sdk/adapter';
 import { runAdapterConformance, waitFor } from '../../../../src/sdk/conformance';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
-import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
+import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 
 const inst = (dimensions: Record<string, unknown> = {}, name = 'default/requestcount'): InstanceValue => ({ name, template: 'quota', fields: { dimensions } });

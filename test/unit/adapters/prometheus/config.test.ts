@@ -3,8 +3,8 @@ import { prometheusAdapter } from '../../../../adapters/prometheus';
 import type { PrometheusConfig } from '../../../../adapters/prometheus/config';
 import { DEFAULT_BUCKETS, PrometheusConfigError, checkPrometheusConfig } from '../../../../adapters/prometheus/settings';
 import type { PrometheusSettings } from '../../../../adapters/prometheus/settings';
-import type { ErrorDetail } from '../../../../src/errors';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import type { ErrorDetail } from '../../../../src/base/errors';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 
 const counter = (name: string, extra: Record<string, unknown> = {}) => ({ name, instanceName: 'requestcount', kind: 'COUNTER', ...extra });

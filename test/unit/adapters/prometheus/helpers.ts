@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { prometheusAdapter } from '../../../../adapters/prometheus';
 import type { PrometheusConfig } from '../../../../adapters/prometheus/config';
 import type { PrometheusHandler } from '../../../../adapters/prometheus/handler';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { AdapterEnv, InstanceValue } from '../../../../src/sdk/adapter';
 import { validateParams } from '../../../../src/sdk/params';
 

@@ -11,7 +11,7 @@ import { compileConfig } from '../../../../src/config/compile';
 import type { ConfigPlan } from '../../../../src/config/compile';
 import { parseConfigText } from '../../../../src/config/load';
 import type { InstanceDoc } from '../../../../src/config/schema';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { AdapterFactory, InstanceValue } from '../../../../src/sdk/adapter';
 import { linesOf } from './helpers';
 

@@ -9,8 +9,8 @@ import { RedisQuotaHandler } from '../../../../adapters/redisquota/handler';
 import { Code } from '../../../../src/sdk/adapter';
 import type { Handler, InstanceValue, QuotaArgs } from '../../../../src/sdk/adapter';
 import { runAdapterConformance, waitFor } from '../../../../src/sdk/conformance';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
-import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
+import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 import { deleteKeys } from '../../../support/redis-keys';
 

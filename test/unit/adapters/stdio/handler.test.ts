@@ -9,8 +9,8 @@ import type { StdioConfig } from '../../../../adapters/stdio/config';
 import { isPermanent } from '../../../../src/sdk/adapter';
 import type { Handler, InstanceValue } from '../../../../src/sdk/adapter';
 import { runAdapterConformance } from '../../../../src/sdk/conformance';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
-import type { OwnedAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
+import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 import { parseConfigText } from '../../../../src/config/load';
 import { compileConfig } from '../../../../src/config/compile';
@@ -155,7 +155,7 @@ describe('stdio adapter', () => {
     it(`writes to ${key} (in a child process) and leaves it open on close`, async () => {
       const script = `
         const { stdioAdapter } = require(${JSON.stringify(path.resolve(__dirname, '../../../../adapters/stdio'))});
-        const { createAdapterEnv } = require(${JSON.stringify(path.resolve(__dirname, '../../../../src/runtime/adapter-env'))});
+        const { createAdapterEnv } = require(${JSON.stringify(path.resolve(__dirname, '../../../../src/sdk/env'))});
         (async () => {
           const h = await stdioAdapter.create({ logStream: ${JSON.stringify(stream)} }, createAdapterEnv({ handlerName: 'default/stdio' }).env);
           h.report([{ name: 'default/accesslog', template: 'logentry', fields: { severity: 'warning', timestamp: 0, variables: { path: '/x' } } }], { jobId: 'j', attempt: 1 });

@@ -7,7 +7,7 @@ import { compileConfig } from '../../../../src/config/compile';
 import type { ConfigPlan } from '../../../../src/config/compile';
 import { parseConfigText } from '../../../../src/config/load';
 import { DEFAULT_LIMITS, decodeBag } from '../../../../src/attributes/decode';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { AdapterFactory, Handler } from '../../../../src/sdk/adapter';
 import { SpanSink } from './span-sink';
 import { REPO_ROOT } from './zipkin-schema';

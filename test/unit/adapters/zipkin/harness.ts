@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { zipkinAdapter } from '../../../../adapters/zipkin';
 import type { ZipkinConfig } from '../../../../adapters/zipkin/config';
-import { createAdapterEnv } from '../../../../src/runtime/adapter-env';
+import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../../../src/sdk/adapter';
 import { validateParams } from '../../../../src/sdk/params';
 import { loadSpanListValidator } from './zipkin-schema';

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { silentLogger } from '../../../../src/log';
+import { silentLogger } from '../../../../src/base/log';
 import { ReportBatcher } from '../../../../src/mesh/sidecar/report-batcher';
 import { ReportError } from '../../../../src/mesh/sidecar/mixer-calls';
 import { waitFor } from '../../../support/wait';

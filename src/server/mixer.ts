@@ -1,0 +1,135 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { adapterInventory } from '../../adapters/index';
+import { createAdapterResolver } from '../plugins/loader';
+import { createApp } from '../api/http/app';
+import { createHttpServer } from '../api/http/server';
+import { handleReport } from '../api/http/report-route';
+import { deadLetterRoutes } from '../api/http/deadletters-routes';
+import { configRoutes } from '../api/http/config-routes';
+import { API_DIR_NAME } from '../config/api-store';
+import { DirApiStore } from '../config/dir-api-store';
+import { RedisApiStore } from '../config/redis-api-store';
+import { meshRoutes } from '../mesh/control/mixer-routes';
+import { SelfMetrics } from '../metrics/self-metrics';
+import type { ReportQueue } from '../queue/report-queue';
+import { ConfigStore } from '../runtime/config-store';
+import { ThrottledLog } from '../base/throttled-log';
+import { createReportQueue } from './queue-factory';
+import type { Settings } from './settings';
+
+/** A running `mixer serve`. */
+export interface RunningMixer {
+  readonly port: number;
+  readonly store: ConfigStore;
+  readonly metrics: SelfMetrics;
+  readonly queue: ReportQueue;
+  /** Stops accepting, drains requests and reports in flight, closes handlers and connections. Safe twice. */
+  close(): Promise<void>;
+}
+
+/** Connects to Redis and keeps `mixer_redis_up` current; never throws for an unreachable server. */
+export function connectRedis(url: string, logger: Logger, metrics: SelfMetrics): Redis {
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  let up = false;
+  redis.on('ready', () => {
+    up = true;
+    metrics.redisUp.set(1);
+    logger.info({ redis: url.replace(/\/\/[^@]*@/, '//***@') }, 'redis connected');
+  });
+  redis.on('close', () => {
+    if (up) logger.warn('redis connection lost; checks keep serving, reports answer 503 until it is back');
+    up = false;
+    metrics.redisUp.set(0);
+  });
+  redis.on('error', () => {
+    /* logged through 'close'; ioredis retries by itself */
+  });
+  return redis;
+}
+
+/** Loads the config (throws ConfigError when invalid) with handlers for `role`. */
+export async function startConfig(settings: Settings, logger: Logger, metrics: SelfMetrics, redis: Redis | undefined, role: 'serve' | 'worker'): Promise<ConfigStore> {
+  const store = new ConfigStore({
+    dir: settings.configDir,
+    adapters: adapterInventory(),
+    resolveAdapters: createAdapterResolver({ pluginsDir: settings.pluginsDir, logger }),
+    callTimeoutMs: settings.adapterTimeoutMs,
+    reportTimeoutMs: settings.delivery.timeoutMs,
+    logger,
+    metrics,
+    redis,
+    role,
+    keyPrefix: settings.keyPrefix,
+    drainMs: Math.max(settings.adapterTimeoutMs, settings.delivery.timeoutMs ?? 30_000) + 1000,
+    // Config API objects: shared through Redis, else kept beside the files (the loader skips hidden entries).
+    api: redis ? new RedisApiStore(redis, settings.keyPrefix, logger) : new DirApiStore(`${settings.configDir}/${API_DIR_NAME}`),
+  });
+  try {
+    await store.start();
+  } catch (err) {
+    await store.close();
+    redis?.disconnect();
+    throw err;
+  }
+  store.watch();
+  return store;
+}
+
+/** Starts `mixer serve`: check and report API on one port, and (unless `worker` is off) report workers. */
+export async function startMixer(settings: Settings, logger: Logger): Promise<RunningMixer> {
+  const metrics = new SelfMetrics();
+  metrics.redisUp.set(0);
+  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
+  if (!redis) logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
+  const store = await startConfig(settings, logger, metrics, redis, 'serve');
+  const queue = createReportQueue(settings, store, metrics, logger);
+  if (settings.worker) queue.startWorkers();
+  else if (!redis) logger.warn('--no-worker without REDIS_URL: reports are queued in memory and nothing delivers them');
+
+  const app = createApp({
+    store,
+    metrics,
+    redisState: () => (!redis ? 'not configured' : redis.status === 'ready' ? 'up' : 'down'),
+    mount: (a) => a.use(deadLetterRoutes(queue, settings.adminToken), configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }), meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger })),
+  });
+  const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
+  const server: Server = createHttpServer(
+    app,
+    { store, metrics, log: new ThrottledLog(logger), limits, adapterTimeoutMs: settings.adapterTimeoutMs },
+    { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits }) },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker }, 'mixer serving');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    store,
+    metrics,
+    queue,
+    close: () =>
+      (closing ??= (async () => {
+        logger.info('shutting down: draining requests in flight');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), 10_000);
+        await closed;
+        clearTimeout(force);
+        logger.info({ queue: queue.kind }, 'draining report work in hand');
+        await queue.close();
+        await store.close();
+        if (redis) await redis.quit().catch(() => redis.disconnect());
+        logger.info('stopped');
+      })()),
+  };
+}
