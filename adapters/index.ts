@@ -9,7 +9,16 @@ import { graphAdapter } from './graph';
 import { stdioAdapter } from './stdio';
 
 /** The built-in adapters, kept by hand. Add a new adapter's factory here (its folder name is its YAML name). */
-export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([denierAdapter, listAdapter, memquotaAdapter, redisquotaAdapter, prometheusAdapter, zipkinAdapter, graphAdapter, stdioAdapter]);
+export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([
+  denierAdapter,
+  listAdapter,
+  memquotaAdapter,
+  redisquotaAdapter,
+  prometheusAdapter,
+  zipkinAdapter,
+  graphAdapter,
+  stdioAdapter,
+]);
 
 /**
  * Adapters by name: the built-ins, or the `factories` given (e.g. built-ins plus operator plugins).

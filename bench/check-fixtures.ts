@@ -36,9 +36,31 @@ export class Rand {
 }
 
 const DOMAINS = [
-  'cart', 'checkout', 'payment', 'ledger', 'invoice', 'auth', 'users', 'profile', 'catalog', 'search',
-  'reviews', 'ratings', 'pricing', 'inventory', 'shipping', 'orders', 'notify', 'email', 'ads', 'recommend',
-  'currency', 'fraud', 'loyalty', 'media', 'session',
+  'cart',
+  'checkout',
+  'payment',
+  'ledger',
+  'invoice',
+  'auth',
+  'users',
+  'profile',
+  'catalog',
+  'search',
+  'reviews',
+  'ratings',
+  'pricing',
+  'inventory',
+  'shipping',
+  'orders',
+  'notify',
+  'email',
+  'ads',
+  'recommend',
+  'currency',
+  'fraud',
+  'loyalty',
+  'media',
+  'session',
 ];
 const ROLES = ['', '-api', '-worker', '-gateway'];
 const NAMESPACES = ['shop', 'payments', 'identity', 'catalog', 'platform'];
@@ -50,7 +72,10 @@ export interface Service {
 }
 
 /** The 100 services every config and every body draws from. */
-export const SERVICES: readonly Service[] = ROLES.flatMap((role) => DOMAINS.map((d) => `${d}${role}`)).map((app, i) => ({ app, namespace: NAMESPACES[i % NAMESPACES.length] }));
+export const SERVICES: readonly Service[] = ROLES.flatMap((role) => DOMAINS.map((d) => `${d}${role}`)).map((app, i) => ({
+  app,
+  namespace: NAMESPACES[i % NAMESPACES.length],
+}));
 
 type Attrs = Record<string, unknown>;
 type Labels = Record<string, string>;
@@ -77,8 +102,14 @@ const header = (a: Attrs, k: string): string | undefined => (a['request.headers'
 /** Handlers and instances shared by the rules of one namespace. */
 function namespaceDocs(ns: string): object[] {
   return [
-    doc('Handler', ns, 'deny-policy', { adapter: 'denier', params: { status: { code: PERMISSION_DENIED, message: 'denied by mesh policy' }, validDuration: '5s', validUseCount: 1000 } }),
-    doc('Handler', ns, 'deny-canary', { adapter: 'denier', params: { status: { code: FAILED_PRECONDITION, message: 'canary traffic is for v2 callers only' }, validDuration: '10s', validUseCount: 500 } }),
+    doc('Handler', ns, 'deny-policy', {
+      adapter: 'denier',
+      params: { status: { code: PERMISSION_DENIED, message: 'denied by mesh policy' }, validDuration: '5s', validUseCount: 1000 },
+    }),
+    doc('Handler', ns, 'deny-canary', {
+      adapter: 'denier',
+      params: { status: { code: FAILED_PRECONDITION, message: 'canary traffic is for v2 callers only' }, validDuration: '10s', validUseCount: 500 },
+    }),
     doc('Handler', ns, 'quota-mem', { adapter: 'memquota', params: { quotas: [{ name: 'requestcount', maxAmount: 1_000_000_000_000, validDuration: '1s' }] } }),
     doc('Instance', ns, 'nothing', { template: 'checknothing', params: {} }),
     doc('Instance', ns, 'caller-app', { template: 'listentry', params: { value: 'source.labels["app"] | "unknown"' } }),
@@ -157,12 +188,15 @@ function makeRule(i: number, r: Rand): GenRule {
       target: (rr) => bagAttrs(rr, { src, dst }),
     };
   }
-  const match = { all: [fromSrc, eq('destination.service.name', dst.app), eq('request.headers', 'true', '$.x-canary'), { not: eq('source.labels', 'v2', '$.version') }] };
+  const match = {
+    all: [fromSrc, eq('destination.service.name', dst.app), eq('request.headers', 'true', '$.x-canary'), { not: eq('source.labels', 'v2', '$.version') }],
+  };
   return {
     namespace: ns,
     name: `${name}-canary`,
     docs: [rule(ns, `${name}-canary`, match, 'deny-canary', 'nothing')],
-    matches: (a) => app(a) === src.app && a['destination.service.name'] === dst.app && header(a, 'x-canary') === 'true' && (a['source.labels'] as Labels).version !== 'v2',
+    matches: (a) =>
+      app(a) === src.app && a['destination.service.name'] === dst.app && header(a, 'x-canary') === 'true' && (a['source.labels'] as Labels).version !== 'v2',
     effect: { kind: 'deny', code: FAILED_PRECONDITION },
     target: (rr) => bagAttrs(rr, { src, dst, canary: true, version: 'v1' }),
   };

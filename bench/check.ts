@@ -56,7 +56,9 @@ async function checkResults(url: string): Promise<Record<string, number>> {
 function assertClean(name: string, r: LoadResult): void {
   const other = Object.keys(r.statusCodes).filter((code) => code !== '200');
   if (other.length > 0 || r.non2xx > 0 || r.errors > 0 || r.timeouts > 0 || r.total === 0) {
-    throw new Error(`${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors, ${r.timeouts} timeouts out of ${r.total} (status codes ${JSON.stringify(r.statusCodes)}); the figures are worthless`);
+    throw new Error(
+      `${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors, ${r.timeouts} timeouts out of ${r.total} (status codes ${JSON.stringify(r.statusCodes)}); the figures are worthless`,
+    );
   }
 }
 
@@ -66,9 +68,11 @@ async function verifyVerdicts(server: ServerProcess, set: BodySet): Promise<void
   for (let i = 0; i < set.bodies.length; i++) {
     const r = await postJson(`${server.url}/v1/check`, set.bodies[i]);
     const code = (r.json as { status?: { code?: unknown } } | undefined)?.status?.code;
-    if (r.status !== 200 || code !== set.expected[i]) wrong.push(`body ${i}: HTTP ${r.status}, code ${code ?? JSON.stringify(r.json)}, expected 200 with code ${set.expected[i]}`);
+    if (r.status !== 200 || code !== set.expected[i])
+      wrong.push(`body ${i}: HTTP ${r.status}, code ${code ?? JSON.stringify(r.json)}, expected 200 with code ${set.expected[i]}`);
   }
-  if (wrong.length > 0) throw new Error(`${server.name}: ${wrong.length}/${set.bodies.length} verdicts differ from the model:\n  ${wrong.slice(0, 10).join('\n  ')}`);
+  if (wrong.length > 0)
+    throw new Error(`${server.name}: ${wrong.length}/${set.bodies.length} verdicts differ from the model:\n  ${wrong.slice(0, 10).join('\n  ')}`);
 }
 
 function mixOf(counts: Record<string, number>): Record<string, number> {
@@ -116,7 +120,8 @@ interface Setup {
   mixerBin: string;
 }
 
-const profileArgs = (s: Setup, name: string): string[] => (s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+const profileArgs = (s: Setup, name: string): string[] =>
+  s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
 
 async function measureBare(s: Setup, bodies: readonly string[], round: number): Promise<LoadResult> {
   const port = await freePort();
@@ -197,7 +202,9 @@ function line(name: string, r: LoadResult, extra = ''): string {
 
 /** Runs the check bench; throws when any answer is wrong. */
 export async function runCheckBench(o: BenchOptions): Promise<void> {
-  const ruleCounts = String(o.flags.rules ?? '10,100,1000').split(',').map(Number);
+  const ruleCounts = String(o.flags.rules ?? '10,100,1000')
+    .split(',')
+    .map(Number);
   if (ruleCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--rules needs a comma-separated list of positive integers');
   const bodyCount = Number(o.flags.bodies ?? 256);
   const rounds = Number(o.flags.rounds ?? 1);
@@ -238,7 +245,15 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
       for (const c of configs) {
         const run = await measureMixer(setup, c, round);
         mixerRuns.get(c.rules)!.push(run);
-        log(line(`mixer @${c.rules} rules`, run, `  verdicts ${Object.entries(run.observedMix).map(([code, x]) => `${code}:${pct(x)}`).join(' ')}`));
+        log(
+          line(
+            `mixer @${c.rules} rules`,
+            run,
+            `  verdicts ${Object.entries(run.observedMix)
+              .map(([code, x]) => `${code}:${pct(x)}`)
+              .join(' ')}`,
+          ),
+        );
       }
     }
     const bare = medianOf(bareRuns);
@@ -252,7 +267,9 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
     const loadAfter = os.loadavg()[0];
     if (rounds > 1) log(`\nmedians of ${rounds} rounds:`);
     printTable(bare, runs, ratios);
-    log(`load average (1 min) after: ${loadAfter.toFixed(2)}${loadAfter > os.cpus().length + 0.5 ? ' (more than this bench was running: compare ratios, re-run for absolute figures)' : ''}`);
+    log(
+      `load average (1 min) after: ${loadAfter.toFixed(2)}${loadAfter > os.cpus().length + 0.5 ? ' (more than this bench was running: compare ratios, re-run for absolute figures)' : ''}`,
+    );
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `check-${stamp}.json`);
     const result = {
@@ -260,7 +277,17 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
       timestamp: new Date().toISOString(),
       node: process.version,
       cpus: os.cpus().length,
-      options: { connections: o.connections, duration: o.duration, warmup: setup.warmup, pipelining: 1, bodies: bodyCount, avgBodyBytes: Math.round(avgBytes), rounds, pin, mixerBin: setup.mixerBin },
+      options: {
+        connections: o.connections,
+        duration: o.duration,
+        warmup: setup.warmup,
+        pipelining: 1,
+        bodies: bodyCount,
+        avgBodyBytes: Math.round(avgBytes),
+        rounds,
+        pin,
+        mixerBin: setup.mixerBin,
+      },
       loadAverage: { before: loadBefore, after: loadAfter },
       bare,
       mixer: runs,
@@ -279,15 +306,29 @@ function printTable(bare: LoadResult, runs: MixerRun[], ratios: { mixer100OverBa
   const rows: string[][] = [['target', 'req/s', 'p50 ms', 'p99 ms', 'server cpu', 'client cpu', 'vs bare']];
   rows.push(['bare node http', fmtInt(bare.reqPerSec), fmtMs(bare.p50), fmtMs(bare.p99), pct(bare.serverCpu), pct(bare.clientCpu), '1.00']);
   for (const r of runs) {
-    rows.push([`mixer @${r.rules} rules`, fmtInt(r.reqPerSec), fmtMs(r.p50), fmtMs(r.p99), pct(r.serverCpu), pct(r.clientCpu), (r.reqPerSec / bare.reqPerSec).toFixed(2)]);
+    rows.push([
+      `mixer @${r.rules} rules`,
+      fmtInt(r.reqPerSec),
+      fmtMs(r.p50),
+      fmtMs(r.p99),
+      pct(r.serverCpu),
+      pct(r.clientCpu),
+      (r.reqPerSec / bare.reqPerSec).toFixed(2),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const line = (row: string[]): string => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   const out = ['', line(rows[0]), ...rows.slice(1).map(line), ''];
   const verdict = (v: number | undefined, ok: (v: number) => boolean): string => (v === undefined ? 'n/a' : ok(v) ? 'met' : 'MISSED');
   const fmt = (v: number | undefined, d: number): string => (v === undefined ? 'n/a' : v.toFixed(d));
-  out.push(`Mixer@100 / bare        ${fmt(ratios.mixer100OverBare, 3).padStart(6)}   target >= ${TARGETS.mixer100OverBare}   ${verdict(ratios.mixer100OverBare, (v) => v >= TARGETS.mixer100OverBare)}`);
-  out.push(`Mixer@1000 / Mixer@10   ${fmt(ratios.mixer1000OverMixer10, 3).padStart(6)}   target >= ${TARGETS.mixer1000OverMixer10}   ${verdict(ratios.mixer1000OverMixer10, (v) => v >= TARGETS.mixer1000OverMixer10)}`);
-  out.push(`p99 @100 rules (ms)     ${fmt(ratios.p99At100Ms, 2).padStart(6)}   target <= ${TARGETS.p99At100Ms}     ${verdict(ratios.p99At100Ms, (v) => v <= TARGETS.p99At100Ms)}`);
+  out.push(
+    `Mixer@100 / bare        ${fmt(ratios.mixer100OverBare, 3).padStart(6)}   target >= ${TARGETS.mixer100OverBare}   ${verdict(ratios.mixer100OverBare, (v) => v >= TARGETS.mixer100OverBare)}`,
+  );
+  out.push(
+    `Mixer@1000 / Mixer@10   ${fmt(ratios.mixer1000OverMixer10, 3).padStart(6)}   target >= ${TARGETS.mixer1000OverMixer10}   ${verdict(ratios.mixer1000OverMixer10, (v) => v >= TARGETS.mixer1000OverMixer10)}`,
+  );
+  out.push(
+    `p99 @100 rules (ms)     ${fmt(ratios.p99At100Ms, 2).padStart(6)}   target <= ${TARGETS.p99At100Ms}     ${verdict(ratios.p99At100Ms, (v) => v <= TARGETS.p99At100Ms)}`,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -68,10 +68,25 @@ export async function startMeshBench(o: MeshBenchStart = {}): Promise<MeshBenchS
   try {
     const [mixerPort, appPort, p1, p2] = await Promise.all(Array.from({ length: 4 }, () => freePort()));
     const mixerUrl = `http://127.0.0.1:${mixerPort}`;
-    const mixer = await startServer({ name: 'mixer', args: [...profile('mixer'), MIXER, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)], env, port: mixerPort, ready: (u) => ok(`${u}/readyz`) });
+    const mixer = await startServer({
+      name: 'mixer',
+      args: [...profile('mixer'), MIXER, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)],
+      env,
+      port: mixerPort,
+      ready: (u) => ok(`${u}/readyz`),
+    });
     procs.push(mixer);
-    procs.push(await startServer({ name: 'app', args: [APP, '--role', 'backend', '--port', String(appPort)], env, port: appPort, ready: (u) => ok(`${u}/healthz`) }));
-    const proxy = (port: number, upstream: number): Promise<ServerProcess> => startServer({ name: `bare proxy :${port}`, args: [...profile(`bare-proxy-${port}`), BARE_PROXY, '--port', String(port), '--upstream', String(upstream)], env, port, ready: (u) => ok(`${u}/healthz`) });
+    procs.push(
+      await startServer({ name: 'app', args: [APP, '--role', 'backend', '--port', String(appPort)], env, port: appPort, ready: (u) => ok(`${u}/healthz`) }),
+    );
+    const proxy = (port: number, upstream: number): Promise<ServerProcess> =>
+      startServer({
+        name: `bare proxy :${port}`,
+        args: [...profile(`bare-proxy-${port}`), BARE_PROXY, '--port', String(port), '--upstream', String(upstream)],
+        env,
+        port,
+        ready: (u) => ok(`${u}/healthz`),
+      });
     const bare2 = await proxy(p2, appPort);
     const bare1 = await proxy(p1, p2);
     procs.push(bare2, bare1);
@@ -79,7 +94,25 @@ export async function startMeshBench(o: MeshBenchStart = {}): Promise<MeshBenchS
       const [inb, out, admin] = await Promise.all([freePort(), freePort(), freePort()]);
       const started = await startServer({
         name,
-        args: [...profile(name.replace(/\W+/g, '-')), bin, 'sidecar', '--service', service, '--labels', `app=${service},version=v1`, '--app-port', String(appPort), '--inbound-port', String(inb), '--outbound-port', String(out), '--admin-port', String(admin), '--mixer', mixerUrl],
+        args: [
+          ...profile(name.replace(/\W+/g, '-')),
+          bin,
+          'sidecar',
+          '--service',
+          service,
+          '--labels',
+          `app=${service},version=v1`,
+          '--app-port',
+          String(appPort),
+          '--inbound-port',
+          String(inb),
+          '--outbound-port',
+          String(out),
+          '--admin-port',
+          String(admin),
+          '--mixer',
+          mixerUrl,
+        ],
         env,
         port: admin,
         ready: async (u) => ((await (await fetch(`${u}/status`)).json()) as { registered: boolean }).registered === true,

@@ -43,11 +43,22 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
   const rate = Number(options.flags.rate ?? 1000);
   const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? 3)));
   const seconds = options.flags.duration === undefined ? 5 : options.duration;
-  const profileDir = options.flags.profile === true || options.flags.profile === 'true' ? path.join(REPO, 'bench', 'results', `profiles-mesh-${new Date().toISOString().replace(/[:.]/g, '-')}`) : undefined;
+  const profileDir =
+    options.flags.profile === true || options.flags.profile === 'true'
+      ? path.join(REPO, 'bench', 'results', `profiles-mesh-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+      : undefined;
   const compareBin = typeof options.flags['compare-bin'] === 'string' ? options.flags['compare-bin'] : undefined;
   const setup = await startMeshBench({ profileDir, compareBin });
   try {
-    const target = (name: string, port: number, procs: ServerProcess[], host?: string): Target => ({ name, load: { port, path: '/ping', host }, procs, latencies: [], answered: 0, seconds: 0, cpuSeconds: procs.map(() => 0) });
+    const target = (name: string, port: number, procs: ServerProcess[], host?: string): Target => ({
+      name,
+      load: { port, path: '/ping', host },
+      procs,
+      latencies: [],
+      answered: 0,
+      seconds: 0,
+      cpuSeconds: procs.map(() => 0),
+    });
     const targets: Target[] = [
       target('direct (app alone)', setup.appPort, []),
       target('two bare Node proxies', setup.bareProxyPort, setup.bareProxies),
@@ -55,7 +66,9 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
     ];
     if (setup.compare) targets.push(target('two sidecars (compared)', setup.compare.port, [...setup.compare.procs, setup.mixer], setup.compare.host));
     const load0 = os.loadavg()[0];
-    process.stdout.write(`mesh bench: ${rate} requests/s (open loop), ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`);
+    process.stdout.write(
+      `mesh bench: ${rate} requests/s (open loop), ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`,
+    );
     for (let round = 0; round < rounds; round++) {
       // Every other round runs the targets in reverse, so none is always measured right after another's reports were sent.
       for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
@@ -65,7 +78,8 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
         const r = await openLoop({ ...t.load, rate, seconds });
         t.seconds += (performance.now() - t0) / 1000;
         t.procs.forEach((p, i) => (t.cpuSeconds[i] += p.cpuSeconds() - cpu0[i]));
-        if (r.errors > 0 || r.non2xx > 0) throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
+        if (r.errors > 0 || r.non2xx > 0)
+          throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
         t.latencies.push(...r.latencies);
         t.answered += r.latencies.length;
       }
@@ -81,15 +95,32 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       '',
       row('', ['p50', 'p90', 'p99', 'answered/s']),
       ...targets.map((t) => row(t.name, [ms(q(t, 0.5)), ms(q(t, 0.9)), ms(q(t, 0.99)), (t.answered / t.seconds).toFixed(0)])),
-      row('added by bare proxies', [0.5, 0.9, 0.99].map((p) => signed(added(bare, p)))),
-      row('added by the mesh', [0.5, 0.9, 0.99].map((p) => signed(added(mesh, p)))),
-      ...(compared ? [row('added by compared build', [0.5, 0.9, 0.99].map((p) => signed(added(compared, p))))] : []),
+      row(
+        'added by bare proxies',
+        [0.5, 0.9, 0.99].map((p) => signed(added(bare, p))),
+      ),
+      row(
+        'added by the mesh',
+        [0.5, 0.9, 0.99].map((p) => signed(added(mesh, p))),
+      ),
+      ...(compared
+        ? [
+            row(
+              'added by compared build',
+              [0.5, 0.9, 0.99].map((p) => signed(added(compared, p))),
+            ),
+          ]
+        : []),
       '',
       `target: at most +${TARGET_P90_ADDED_MS} ms at p90 → ${added(mesh, 0.9) <= TARGET_P90_ADDED_MS ? 'met' : 'NOT met'} (+${added(mesh, 0.9).toFixed(3)} ms; bare Node proxies alone add +${added(bare, 0.9).toFixed(3)} ms here)`,
       `Istio (Envoy sidecars + Mixer), published: +${ISTIO.p90AddedMs[0]} to +${ISTIO.p90AddedMs[1]} ms at p90 → the mesh adds ${(added(mesh, 0.9) / ISTIO.p90AddedMs[1]).toFixed(2)}× to ${(added(mesh, 0.9) / ISTIO.p90AddedMs[0]).toFixed(2)}× of that`,
       `CPU per request: client sidecar ${usPerReq(mesh, 0).toFixed(0)} µs, server sidecar ${usPerReq(mesh, 1).toFixed(0)} µs; bare proxies ${usPerReq(bare, 0).toFixed(0)} / ${usPerReq(bare, 1).toFixed(0)} µs → sidecar/bare ${(usPerReq(mesh, 0) / usPerReq(bare, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(bare, 1)).toFixed(2)}×`,
       `sidecar CPU per 1,000 requests/s: ${vcpuPer1000(mesh, 0).toFixed(3)} / ${vcpuPer1000(mesh, 1).toFixed(3)} vCPU; Envoy, published: ~${ISTIO.sidecarVcpuPer1000} vCPU → ${(vcpuPer1000(mesh, 0) / ISTIO.sidecarVcpuPer1000).toFixed(2)}× / ${(vcpuPer1000(mesh, 1) / ISTIO.sidecarVcpuPer1000).toFixed(2)}×`,
-      ...(compared ? [`compared build (${String(options.flags['compare-bin'])}): client sidecar ${usPerReq(compared, 0).toFixed(0)} µs, server sidecar ${usPerReq(compared, 1).toFixed(0)} µs per request → this build / compared ${(usPerReq(mesh, 0) / usPerReq(compared, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(compared, 1)).toFixed(2)}×`] : []),
+      ...(compared
+        ? [
+            `compared build (${String(options.flags['compare-bin'])}): client sidecar ${usPerReq(compared, 0).toFixed(0)} µs, server sidecar ${usPerReq(compared, 1).toFixed(0)} µs per request → this build / compared ${(usPerReq(mesh, 0) / usPerReq(compared, 0)).toFixed(2)}× / ${(usPerReq(mesh, 1) / usPerReq(compared, 1)).toFixed(2)}×`,
+          ]
+        : []),
       `Mixer meanwhile (both sides' reports, batched, and route polls): ${vcpuPer1000(mesh, 2).toFixed(3)} vCPU per 1,000 requests/s`,
       `server sidecar check cache: ${checks.hits} hits, ${checks.misses} misses`,
       `load average now ${os.loadavg()[0].toFixed(2)} (was ${load0.toFixed(2)}): every process here and whatever else runs shares ${os.cpus().length} cores${load0 > os.cpus().length / 2 ? '; the machine was busy, so tails mostly measure waiting for a core' : ''}`,
@@ -98,7 +129,18 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
     const dir = path.join(REPO, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `mesh-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    const summary = Object.fromEntries(targets.map((t) => [t.name, { p50: q(t, 0.5), p90: q(t, 0.9), p99: q(t, 0.99), answeredPerSecond: t.answered / t.seconds, cpuMicrosPerRequest: t.cpuSeconds.map((_, i) => usPerReq(t, i)) }]));
+    const summary = Object.fromEntries(
+      targets.map((t) => [
+        t.name,
+        {
+          p50: q(t, 0.5),
+          p90: q(t, 0.9),
+          p99: q(t, 0.99),
+          answeredPerSecond: t.answered / t.seconds,
+          cpuMicrosPerRequest: t.cpuSeconds.map((_, i) => usPerReq(t, i)),
+        },
+      ]),
+    );
     writeFileSync(file, JSON.stringify({ rate, rounds, seconds, loadAverage: [load0, os.loadavg()[0]], targets: summary, checks, istio: ISTIO }, null, 2));
     process.stdout.write(`results: ${path.relative(REPO, file)}\n`);
   } finally {

@@ -63,7 +63,9 @@ function makeBatches(n: number): string[] {
 
 async function baseline(redisUrl: string, batches: string[], totalBatches: number): Promise<number> {
   const key = `bench:baseline:${Date.now()}`;
-  const worker = spawn(process.execPath, [path.join(__dirname, 'report-baseline-worker.js'), redisUrl, key, String(totalBatches * BATCH)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(process.execPath, [path.join(__dirname, 'report-baseline-worker.js'), redisUrl, key, String(totalBatches * BATCH)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const done = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   const redis = new Redis(redisUrl);
   const t0 = performance.now();
@@ -104,7 +106,14 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
       String(port),
       ...(o.flags.workers ? ['--no-worker'] : []),
     ],
-    env: { REDIS_URL: redis.url, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_LOG_LEVEL: 'warn', MIXER_KEY_PREFIX: 'bench:', ...(o.flags.concurrency ? { MIXER_REPORT_CONCURRENCY: String(o.flags.concurrency) } : {}) },
+    env: {
+      REDIS_URL: redis.url,
+      ZIPKIN_URL: sink.url,
+      MIXER_CONFIG_DIR: path.join(REPO, 'rules'),
+      MIXER_LOG_LEVEL: 'warn',
+      MIXER_KEY_PREFIX: 'bench:',
+      ...(o.flags.concurrency ? { MIXER_REPORT_CONCURRENCY: String(o.flags.concurrency) } : {}),
+    },
     port,
     ready: async (url) => (await fetch(`${url}/readyz`)).ok,
   });
@@ -128,10 +137,14 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
     const post = (body: string): Promise<number> =>
       new Promise((resolve, reject) => {
-        const req = http.request(`${mixer.url}/v1/report`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
+        const req = http.request(
+          `${mixer.url}/v1/report`,
+          { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -203,7 +216,10 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
         `  (c) Mixer CPU (all processes)  ${result.mixerCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags  (Istio Mixer: ~0.6 vCPU per 1,000 req/s)${workerCount ? `; serve ${result.serveCpuSecondsPer1000Bags.toFixed(3)}, workers ${(result.mixerCpuSecondsPer1000Bags - result.serveCpuSecondsPer1000Bags).toFixed(3)}` : ''}`,
         `      beside it: Redis ${result.redisCpuSecondsPer1000Bags.toFixed(3)}, load generator + Zipkin sink ${result.loadAndSinkCpuSecondsPer1000Bags.toFixed(3)} CPU-s per 1,000 bags`,
         `      Mixer RSS                 max ${result.rssMb.max.toFixed(0)} MB, first ${result.rssMb.first.toFixed(0)} MB, last ${result.rssMb.last.toFixed(0)} MB (target ≤ 300 MB, flat)`,
-        `      RSS every 10 s            ${rss.filter((_, i) => i % 10 === 9).map((r) => r.mb.toFixed(0)).join(' ')} MB`,
+        `      RSS every 10 s            ${rss
+          .filter((_, i) => i % 10 === 9)
+          .map((r) => r.mb.toFixed(0))
+          .join(' ')} MB`,
         `  baseline LPUSH + BRPOP/parse  ${f(base)} bags/s   (median of ${baseRuns.map(f).join(', ')})`,
         `  (d) ratio (b) / baseline      ${result.ratio.toFixed(3)}x   (target ≥ 0.11x)`,
       ].join('\n') + '\n',

@@ -73,7 +73,12 @@ export class RedisMetricStore implements MetricStore {
       }
       payload.push([md.metric.name, series]);
     }
-    const args = [String(this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S), String(this.opts.expiryMs), String(this.opts.maxSeriesPerMetric), JSON.stringify(payload)];
+    const args = [
+      String(this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S),
+      String(this.opts.expiryMs),
+      String(this.opts.maxSeriesPerMetric),
+      JSON.stringify(payload),
+    ];
     return (await this.scripts.apply(keys, args)) === 1;
   }
 

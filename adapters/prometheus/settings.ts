@@ -108,9 +108,20 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
     }
     if (errors.length > before) return;
     const instance = m.instanceName.includes('/') ? m.instanceName : `${namespace}/${m.instanceName}`;
-    const schemaId = createHash('sha256').update(JSON.stringify([m.kind, labelNames, buckets])).digest('hex').slice(0, 8);
+    const schemaId = createHash('sha256')
+      .update(JSON.stringify([m.kind, labelNames, buckets]))
+      .digest('hex')
+      .slice(0, 8);
     metrics.push(
-      Object.freeze({ name: m.name, instance, kind: m.kind, help: m.description || `${m.name} (${m.kind.toLowerCase()})`, labelNames: Object.freeze([...labelNames]), buckets: Object.freeze(buckets), schemaId }),
+      Object.freeze({
+        name: m.name,
+        instance,
+        kind: m.kind,
+        help: m.description || `${m.name} (${m.kind.toLowerCase()})`,
+        labelNames: Object.freeze([...labelNames]),
+        buckets: Object.freeze(buckets),
+        schemaId,
+      }),
     );
   });
 
@@ -121,7 +132,12 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
   if (Number.isNaN(expiryCheckIntervalMs)) fail('metricsExpirationPolicy.expiryCheckIntervalDuration', 'must be a duration such as "1m"');
   else if (expiryMs > 0 && expiryCheckIntervalMs < 1) fail('metricsExpirationPolicy.expiryCheckIntervalDuration', 'must be at least 1ms when metrics expire');
   if (errors.length > 0) return { errors };
-  const settings: PrometheusSettings = { metrics: Object.freeze(metrics), expiryMs, expiryCheckIntervalMs, maxSeriesPerMetric: config.maxSeriesPerMetric ?? 10_000 };
+  const settings: PrometheusSettings = {
+    metrics: Object.freeze(metrics),
+    expiryMs,
+    expiryCheckIntervalMs,
+    maxSeriesPerMetric: config.maxSeriesPerMetric ?? 10_000,
+  };
   return { settings: Object.freeze(settings), errors };
 }
 

@@ -21,7 +21,11 @@ function dimensionsOf(fields: Readonly<Record<string, unknown>>): Readonly<Recor
 
 /** Key-order-independent encoding of a dimension set (values as text). */
 function canonicalDimensions(dims: Readonly<Record<string, unknown>>): string {
-  const text = JSON.stringify(Object.keys(dims).sort().map((k) => [k, String(dims[k])]));
+  const text = JSON.stringify(
+    Object.keys(dims)
+      .sort()
+      .map((k) => [k, String(dims[k])]),
+  );
   return text.length <= MAX_READABLE_DIMS ? text : `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
@@ -71,7 +75,15 @@ export class RedisQuotaHandler implements Handler {
     const granted =
       q.algorithm === 'FIXED_WINDOW'
         ? await this.scripts.fixedWindow(key, String(max), String(amount), String(q.validDuration), best)
-        : await this.scripts.rollingWindow(key, String(max), String(amount), String(q.validDuration), String(q.bucketDuration), best, this.opts.now ? String(Math.floor(this.opts.now())) : '');
+        : await this.scripts.rollingWindow(
+            key,
+            String(max),
+            String(amount),
+            String(q.validDuration),
+            String(q.bucketDuration),
+            best,
+            this.opts.now ? String(Math.floor(this.opts.now())) : '',
+          );
     const result: QuotaResult = { grantedAmount: Number(granted), validDuration: q.validDuration };
     if (result.grantedAmount === 0 && amount > 0) result.status = { code: Code.RESOURCE_EXHAUSTED, message: `quota ${q.name} is exhausted` };
     return result;

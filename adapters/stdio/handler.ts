@@ -32,7 +32,8 @@ function lineOf(settings: StdioSettings, inst: InstanceValue, now: number): Line
   let ms = now;
   if (ts !== undefined && ts !== null) {
     ms = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : NaN;
-    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) throw new PermanentError(`stdio: instance ${inst.name} field timestamp must be a time, got ${JSON.stringify(ts)}`);
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15)
+      throw new PermanentError(`stdio: instance ${inst.name} field timestamp must be a time, got ${JSON.stringify(ts)}`);
   }
   const fields: Record<string, unknown> = { time: new Date(ms).toISOString(), instance: inst.name };
   const vars = inst.fields.variables;
@@ -72,12 +73,13 @@ export class StdioHandler implements Handler {
       }
     } else fd = settings.destination;
     const dest = pino.destination({ fd, sync: false, maxLength: MAX_BUFFER_BYTES });
-    const logger = pino(
-      { level: settings.outputLevel, base: undefined, timestamp: false, formatters: { level: (label: string) => ({ level: label }) } },
-      dest,
-    );
+    const logger = pino({ level: settings.outputLevel, base: undefined, timestamp: false, formatters: { level: (label: string) => ({ level: label }) } }, dest);
     const handler = new StdioHandler(settings, env, dest, logger);
-    const dropped = new Counter({ name: 'mixer_stdio_dropped_total', help: 'Log lines dropped because the output could not keep up.', registers: [env.registry] });
+    const dropped = new Counter({
+      name: 'mixer_stdio_dropped_total',
+      help: 'Log lines dropped because the output could not keep up.',
+      registers: [env.registry],
+    });
     dest.on('drop', () => {
       dropped.inc();
       handler.warn({}, 'stdio: output buffer full; lines dropped');

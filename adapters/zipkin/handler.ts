@@ -45,7 +45,12 @@ export class ZipkinHandler implements Handler {
       labelNames: ['handler', 'reason'],
       registers,
     });
-    this.unsampled = new Counter({ name: 'mixer_zipkin_spans_unsampled_total', help: 'Spans not sent because their trace is not sampled.', labelNames: ['handler'], registers });
+    this.unsampled = new Counter({
+      name: 'mixer_zipkin_spans_unsampled_total',
+      help: 'Spans not sent because their trace is not sampled.',
+      labelNames: ['handler'],
+      registers,
+    });
     if (settings.endpoint !== undefined) {
       this.endpoint = new URL(settings.endpoint);
       this.agent = this.endpoint.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });

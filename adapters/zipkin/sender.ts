@@ -66,7 +66,10 @@ export function postSpans(endpoint: URL, encoded: readonly string[], timeoutMs: 
         if (!res.complete) finish(new ZipkinSendError(`${what} failed: ${why ?? 'the answer was cut short'}`));
       });
       if (status >= 200 && status < 300) {
-        res.on('end', () => finish()).on('error', () => undefined).resume();
+        res
+          .on('end', () => finish())
+          .on('error', () => undefined)
+          .resume();
         return;
       }
       let text = '';

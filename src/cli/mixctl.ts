@@ -195,18 +195,23 @@ function injectCommands(program: Command): void {
     .option('--admin-port <port>', 'sidecar status port (/healthz: the readiness probe)', String(d.adminPort))
     .option('--fail-open', 'sidecars let requests through when Mixer cannot be asked (default: fail closed)')
     .addHelpText('after', `\nThe sidecars reach Mixer at --mixer when given (MIXER_URL is not used here), else ${d.mixerUrl}.`)
-    .action(async (opts: { filename: string; image: string; meshKeySecret: string; inboundPort: string; outboundPort: string; adminPort: string; failOpen?: boolean }, cmd: Command) => {
-      const g = globals(cmd);
-      await kubeInjectCommand(outputFormat(g.output), opts.filename, {
-        image: opts.image,
-        mixerUrl: g.mixer ?? d.mixerUrl,
-        meshKeySecret: opts.meshKeySecret,
-        inboundPort: portFlag('--inbound-port', opts.inboundPort),
-        outboundPort: portFlag('--outbound-port', opts.outboundPort),
-        adminPort: portFlag('--admin-port', opts.adminPort),
-        failOpen: opts.failOpen === true,
-      });
-    });
+    .action(
+      async (
+        opts: { filename: string; image: string; meshKeySecret: string; inboundPort: string; outboundPort: string; adminPort: string; failOpen?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globals(cmd);
+        await kubeInjectCommand(outputFormat(g.output), opts.filename, {
+          image: opts.image,
+          mixerUrl: g.mixer ?? d.mixerUrl,
+          meshKeySecret: opts.meshKeySecret,
+          inboundPort: portFlag('--inbound-port', opts.inboundPort),
+          outboundPort: portFlag('--outbound-port', opts.outboundPort),
+          adminPort: portFlag('--admin-port', opts.adminPort),
+          failOpen: opts.failOpen === true,
+        });
+      },
+    );
 }
 
 /** The `mixctl` command tree (global flags, every command). Commander errors are thrown, not exited. */

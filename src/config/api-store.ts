@@ -110,11 +110,14 @@ export function applyToRecords(records: Map<string, ApiRecord>, files: readonly 
   const file = files.find((o) => o.key === key);
   if (file && (change.op === 'put' || !existed)) {
     const at = locate(file.source, []);
-    throw new MixerError('MIXER_ERR_CONFLICT', `${key} is defined by a config file (${at}); change it there`, { details: [{ field: key, reason: `defined by ${at}; objects from files are read-only through the API` }] });
+    throw new MixerError('MIXER_ERR_CONFLICT', `${key} is defined by a config file (${at}); change it there`, {
+      details: [{ field: key, reason: `defined by ${at}; objects from files are read-only through the API` }],
+    });
   }
   if (change.op === 'put') records.set(key, change.record);
   else if (existed) records.delete(key);
-  else throw new MixerError('MIXER_ERR_NOT_FOUND', `no config object ${key}`, { details: [{ field: key, reason: 'not defined by a file nor through the API' }] });
+  else
+    throw new MixerError('MIXER_ERR_NOT_FOUND', `no config object ${key}`, { details: [{ field: key, reason: 'not defined by a file nor through the API' }] });
   return existed;
 }
 
@@ -221,7 +224,10 @@ export class ApiObjects {
     if (!read.error) this.seenVersion = read.version;
     this.status.error = read.error;
     if (read.error) {
-      this.logger.error({ error: read.error, apiVersion: this.status.version }, 'config API store cannot be read: the API objects read before keep serving (none, if never read); reloading when it is back');
+      this.logger.error(
+        { error: read.error, apiVersion: this.status.version },
+        'config API store cannot be read: the API objects read before keep serving (none, if never read); reloading when it is back',
+      );
     }
   }
 

@@ -90,7 +90,14 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
   const seen = new Map<string, ConfigObject>();
   for (const o of objects) {
     const prev = seen.get(o.key);
-    if (prev) errors.push(detailAt(o, ['metadata', 'name'], `duplicate ${o.kind} ${o.namespace}/${o.name} (also defined at ${detailAt(prev, ['metadata', 'name'], '').field.split(' ')[0]})`));
+    if (prev)
+      errors.push(
+        detailAt(
+          o,
+          ['metadata', 'name'],
+          `duplicate ${o.kind} ${o.namespace}/${o.name} (also defined at ${detailAt(prev, ['metadata', 'name'], '').field.split(' ')[0]})`,
+        ),
+      );
     else seen.set(o.key, o);
   }
   const unique = [...seen.values()];
@@ -103,7 +110,9 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
     for (const [name, a] of Object.entries((o.doc as AttributeManifestDoc).spec.attributes)) {
       const prev = vocab.get(name);
       if (prev !== undefined && prev !== a.valueType) {
-        errors.push(detailAt(o, ['spec', 'attributes', name, 'valueType'], `attribute ${name} is declared ${prev} at ${declaredAt.get(name)} and ${a.valueType} here`));
+        errors.push(
+          detailAt(o, ['spec', 'attributes', name, 'valueType'], `attribute ${name} is declared ${prev} at ${declaredAt.get(name)} and ${a.valueType} here`),
+        );
         continue;
       }
       vocab.set(name, a.valueType);
@@ -178,7 +187,11 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
         }
         if (!h.adapter.templates.includes(inst.template.name)) {
           errors.push(
-            detailAt(o, ['spec', 'actions', i, 'instances', j], `instance ${iref} is a ${inst.template.name}, which adapter ${h.adapter.name} (handler ${href}) does not take (it takes ${h.adapter.templates.join(', ')})`),
+            detailAt(
+              o,
+              ['spec', 'actions', i, 'instances', j],
+              `instance ${iref} is a ${inst.template.name}, which adapter ${h.adapter.name} (handler ${href}) does not take (it takes ${h.adapter.templates.join(', ')})`,
+            ),
           );
           ok = false;
           return;
@@ -194,7 +207,18 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
   errors.push(...routing.errors);
 
   if (errors.length > 0) return { errors };
-  return { plan: { objects: Object.freeze([...unique]), vocabulary: vocab, handlers, instances, rules: Object.freeze(rules), routes: routing.routes, digest: configDigest(unique) }, errors };
+  return {
+    plan: {
+      objects: Object.freeze([...unique]),
+      vocabulary: vocab,
+      handlers,
+      instances,
+      rules: Object.freeze(rules),
+      routes: routing.routes,
+      digest: configDigest(unique),
+    },
+    errors,
+  };
 }
 
 function cmp(a: string, b: string): number {

@@ -35,7 +35,8 @@ function percent(v: number, at: (path: Array<string | number>, reason: string) =
 function duration(text: string, at: (path: Array<string | number>, reason: string) => void, path: Array<string | number>, min: number, max = Infinity): number {
   const ms = parseDuration(text);
   if (ms === undefined) at(path, `${JSON.stringify(text)} is not a duration (Go syntax: 150ms, 1.5s, 1m)`);
-  else if (ms < min || ms > max) at(path, `must be ${min === 0 ? 'at least 0s' : 'more than 0s'}${Number.isFinite(max) ? ` and at most ${max / 1000}s` : ''}, got ${text}`);
+  else if (ms < min || ms > max)
+    at(path, `must be ${min === 0 ? 'at least 0s' : 'more than 0s'}${Number.isFinite(max) ? ` and at most ${max / 1000}s` : ''}, got ${text}`);
   return ms ?? 0;
 }
 
@@ -95,19 +96,25 @@ function compileOne(o: ConfigObject, errors: ErrorDetail[]): RouteRulePlan | und
   if (m?.source?.name !== undefined) plan.match.sourceName = m.source.name;
   if (m?.source?.labels !== undefined) plan.match.sourceLabels = { ...m.source.labels };
   if (m?.request?.headers !== undefined) plan.match.headers = compileHeaders(m.request.headers, at);
-  if (spec.httpReqTimeout) plan.timeoutMs = duration(spec.httpReqTimeout.simpleTimeout.timeout, at, ['spec', 'httpReqTimeout', 'simpleTimeout', 'timeout'], Number.MIN_VALUE);
+  if (spec.httpReqTimeout)
+    plan.timeoutMs = duration(spec.httpReqTimeout.simpleTimeout.timeout, at, ['spec', 'httpReqTimeout', 'simpleTimeout', 'timeout'], Number.MIN_VALUE);
   const retry = spec.httpReqRetries?.simpleRetry;
   if (retry) {
-    if (retry.attempts < 0 || retry.attempts > MAX_RETRY_ATTEMPTS) at(['spec', 'httpReqRetries', 'simpleRetry', 'attempts'], `must be from 0 to ${MAX_RETRY_ATTEMPTS}, got ${retry.attempts}`);
+    if (retry.attempts < 0 || retry.attempts > MAX_RETRY_ATTEMPTS)
+      at(['spec', 'httpReqRetries', 'simpleRetry', 'attempts'], `must be from 0 to ${MAX_RETRY_ATTEMPTS}, got ${retry.attempts}`);
     plan.retries = { attempts: retry.attempts };
-    if (retry.perTryTimeout !== undefined) plan.retries.perTryTimeoutMs = duration(retry.perTryTimeout, at, ['spec', 'httpReqRetries', 'simpleRetry', 'perTryTimeout'], Number.MIN_VALUE);
+    if (retry.perTryTimeout !== undefined)
+      plan.retries.perTryTimeoutMs = duration(retry.perTryTimeout, at, ['spec', 'httpReqRetries', 'simpleRetry', 'perTryTimeout'], Number.MIN_VALUE);
   }
   const fault = spec.httpFault;
   if (fault && (fault.delay || fault.abort)) {
     plan.fault = {};
     if (fault.delay) {
       const p = ['spec', 'httpFault', 'delay'];
-      plan.fault.delay = { percent: percent(fault.delay.percent, at, [...p, 'percent']), fixedDelayMs: duration(fault.delay.fixedDelay, at, [...p, 'fixedDelay'], 0, MAX_FAULT_DELAY_MS) };
+      plan.fault.delay = {
+        percent: percent(fault.delay.percent, at, [...p, 'percent']),
+        fixedDelayMs: duration(fault.delay.fixedDelay, at, [...p, 'fixedDelay'], 0, MAX_FAULT_DELAY_MS),
+      };
     }
     if (fault.abort) {
       const p = ['spec', 'httpFault', 'abort'];

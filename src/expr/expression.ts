@@ -6,10 +6,7 @@ export type Evaluator = (facts: AttributeReader) => AttributeValue | undefined;
 /** A problem in an expression's text, with the reason. */
 export class ExpressionError extends Error {}
 
-type Term =
-  | { kind: 'literal'; value: AttributeValue }
-  | { kind: 'attr'; name: string }
-  | { kind: 'index'; name: string; key: string };
+type Term = { kind: 'literal'; value: AttributeValue } | { kind: 'attr'; name: string } | { kind: 'index'; name: string; key: string };
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_.\-]*$/;
 const INDEX = /^([a-zA-Z_][a-zA-Z0-9_.\-]*)\[\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\]$/;

@@ -69,7 +69,7 @@ export class SelfMetrics {
   /** Counted each time an isolated handler (`isolation: worker`) starts a new worker after a crash or a hang. */
   readonly workerRestarts = new Counter({
     name: 'mixer_adapter_worker_restarts_total',
-    help: 'Restarts of isolated handlers\' worker threads after a crash or a hang, by handler.',
+    help: "Restarts of isolated handlers' worker threads after a crash or a hang, by handler.",
     labelNames: ['handler'],
     registers: [this.registry],
   });

@@ -87,7 +87,11 @@ export class IsolatedHandler {
   readonly registry: Registry;
   private readonly calls: WorkerCalls;
 
-  private constructor(private readonly opts: IsolatedHandlerOptions, calls: WorkerCalls, methods: readonly string[]) {
+  private constructor(
+    private readonly opts: IsolatedHandlerOptions,
+    calls: WorkerCalls,
+    methods: readonly string[],
+  ) {
     this.calls = calls;
     const callMs = opts.callTimeoutMs ?? 1_000;
     const reportMs = opts.reportTimeoutMs ?? 30_000;
@@ -115,7 +119,8 @@ export class IsolatedHandler {
    */
   static async start(opts: IsolatedHandlerOptions): Promise<IsolatedHandler> {
     const source = adapterSourceOf(opts.factory);
-    if (!source) throw new Error(`isolation: worker needs an adapter Mixer can load by name (a built-in or a plugin); "${opts.factory.name}" was given in process`);
+    if (!source)
+      throw new Error(`isolation: worker needs an adapter Mixer can load by name (a built-in or a plugin); "${opts.factory.name}" was given in process`);
     const data: IsolatedWorkerData = {
       source,
       config: opts.config,

@@ -39,7 +39,12 @@ async function loadFactory(): Promise<AdapterFactory> {
 
 function openRedis(): Redis | undefined {
   if (!data.redis) return undefined;
-  const redis = new Redis({ ...(data.redis as RedisOptions), lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (times) => Math.min(times * 200, 2000) });
+  const redis = new Redis({
+    ...(data.redis as RedisOptions),
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
   redis.on('error', () => {
     /* ioredis retries by itself; calls that need Redis fail meanwhile */
   });

@@ -100,7 +100,11 @@ export function loadPlugin(name: string, lookup: PluginLookup): LoadedPlugin {
     return { file: found.file, errors: [{ field, reason: `plugin ${found.file} failed to load: ${(err as Error)?.message ?? String(err)}` }] };
   }
   const exported = exportedFactory(module);
-  if (!exported) return { file: found.file, errors: [{ field, reason: `plugin ${found.file} exports no adapter factory (export it as "adapter" or as the default export)` }] };
+  if (!exported)
+    return {
+      file: found.file,
+      errors: [{ field, reason: `plugin ${found.file} exports no adapter factory (export it as "adapter" or as the default export)` }],
+    };
   const problems = factoryProblems(exported.candidate, name);
   if (!isFactoryNamed(exported.candidate, name)) {
     return { file: found.file, errors: problems.map((p) => ({ field, reason: `plugin ${found.file} (export "${exported.exportName}"): ${p}` })) };

@@ -37,9 +37,11 @@ export function factoryProblems(candidate: unknown, name: string): string[] {
     problems.push(`templates must be a non-empty list of template names (known: ${Object.keys(TEMPLATES).join(', ')})`);
   } else {
     const unknown = f.templates.filter((t) => typeof t !== 'string' || !TEMPLATES[t]);
-    if (unknown.length > 0) problems.push(`unknown template(s) ${unknown.map((t) => JSON.stringify(t)).join(', ')} (known: ${Object.keys(TEMPLATES).join(', ')})`);
+    if (unknown.length > 0)
+      problems.push(`unknown template(s) ${unknown.map((t) => JSON.stringify(t)).join(', ')} (known: ${Object.keys(TEMPLATES).join(', ')})`);
   }
-  if (typeof f.configSchema !== 'object' || f.configSchema === null || Array.isArray(f.configSchema)) problems.push('configSchema must be a JSON Schema object');
+  if (typeof f.configSchema !== 'object' || f.configSchema === null || Array.isArray(f.configSchema))
+    problems.push('configSchema must be a JSON Schema object');
   if (typeof f.create !== 'function') problems.push('create must be a function (config, env) => Handler');
   return problems;
 }

@@ -179,7 +179,10 @@ export class WorkerCalls {
       const delay = Math.min(this.opts.backoffMs * 2 ** this.crashesInRow, this.opts.maxBackoffMs);
       this.crashesInRow++;
       this.state = 'backoff';
-      this.opts.logger.error({ handler: this.opts.name, exitCode: code, err: failure, restartInMs: delay }, `isolated handler worker ${reason}; restarting it in ${delay} ms`);
+      this.opts.logger.error(
+        { handler: this.opts.name, exitCode: code, err: failure, restartInMs: delay },
+        `isolated handler worker ${reason}; restarting it in ${delay} ms`,
+      );
       this.restartTimer = setTimeout(() => {
         this.restartTimer = undefined;
         if (this.state !== 'backoff') return;
@@ -219,7 +222,10 @@ export class WorkerCalls {
       this.probe = undefined;
       if (this.worker !== w || this.state === 'closed') return;
       this.hung = w;
-      this.opts.logger.error({ handler: this.opts.name, threadId: w.threadId }, `isolated handler worker did not answer a ping within ${this.opts.hangTimeoutMs} ms (stuck in synchronous code?); terminating it`);
+      this.opts.logger.error(
+        { handler: this.opts.name, threadId: w.threadId },
+        `isolated handler worker did not answer a ping within ${this.opts.hangTimeoutMs} ms (stuck in synchronous code?); terminating it`,
+      );
       void w.terminate();
     }, this.opts.hangTimeoutMs);
     timer.unref();

@@ -66,7 +66,14 @@ function settleOk<T>(call: Call, t0: number, v: T): T {
 }
 
 /** The asynchronous tail of a guarded call: its answer, or a failure once `opts.timeoutMs` has passed. */
-function raceTimeout<T>(call: Call, opts: CheckOptions, t0: number, r: Promise<T>, valid: (v: T) => boolean, onError: (err: unknown, timeout: boolean) => T): Promise<T> {
+function raceTimeout<T>(
+  call: Call,
+  opts: CheckOptions,
+  t0: number,
+  r: Promise<T>,
+  valid: (v: T) => boolean,
+  onError: (err: unknown, timeout: boolean) => T,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<T>((resolve) => {
     timer = setTimeout(() => resolve(onError(undefined, true)), opts.timeoutMs);
@@ -161,7 +168,9 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
       (chargedHandlers ??= []).push(call.handler.ref);
       (chargedInstances ??= []).push(call.instance.ref);
       // Without `quotas` in the request every selected quota is charged 1.
-      const args = want ? { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' } : { amount: 1, bestEffort: false, dedupId: req.dedupId ?? '' };
+      const args = want
+        ? { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' }
+        : { amount: 1, bestEffort: false, dedupId: req.dedupId ?? '' };
       (quotaNames ??= []).push(want ? want.name : displayName(call.instance.ref));
       const r = guardedQuota(call, reader, opts, args);
       if (!pending && isThenable(r)) pending = true;
@@ -210,7 +219,8 @@ function combine(snapshot: Snapshot, req: CheckRequest, reader: TrackingReader, 
     for (const [name, q] of Object.entries(quotaOut)) {
       const want = req.quotas?.[name];
       const short = want ? (want.bestEffort ? q.grantedAmount === 0 : q.grantedAmount < want.amount) : q.grantedAmount < 1;
-      if (!status && short) status = { code: Code.RESOURCE_EXHAUSTED, message: `quota ${name} exhausted: asked ${want?.amount ?? 1}, granted ${q.grantedAmount}` };
+      if (!status && short)
+        status = { code: Code.RESOURCE_EXHAUSTED, message: `quota ${name} exhausted: asked ${want?.amount ?? 1}, granted ${q.grantedAmount}` };
     }
     // A verdict that charged a quota covers only the request that paid for it.
     if (names.length > 0) validUseCount = Math.min(validUseCount, 1);

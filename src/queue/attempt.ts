@@ -35,7 +35,13 @@ export class RetryLater extends Error {}
  * or dead-lettered (permanent error, or the last attempt failed). Throws {@link RetryLater} when
  * the queue should retry it after a backoff.
  */
-export async function runAttempt(deps: AttemptDeps, handler: string, id: string, bags: readonly BagValues[], attempt: number): Promise<'delivered' | 'dead-lettered'> {
+export async function runAttempt(
+  deps: AttemptDeps,
+  handler: string,
+  id: string,
+  bags: readonly BagValues[],
+  attempt: number,
+): Promise<'delivered' | 'dead-lettered'> {
   const r = await deliver(deps.store.current, handler, bags, { jobId: id, attempt }, deps.delivery.timeoutMs);
   if (r.ok) return 'delivered';
   const last = r.permanent || attempt >= deps.delivery.attempts;
@@ -45,6 +51,9 @@ export async function runAttempt(deps: AttemptDeps, handler: string, id: string,
     throw new RetryLater(r.error.message);
   }
   await deps.deadLetters.add({ id, handler, bags, attempts: attempt, error: r.error.message, permanent: r.permanent, failedAt: new Date().toISOString() });
-  deps.logger.warn({ handler, batch: id, attempts: attempt, permanent: r.permanent, err: r.error.message }, `batch dead-lettered for handler ${handler}; replay with POST /v1/deadletters/${handler}/replay`);
+  deps.logger.warn(
+    { handler, batch: id, attempts: attempt, permanent: r.permanent, err: r.error.message },
+    `batch dead-lettered for handler ${handler}; replay with POST /v1/deadletters/${handler}/replay`,
+  );
   return 'dead-lettered';
 }

@@ -75,8 +75,6 @@ export class BullmqQueue implements ReportQueue {
     return `${this.prefix}bull`;
   }
 
-
-
   private queue(handler: string): Queue {
     let q = this.queues.get(handler);
     if (!q) {
@@ -115,7 +113,12 @@ export class BullmqQueue implements ReportQueue {
             data: {} satisfies ParentData,
             // The parent's only work is deleting the bags: retried if Redis blinks.
             opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
-            children: handlers.map((handler) => ({ name: 'deliver', queueName: handlerQueueName(handler), data: { handler } satisfies ChildData, opts: this.childOpts(id) })),
+            children: handlers.map((handler) => ({
+              name: 'deliver',
+              queueName: handlerQueueName(handler),
+              data: { handler } satisfies ChildData,
+              opts: this.childOpts(id),
+            })),
           });
         })(),
         3000,
@@ -124,7 +127,11 @@ export class BullmqQueue implements ReportQueue {
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
       if (stored) {
-        this.batches.delete(id).catch((e: unknown) => this.deps.logger.warn({ batch: id, err: (e as Error).message }, 'could not delete the bags of a batch that was not queued; they stay in Redis'));
+        this.batches
+          .delete(id)
+          .catch((e: unknown) =>
+            this.deps.logger.warn({ batch: id, err: (e as Error).message }, 'could not delete the bags of a batch that was not queued; they stay in Redis'),
+          );
       }
       throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `the report could not be queued: ${(err as Error).message}`, { retryable: true, cause: err });
     }
@@ -134,7 +141,11 @@ export class BullmqQueue implements ReportQueue {
   startWorkers(): void {
     if (this.batchWorker || this.closing) return;
     // Parents become runnable once every child is done: the bags are no longer needed.
-    this.batchWorker = new Worker(BATCH_QUEUE, (job: Job<ParentData>) => this.release(job), { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 });
+    this.batchWorker = new Worker(BATCH_QUEUE, (job: Job<ParentData>) => this.release(job), {
+      connection: this.workerConn,
+      prefix: this.bullPrefix,
+      concurrency: 16,
+    });
     this.batchWorker.on('error', (err) => this.deps.log.warn('worker:reports', { err: err.message }, 'batch worker error'));
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
@@ -234,7 +245,9 @@ export class BullmqQueue implements ReportQueue {
       await Promise.all([...this.queues.values()].map((q) => q.close()));
       await this.flows.close();
       const quit = (conn: { quit(): Promise<unknown> }, which: string) =>
-        conn.quit().catch((e: unknown) => this.deps.logger.debug({ err: (e as Error).message }, `closing the ${which} Redis connection failed (it was already gone)`));
+        conn
+          .quit()
+          .catch((e: unknown) => this.deps.logger.debug({ err: (e as Error).message }, `closing the ${which} Redis connection failed (it was already gone)`));
       await Promise.all([quit(this.producerConn, 'producer'), quit(this.workerConn, 'worker')]);
     })();
     return this.closing;

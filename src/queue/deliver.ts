@@ -27,16 +27,31 @@ export function instancesFor(snapshot: Snapshot, handler: string, bags: readonly
  * (a throw, a rejection or a timeout is a failed attempt; PermanentError marks it not worth retrying).
  * A handler the live config no longer has is a permanent failure: its batches are dead-lettered.
  */
-export async function deliver(snapshot: Snapshot, handler: string, bags: readonly BagValues[], ctx: { jobId: string; attempt: number }, timeoutMs: number): Promise<DeliveryOutcome> {
+export async function deliver(
+  snapshot: Snapshot,
+  handler: string,
+  bags: readonly BagValues[],
+  ctx: { jobId: string; attempt: number },
+  timeoutMs: number,
+): Promise<DeliveryOutcome> {
   const h = snapshot.handlers.get(handler);
   if (!h || !h.handler.report) {
-    return { ok: false, error: new Error(`handler ${handler} is not in the live config (generation ${snapshot.generation}) or takes no reports`), permanent: true };
+    return {
+      ok: false,
+      error: new Error(`handler ${handler} is not in the live config (generation ${snapshot.generation}) or takes no reports`),
+      permanent: true,
+    };
   }
   const t0 = performance.now();
   let instances: InstanceValue[];
   try {
     instances = instancesFor(snapshot, handler, bags);
-    if (instances.length > 0) await withTimeout(Promise.resolve().then(() => h.handler.report!(instances, ctx)), timeoutMs, `handler ${handler}: report`);
+    if (instances.length > 0)
+      await withTimeout(
+        Promise.resolve().then(() => h.handler.report!(instances, ctx)),
+        timeoutMs,
+        `handler ${handler}: report`,
+      );
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     (err instanceof TimeoutError ? h.timeoutCount : h.errorCount).inc();

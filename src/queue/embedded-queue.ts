@@ -127,7 +127,9 @@ export class EmbeddedQueue implements ReportQueue {
   }
 
   async replay(handler: string, ids?: readonly string[]): Promise<number> {
-    const all = ids ? (await Promise.all(ids.map((id) => this.deps.deadLetters.get(handler, id)))).filter((d): d is DeadLetter => !!d) : await this.deps.deadLetters.list(handler, Number.MAX_SAFE_INTEGER);
+    const all = ids
+      ? (await Promise.all(ids.map((id) => this.deps.deadLetters.get(handler, id)))).filter((d): d is DeadLetter => !!d)
+      : await this.deps.deadLetters.list(handler, Number.MAX_SAFE_INTEGER);
     for (const dl of all) {
       await this.deps.deadLetters.remove(handler, dl.id);
       this.push(handler, { id: dl.id, bags: dl.bags, attempt: 0 });

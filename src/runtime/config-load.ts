@@ -64,7 +64,10 @@ export async function gatherCandidate(src: LoadSources, api: ApiObjects | undefi
   let existed = false;
   if (change) {
     if (!read) throw new MixerError('MIXER_ERR_API_DISABLED', 'this process has no config API store');
-    if (read.error) throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `the config API store cannot be read now, so nothing was changed: ${read.error}`, { retryable: true });
+    if (read.error)
+      throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `the config API store cannot be read now, so nothing was changed: ${read.error}`, {
+        retryable: true,
+      });
     existed = applyToRecords(read.records, loaded.objects, change);
   }
   const parsed = parseApiRecords(read?.records.values() ?? [], env);
@@ -102,6 +105,9 @@ export function recordLoad(
     status.lastSuccess = status.lastReload.at;
     logger.info({ generation: live.generation, reason, durationMs, rules: live.snapshot?.plan.rules.length }, 'config loaded');
   } else {
-    logger.error({ reason, errors, servingGeneration: live.snapshot?.generation ?? null }, `config rejected: ${errors.length} problem(s); ${live.snapshot ? 'the last good config keeps serving' : 'no config to serve'}`);
+    logger.error(
+      { reason, errors, servingGeneration: live.snapshot?.generation ?? null },
+      `config rejected: ${errors.length} problem(s); ${live.snapshot ? 'the last good config keeps serving' : 'no config to serve'}`,
+    );
   }
 }

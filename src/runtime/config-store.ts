@@ -153,7 +153,11 @@ export class ConfigStore {
           written = change.op === 'put' ? await api.put(change.record, cand.api!.version) : await api.remove(key, cand.api!.version);
         } catch (err) {
           await this.discard(next);
-          throw new MixerError('MIXER_ERR_CONFIG_STORE_UNAVAILABLE', `${what}: the config API store (${api.kind} ${api.location}) failed: ${(err as Error).message}; nothing changed`, { retryable: true, cause: err });
+          throw new MixerError(
+            'MIXER_ERR_CONFIG_STORE_UNAVAILABLE',
+            `${what}: the config API store (${api.kind} ${api.location}) failed: ${(err as Error).message}; nothing changed`,
+            { retryable: true, cause: err },
+          );
         }
         if (!written.ok) {
           // Another process changed the store since it was read: validate again against what it holds now.

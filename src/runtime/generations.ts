@@ -89,7 +89,9 @@ export class RedisGenerations implements Generations {
     const keys = [`${this.prefix}config:generations`, `${this.prefix}config:generation`, `${this.prefix}config:epoch`];
     try {
       const [generation, epoch] = (await withTimeout(
-        this.redis.eval(ASSIGN, 3, ...keys, digest, String(previous?.generation ?? 0), randomBytes(6).toString('hex'), previous?.epoch ?? '') as Promise<[number, string]>,
+        this.redis.eval(ASSIGN, 3, ...keys, digest, String(previous?.generation ?? 0), randomBytes(6).toString('hex'), previous?.epoch ?? '') as Promise<
+          [number, string]
+        >,
         this.timeoutMs,
         'numbering the config in Redis',
       )) as [number, string];

@@ -75,7 +75,11 @@ export class HandlerRuntime {
         });
         return new HandlerRuntime(plan, iso.handler, owned, deps.logger, deps.metrics, iso.registry);
       }
-      const handler = await withTimeout(Promise.resolve().then(() => plan.adapter.create(plan.config, owned.env)), deps.lifecycleTimeoutMs ?? 10_000, `handler ${plan.ref}: create`);
+      const handler = await withTimeout(
+        Promise.resolve().then(() => plan.adapter.create(plan.config, owned.env)),
+        deps.lifecycleTimeoutMs ?? 10_000,
+        `handler ${plan.ref}: create`,
+      );
       return new HandlerRuntime(plan, handler, owned, deps.logger, deps.metrics);
     } catch (err) {
       owned.dispose();
@@ -87,7 +91,12 @@ export class HandlerRuntime {
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
-        if (this.handler.close) await withTimeout(Promise.resolve().then(() => this.handler.close!()), 10_000, `handler ${this.ref}: close`);
+        if (this.handler.close)
+          await withTimeout(
+            Promise.resolve().then(() => this.handler.close!()),
+            10_000,
+            `handler ${this.ref}: close`,
+          );
       } catch (err) {
         this.logger.warn({ err, handler: this.ref }, 'handler close failed');
       } finally {

@@ -93,7 +93,13 @@ export async function buildSnapshot(plan: ConfigPlan, version: ConfigVersion, de
   const reportHandlers = [...new Set(bound.flatMap((b) => b.bound.reports.map((c) => c.handler.ref)))].sort();
   for (const ref of reportHandlers) {
     const mine = bound.filter((b) => b.bound.reports.some((c) => c.handler.ref === ref));
-    reportRulesByHandler.set(ref, new RuleIndex(mine.map((b) => ({ match: b.plan.match, predicate: b.plan.predicate, payload: b.bound })), plan.vocabulary));
+    reportRulesByHandler.set(
+      ref,
+      new RuleIndex(
+        mine.map((b) => ({ match: b.plan.match, predicate: b.plan.predicate, payload: b.bound })),
+        plan.vocabulary,
+      ),
+    );
   }
   const quotaInstances = new Map<string, InstancePlan>();
   for (const inst of plan.instances.values()) {
@@ -101,7 +107,17 @@ export async function buildSnapshot(plan: ConfigPlan, version: ConfigVersion, de
     quotaInstances.set(inst.ref, inst);
     if (inst.ref.startsWith('default/')) quotaInstances.set(inst.ref.slice('default/'.length), inst);
   }
-  return Object.freeze({ generation: version.generation, epoch: version.epoch, plan, handlers, checkRules, reportRules, reportRulesByHandler, reportHandlers: Object.freeze(reportHandlers), quotaInstances });
+  return Object.freeze({
+    generation: version.generation,
+    epoch: version.epoch,
+    plan,
+    handlers,
+    checkRules,
+    reportRules,
+    reportRulesByHandler,
+    reportHandlers: Object.freeze(reportHandlers),
+    quotaInstances,
+  });
 }
 
 /** Handlers of `old` that `next` does not use: to close once `old` is drained. */

@@ -41,10 +41,7 @@ export interface ConformanceOptions {
 }
 
 /** Polls `cond` every `intervalMs` (default 10) until it is truthy; rejects after `timeoutMs` (default 2000). */
-export async function waitFor<T>(
-  cond: () => T | Promise<T>,
-  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<NonNullable<T>> {
+export async function waitFor<T>(cond: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<NonNullable<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 2000);
   for (;;) {
     const v = await cond();
@@ -87,10 +84,14 @@ class TimerTracker {
     const origClearTimeout = saved.clearTimeout as typeof clearTimeout;
     const origClearInterval = saved.clearInterval as typeof clearInterval;
     g.setTimeout = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-      const t: NodeJS.Timeout = origSetTimeout((...a: unknown[]) => {
-        pending.delete(t);
-        fn(...a);
-      }, ms, ...args);
+      const t: NodeJS.Timeout = origSetTimeout(
+        (...a: unknown[]) => {
+          pending.delete(t);
+          fn(...a);
+        },
+        ms,
+        ...args,
+      );
       pending.set(t, 'timeout');
       return t;
     };

@@ -55,7 +55,13 @@ export function connectRedis(url: string, logger: Logger, metrics: SelfMetrics):
 }
 
 /** Loads the config (throws ConfigError when invalid) with handlers for `role`. */
-export async function startConfig(settings: Settings, logger: Logger, metrics: SelfMetrics, redis: Redis | undefined, role: 'serve' | 'worker'): Promise<ConfigStore> {
+export async function startConfig(
+  settings: Settings,
+  logger: Logger,
+  metrics: SelfMetrics,
+  redis: Redis | undefined,
+  role: 'serve' | 'worker',
+): Promise<ConfigStore> {
   const store = new ConfigStore({
     dir: settings.configDir,
     adapters: adapterInventory(),
@@ -87,7 +93,8 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   const metrics = new SelfMetrics();
   metrics.redisUp.set(0);
   const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
-  if (!redis) logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
+  if (!redis)
+    logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
   const store = await startConfig(settings, logger, metrics, redis, 'serve');
   const queue = createReportQueue(settings, store, metrics, logger);
   if (settings.worker) queue.startWorkers();
@@ -97,7 +104,12 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     store,
     metrics,
     redisState: () => (!redis ? 'not configured' : redis.status === 'ready' ? 'up' : 'down'),
-    mount: (a) => a.use(deadLetterRoutes(queue, settings.adminToken), configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }), meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger })),
+    mount: (a) =>
+      a.use(
+        deadLetterRoutes(queue, settings.adminToken),
+        configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }),
+        meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger }),
+      ),
   });
   const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
   const server: Server = createHttpServer(

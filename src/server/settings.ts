@@ -51,7 +51,10 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 }
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
-export function resolveSettings(flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>, env: NodeJS.ProcessEnv = process.env): Settings {
+export function resolveSettings(
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>,
+  env: NodeJS.ProcessEnv = process.env,
+): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
   if (!adminToken && env.MIXER_ADMIN_TOKEN_FILE) {
     adminToken = readFileSync(env.MIXER_ADMIN_TOKEN_FILE, 'utf8').trim() || undefined;

@@ -41,7 +41,10 @@ export async function startWorker(settings: Settings, logger: Logger): Promise<R
     }
     if (path === '/metrics') {
       void (async () => {
-        const text = await renderMetrics(metrics.registry, [...store.current.handlers.values()].map((h) => h.registry));
+        const text = await renderMetrics(
+          metrics.registry,
+          [...store.current.handlers.values()].map((h) => h.registry),
+        );
         res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
       })().catch(() => res.writeHead(500).end());
       return;

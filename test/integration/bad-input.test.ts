@@ -41,22 +41,72 @@ describe('bad check input gets a clear 4xx and the service keeps serving', funct
   const cases: Array<{ name: string; body: unknown; status: number; code: string; field: string }> = [
     { name: 'malformed JSON', body: '{"attributes": {', status: 400, code: 'MIXER_ERR_BAD_JSON', field: 'body' },
     { name: 'a non-object bag', body: { attributes: ['source.ip'] }, status: 400, code: 'MIXER_ERR_BAD_REQUEST', field: 'attributes' },
-    { name: 'an undeclared attribute', body: { attributes: { 'source.nickname': 'x' } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_UNKNOWN', field: 'attributes.source.nickname' },
-    { name: 'a string for INT64', body: { attributes: { 'response.code': '200' } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_TYPE', field: 'attributes.response.code' },
+    {
+      name: 'an undeclared attribute',
+      body: { attributes: { 'source.nickname': 'x' } },
+      status: 400,
+      code: 'MIXER_ERR_ATTRIBUTE_UNKNOWN',
+      field: 'attributes.source.nickname',
+    },
+    {
+      name: 'a string for INT64',
+      body: { attributes: { 'response.code': '200' } },
+      status: 400,
+      code: 'MIXER_ERR_ATTRIBUTE_TYPE',
+      field: 'attributes.response.code',
+    },
     { name: '1.5 for INT64', body: { attributes: { 'response.code': 1.5 } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_TYPE', field: 'attributes.response.code' },
-    { name: 'a bad duration', body: { attributes: { 'response.duration': '5 parsecs' } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_TYPE', field: 'attributes.response.duration' },
-    { name: 'a bad timestamp', body: { attributes: { 'request.time': '2024-13-01T00:00:00Z' } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_TYPE', field: 'attributes.request.time' },
+    {
+      name: 'a bad duration',
+      body: { attributes: { 'response.duration': '5 parsecs' } },
+      status: 400,
+      code: 'MIXER_ERR_ATTRIBUTE_TYPE',
+      field: 'attributes.response.duration',
+    },
+    {
+      name: 'a bad timestamp',
+      body: { attributes: { 'request.time': '2024-13-01T00:00:00Z' } },
+      status: 400,
+      code: 'MIXER_ERR_ATTRIBUTE_TYPE',
+      field: 'attributes.request.time',
+    },
     { name: 'a bad IP', body: { attributes: { 'source.ip': '10.0.0' } }, status: 400, code: 'MIXER_ERR_ATTRIBUTE_TYPE', field: 'attributes.source.ip' },
     { name: 'an oversized body', body: { attributes: { 'request.path': 'x'.repeat(5000) } }, status: 413, code: 'MIXER_ERR_BODY_TOO_LARGE', field: 'body' },
     {
       name: 'too many attributes',
-      body: { attributes: Object.fromEntries(['request.path', 'request.host', 'request.method', 'request.scheme', 'request.id', 'request.useragent', 'request.referer', 'request.reason', 'api.service'].map((n) => [n, 'x'])) },
+      body: {
+        attributes: Object.fromEntries(
+          [
+            'request.path',
+            'request.host',
+            'request.method',
+            'request.scheme',
+            'request.id',
+            'request.useragent',
+            'request.referer',
+            'request.reason',
+            'api.service',
+          ].map((n) => [n, 'x']),
+        ),
+      },
       status: 400,
       code: 'MIXER_ERR_TOO_MANY_ATTRIBUTES',
       field: 'attributes.api.service',
     },
-    { name: 'an unknown quota', body: { attributes: {}, quotas: { nosuchquota: { amount: 1 } } }, status: 400, code: 'MIXER_ERR_UNKNOWN_QUOTA', field: 'quotas.nosuchquota' },
-    { name: 'a bad quota amount', body: { attributes: {}, quotas: { requestcount: { amount: 0 } } }, status: 400, code: 'MIXER_ERR_BAD_REQUEST', field: 'quotas.requestcount.amount' },
+    {
+      name: 'an unknown quota',
+      body: { attributes: {}, quotas: { nosuchquota: { amount: 1 } } },
+      status: 400,
+      code: 'MIXER_ERR_UNKNOWN_QUOTA',
+      field: 'quotas.nosuchquota',
+    },
+    {
+      name: 'a bad quota amount',
+      body: { attributes: {}, quotas: { requestcount: { amount: 0 } } },
+      status: 400,
+      code: 'MIXER_ERR_BAD_REQUEST',
+      field: 'quotas.requestcount.amount',
+    },
   ];
 
   for (const c of cases) {
@@ -73,7 +123,10 @@ describe('bad check input gets a clear 4xx and the service keeps serving', funct
   }
 
   it('keeps serving: a valid check succeeds after all of the above, with the quota charged', async () => {
-    const r = await postJson(`${mixer.url}/v1/check`, { attributes: { 'destination.service.name': 'backend', 'response.code': 200 }, quotas: { requestcount: { amount: 2 } } });
+    const r = await postJson(`${mixer.url}/v1/check`, {
+      attributes: { 'destination.service.name': 'backend', 'response.code': 200 },
+      quotas: { requestcount: { amount: 2 } },
+    });
     assert.equal(r.status, 200);
     assert.equal(r.body.status.code, 0);
     assert.deepEqual(r.body.quotas, { requestcount: { grantedAmount: 2, validDuration: '1s' } });

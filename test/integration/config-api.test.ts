@@ -26,7 +26,12 @@ interface Answer {
 }
 
 /** One call to the API; `body` text goes as YAML unless `type` says otherwise. */
-async function call(base: string, method: string, p: string, opts: { token?: string | null; body?: string; type?: string; accept?: string } = {}): Promise<Answer> {
+async function call(
+  base: string,
+  method: string,
+  p: string,
+  opts: { token?: string | null; body?: string; type?: string; accept?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   const token = opts.token === undefined ? TOKEN : opts.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -90,7 +95,11 @@ describe('runtime config API', function () {
       const bad = await call(mixer.url, 'PUT', RULE_PATH, { body: badBody });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.error.code, 'MIXER_ERR_CONFIG_INVALID');
-      assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), [`api:${badLine} Rule/default/deny-frontend-to-backend spec.actions[0].extra`], 'the line of the body sent');
+      assert.deepEqual(
+        bad.body.error.details.map((d: { field: string }) => d.field),
+        [`api:${badLine} Rule/default/deny-frontend-to-backend spec.actions[0].extra`],
+        'the line of the body sent',
+      );
 
       const dangling = await call(mixer.url, 'PUT', RULE_PATH, { body: RULE });
       assert.equal(dangling.status, 400, 'the whole config is validated: the rule names a handler and an instance that do not exist');
@@ -103,9 +112,15 @@ describe('runtime config API', function () {
       const mismatch = await call(mixer.url, 'PUT', '/v1/config/Instance/prod/other', { body: INSTANCE });
       assert.equal(mismatch.status, 400);
       assert.equal(mismatch.body.error.code, 'MIXER_ERR_BAD_REQUEST');
-      assert.deepEqual(mismatch.body.error.details.map((d: { field: string }) => d.field), ['metadata.namespace', 'metadata.name']);
+      assert.deepEqual(
+        mismatch.body.error.details.map((d: { field: string }) => d.field),
+        ['metadata.namespace', 'metadata.name'],
+      );
       const wrongKind = await call(mixer.url, 'PUT', '/v1/config/Handler/default/nothing', { body: INSTANCE });
-      assert.deepEqual(wrongKind.body.error.details.map((d: { field: string }) => d.field), ['kind']);
+      assert.deepEqual(
+        wrongKind.body.error.details.map((d: { field: string }) => d.field),
+        ['kind'],
+      );
 
       const media = await call(mixer.url, 'PUT', INSTANCE_PATH, { body: INSTANCE, type: 'text/plain' });
       assert.equal(media.status, 415);
@@ -120,7 +135,9 @@ describe('runtime config API', function () {
       assert.equal((await call(mixer.url, 'POST', INSTANCE_PATH, { body: INSTANCE })).status, 405);
 
       const fromFile = '/v1/config/Instance/default/from-file';
-      const put409 = await call(mixer.url, 'PUT', fromFile, { body: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: from-file}\nspec: {template: listentry}\n' });
+      const put409 = await call(mixer.url, 'PUT', fromFile, {
+        body: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: from-file}\nspec: {template: listentry}\n',
+      });
       assert.equal(put409.status, 409);
       assert.equal(put409.body.error.code, 'MIXER_ERR_CONFLICT');
       assert.match(put409.body.error.message, /local\.yaml:1/);
@@ -140,15 +157,18 @@ describe('runtime config API', function () {
       assert.equal(denied.configGeneration, rule.body.configGeneration);
 
       const list = await call(mixer.url, 'GET', '/v1/config');
-      const sources = list.body.items.map((i: { kind: string; name: string; source: string; file?: string }) => `${i.kind}/${i.name} ${i.source}${i.file ? ` ${path.basename(i.file)}` : ''}`);
-      assert.deepEqual(sources.filter((s: string) => !s.startsWith('AttributeManifest')), [
-        'Handler/deny-all api',
-        'Instance/from-file file local.yaml:1',
-        'Instance/nothing api',
-        'Rule/deny-frontend-to-backend api',
-      ]);
+      const sources = list.body.items.map(
+        (i: { kind: string; name: string; source: string; file?: string }) => `${i.kind}/${i.name} ${i.source}${i.file ? ` ${path.basename(i.file)}` : ''}`,
+      );
+      assert.deepEqual(
+        sources.filter((s: string) => !s.startsWith('AttributeManifest')),
+        ['Handler/deny-all api', 'Instance/from-file file local.yaml:1', 'Instance/nothing api', 'Rule/deny-frontend-to-backend api'],
+      );
       const rules = await call(mixer.url, 'GET', '/v1/config?kind=Rule');
-      assert.deepEqual(rules.body.items.map((i: { name: string }) => i.name), ['deny-frontend-to-backend']);
+      assert.deepEqual(
+        rules.body.items.map((i: { name: string }) => i.name),
+        ['deny-frontend-to-backend'],
+      );
       const yaml = await call(mixer.url, 'GET', HANDLER_PATH, { accept: 'application/yaml' });
       assert.match(yaml.headers.get('content-type') ?? '', /yaml/);
       assert.equal(parseYaml(yaml.body).spec.params.status.code, 7);
@@ -159,7 +179,10 @@ describe('runtime config API', function () {
 
       const breaking = await call(mixer.url, 'DELETE', HANDLER_PATH);
       assert.equal(breaking.status, 400, 'a rule still uses the handler');
-      assert.match(JSON.stringify(breaking.body.error.details), /Rule\/default\/deny-frontend-to-backend spec\.actions\[0\]\.handler.*handler default\/deny-all does not exist/);
+      assert.match(
+        JSON.stringify(breaking.body.error.details),
+        /Rule\/default\/deny-frontend-to-backend spec\.actions\[0\]\.handler.*handler default\/deny-all does not exist/,
+      );
       assert.equal((await check(mixer)).status.code, 7);
 
       const deleted = await call(mixer.url, 'DELETE', RULE_PATH);
@@ -172,10 +195,14 @@ describe('runtime config API', function () {
     it('lets a file win over an API object with the same key, in the log and in the status', async () => {
       assert.equal((await call(mixer.url, 'PUT', '/v1/config/Instance/default/later', { body: INSTANCE.replace('name: nothing', 'name: later') })).status, 201);
       cfg.write('later.yaml', 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: later, labels: {from: file}}\nspec: {template: checknothing}\n');
-      const status = await waitFor('the file to be loaded', async () => {
-        const s: any = await (await fetch(`${mixer.url}/v1/config/status`)).json();
-        return s.api.shadowed.length > 0 ? s : undefined;
-      }, 5000);
+      const status = await waitFor(
+        'the file to be loaded',
+        async () => {
+          const s: any = await (await fetch(`${mixer.url}/v1/config/status`)).json();
+          return s.api.shadowed.length > 0 ? s : undefined;
+        },
+        5000,
+      );
       assert.equal(status.api.shadowed[0].key, 'Instance/default/later');
       assert.match(status.api.shadowed[0].file, /later\.yaml:1$/);
       assert.match(mixer.output(), /hidden by a config file object with the same key: the file wins/);
@@ -241,7 +268,8 @@ describe('runtime config API', function () {
       cfg?.cleanup();
     });
 
-    const workerGeneration = async (): Promise<number> => ((await (await fetch(`${worker.metricsUrl}/readyz`)).json()) as { configGeneration: number }).configGeneration;
+    const workerGeneration = async (): Promise<number> =>
+      ((await (await fetch(`${worker.metricsUrl}/readyz`)).json()) as { configGeneration: number }).configGeneration;
     const version = async (m: MixerProcess): Promise<{ generation: number; epoch: string }> => {
       const s = (await (await fetch(`${m.url}/v1/config/status`)).json()) as { generation: number; epoch: string };
       return { generation: s.generation, epoch: s.epoch };
@@ -263,7 +291,11 @@ describe('runtime config API', function () {
       await waitFor('replica b to deny', async () => (await check(b)).status.code === 7, 1000 - (Date.now() - answered), 20);
       await waitFor('the worker to load the change', async () => (await workerGeneration()) > workerBefore, 1000 - (Date.now() - answered), 20);
       const objects = await redis.hkeys(`${prefix}config:objects`);
-      assert.deepEqual(objects.filter((k) => !k.startsWith('#')).sort(), ['Handler/default/deny-all', 'Instance/default/nothing', 'Rule/default/deny-frontend-to-backend']);
+      assert.deepEqual(objects.filter((k) => !k.startsWith('#')).sort(), [
+        'Handler/default/deny-all',
+        'Instance/default/nothing',
+        'Rule/default/deny-frontend-to-backend',
+      ]);
       const status: any = await (await fetch(`${b.url}/v1/config/status`)).json();
       assert.equal(status.api.store, 'redis');
       assert.equal(status.api.objects, 3);

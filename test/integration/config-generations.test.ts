@@ -38,17 +38,27 @@ describe('config generations while Redis is away (real processes, a test-owned R
     const before = await version(a);
     await redis.stop();
     cfg.write('deny.yaml', DENY_FRONTEND_TO_BACKEND);
-    const alone = await waitFor('the change to load without Redis', async () => {
-      const v = await version(a);
-      return v.lastReload?.ok && v.epoch !== before.epoch ? v : undefined;
-    }, 15_000, 50);
+    const alone = await waitFor(
+      'the change to load without Redis',
+      async () => {
+        const v = await version(a);
+        return v.lastReload?.ok && v.epoch !== before.epoch ? v : undefined;
+      },
+      15_000,
+      50,
+    );
     assert.ok(alone.generation > 0);
 
     await redis.start();
-    const shared = await waitFor('the config to take the shared number again', async () => {
-      const v = await version(a);
-      return v.epoch === before.epoch ? v : undefined;
-    }, 20_000, 100);
+    const shared = await waitFor(
+      'the config to take the shared number again',
+      async () => {
+        const v = await version(a);
+        return v.epoch === before.epoch ? v : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.ok(shared.generation > before.generation, 'newer than the config before the change');
     assert.match(shared.lastReload!.reason, /Redis is back/);
 

@@ -30,16 +30,23 @@ describe('the seed denial story (real process, hot reload)', function () {
     const gen0 = first.body.configGeneration;
 
     cfg.write('deny.yaml', DENY_FRONTEND_TO_BACKEND);
-    const denied = await waitFor('the deny rule to bite', async () => {
-      const r = await check(frontendToBackend);
-      return r.body.status.code === 7 ? r : undefined;
-    }, 1000, 20);
+    const denied = await waitFor(
+      'the deny rule to bite',
+      async () => {
+        const r = await check(frontendToBackend);
+        return r.body.status.code === 7 ? r : undefined;
+      },
+      1000,
+      20,
+    );
     assert.equal(denied.body.status.message, 'frontend may not call backend');
     assert.equal(denied.body.validDuration, '5s');
     assert.equal(denied.body.validUseCount, 1000);
     assert.ok(denied.body.configGeneration > gen0, 'a new config generation');
     assert.deepEqual(
-      denied.body.referencedAttributes.map((a: { name: string; key?: string; condition: string }) => `${a.name}${a.key ? `[${a.key}]` : ''}:${a.condition}`).sort(),
+      denied.body.referencedAttributes
+        .map((a: { name: string; key?: string; condition: string }) => `${a.name}${a.key ? `[${a.key}]` : ''}:${a.condition}`)
+        .sort(),
       ['destination.service.name:EXACT', 'source.labels[app]:EXACT'],
     );
 
@@ -61,10 +68,14 @@ describe('the seed denial story (real process, hot reload)', function () {
     const before = (await check(frontendToBackend)).body.configGeneration;
 
     cfg.write('broken.yaml', 'apiVersion: mixer/v1\nkind: Rule\nmetadata: {name: broken}\nspec:\n  actions:\n    - {handler: nowhere, instances: [nothing]}\n');
-    const status = await waitFor('the rejected reload', async () => {
-      const s: any = await (await fetch(`${mixer.url}/v1/config/status`)).json();
-      return s.lastReload && !s.lastReload.ok ? s : undefined;
-    }, 3000);
+    const status = await waitFor(
+      'the rejected reload',
+      async () => {
+        const s: any = await (await fetch(`${mixer.url}/v1/config/status`)).json();
+        return s.lastReload && !s.lastReload.ok ? s : undefined;
+      },
+      3000,
+    );
     assert.match(JSON.stringify(status.lastReload.errors), /broken\.yaml:6.*handler default\/nowhere does not exist/);
     const still = await check(frontendToBackend);
     assert.equal(still.body.status.code, 7, 'the last good config keeps serving');

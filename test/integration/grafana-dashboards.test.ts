@@ -13,7 +13,16 @@ import { frontendToBackend } from '../support/traffic';
 import { waitFor } from '../support/wait';
 import { findExecutable, finiteSamples, promQuery, startPrometheus, testScrapeConfig } from '../support/prometheus';
 import type { PrometheusProcess } from '../support/prometheus';
-import { allPanels, GRAFANA_BUILTINS, labelValuesAsPromQL, panelQueries, readDashboards, substituteVariables, variableQuery, variablesIn } from '../support/grafana';
+import {
+  allPanels,
+  GRAFANA_BUILTINS,
+  labelValuesAsPromQL,
+  panelQueries,
+  readDashboards,
+  substituteVariables,
+  variableQuery,
+  variablesIn,
+} from '../support/grafana';
 import type { GrafanaDashboard } from '../support/grafana';
 import { deleteKeys } from '../support/redis-keys';
 
@@ -93,7 +102,9 @@ async function trafficRound(mixer: MixerProcess, round: number): Promise<void> {
   if (r.status === 503) throw new TransientTrafficError(`report answered 503: ${JSON.stringify(r.body)}`);
   assert.equal(r.status, 202, `report answered ${r.status}: ${JSON.stringify(r.body)}`);
   for (const app of ['frontend', 'backend']) {
-    const c = await post(`${mixer.url}/v1/check`, { attributes: { 'source.labels': { app }, 'destination.service.name': app === 'frontend' ? 'backend' : 'db' } });
+    const c = await post(`${mixer.url}/v1/check`, {
+      attributes: { 'source.labels': { app }, 'destination.service.name': app === 'frontend' ? 'backend' : 'db' },
+    });
     assert.equal(c.status, 200, `check answered ${c.status}: ${JSON.stringify(c.body)}`);
   }
   const bad = await post(`${mixer.url}/v1/report`, { attributes: [{ 'response.code': 'not a number' }] });
@@ -128,7 +139,8 @@ function trafficLoop(mixer: MixerProcess): { stop(): Promise<void>; failure(): E
   });
   return {
     failure: () => failure,
-    describe: () => `traffic: ${rounds} rounds, ${transient} transient failures${lastTransient ? ` (last: ${lastTransient})` : ''}${failure ? `, stopped by: ${failure.message}` : stopped ? ', stopped' : ', running'}`,
+    describe: () =>
+      `traffic: ${rounds} rounds, ${transient} transient failures${lastTransient ? ` (last: ${lastTransient})` : ''}${failure ? `, stopped by: ${failure.message}` : stopped ? ', stopped' : ', running'}`,
     stop: async () => {
       stopped = true;
       await done;
@@ -152,7 +164,10 @@ describe('Grafana dashboards', () => {
   describe('files', () => {
     it('are the four dashboards, valid JSON, with unique panel ids, the fixed datasource, and every variable a query uses defined', () => {
       const all = dashboards();
-      assert.deepEqual(all.map((d) => d.file), EXPECTED_DASHBOARDS);
+      assert.deepEqual(
+        all.map((d) => d.file),
+        EXPECTED_DASHBOARDS,
+      );
       const uids = new Set<string>();
       for (const { file, dashboard: d } of all) {
         assert.ok(d.uid && !uids.has(d.uid), `${file}: a uid of its own`);
@@ -213,7 +228,10 @@ describe('Grafana dashboards', () => {
       assert.equal(cfg.global.scrape_interval, '5s');
       const job = (name: string) => cfg.scrape_configs.find((j: { job_name: string }) => j.job_name === name);
       assert.deepEqual(job('mixer').static_configs, [{ targets: ['mixer:9091'] }]);
-      assert.deepEqual(job('mixer-worker').dns_sd_configs.map((d: Record<string, unknown>) => [d.names, d.type, d.port]), [[['worker'], 'A', 9093]]);
+      assert.deepEqual(
+        job('mixer-worker').dns_sd_configs.map((d: Record<string, unknown>) => [d.names, d.type, d.port]),
+        [[['worker'], 'A', 9093]],
+      );
     });
   });
 
@@ -254,7 +272,10 @@ describe('Grafana dashboards', () => {
       // A rejected reload, then a good one (back to the same content: the same generation), so the
       // reload panels have both results.
       const status = async () => (await (await fetch(`${mixer!.url}/v1/config/status`)).json()) as { generation: number; lastReload?: { ok: boolean } };
-      cfg.write('zz-broken.yaml', 'apiVersion: mixer/v1\nkind: Rule\nmetadata: {name: broken, namespace: default}\nspec:\n  actions:\n    - {handler: nowhere, instances: [nothing]}\n');
+      cfg.write(
+        'zz-broken.yaml',
+        'apiVersion: mixer/v1\nkind: Rule\nmetadata: {name: broken, namespace: default}\nspec:\n  actions:\n    - {handler: nowhere, instances: [nothing]}\n',
+      );
       await waitFor('the broken file to be rejected', async () => (await status()).lastReload?.ok === false, 15_000, 100);
       cfg.remove('zz-broken.yaml');
       await waitFor('a good reload', async () => (await status()).lastReload?.ok === true, 15_000, 100);
@@ -265,15 +286,28 @@ describe('Grafana dashboards', () => {
       });
       prometheus = await startPrometheus(bin, scrape);
       // Both jobs up, with enough samples in the last minute for rate() over every series.
-      await waitFor('Prometheus to scrape both jobs at least 5 times', async () => {
-        const a = await promQuery(prometheus!.url, 'count_over_time(up{job=~"mixer|mixer-worker"}[1m]) and on (job, instance) (up == 1)');
-        const jobs = new Map(a.samples.map((s) => [s.metric.job, Number(s.value[1])]));
-        return jobs.size === 2 && [...jobs.values()].every((n) => n >= 5);
-      }, 60_000, 250);
-      await waitFor('istio_requests_total and dead letters to be scraped twice', async () => {
-        const a = await promQuery(prometheus!.url, 'min(count_over_time(istio_requests_total[1m])) >= 2 and on () min(count_over_time(mixer_dead_letters[1m])) >= 2');
-        return a.samples.length > 0;
-      }, 60_000, 250);
+      await waitFor(
+        'Prometheus to scrape both jobs at least 5 times',
+        async () => {
+          const a = await promQuery(prometheus!.url, 'count_over_time(up{job=~"mixer|mixer-worker"}[1m]) and on (job, instance) (up == 1)');
+          const jobs = new Map(a.samples.map((s) => [s.metric.job, Number(s.value[1])]));
+          return jobs.size === 2 && [...jobs.values()].every((n) => n >= 5);
+        },
+        60_000,
+        250,
+      );
+      await waitFor(
+        'istio_requests_total and dead letters to be scraped twice',
+        async () => {
+          const a = await promQuery(
+            prometheus!.url,
+            'min(count_over_time(istio_requests_total[1m])) >= 2 and on () min(count_over_time(mixer_dead_letters[1m])) >= 2',
+          );
+          return a.samples.length > 0;
+        },
+        60_000,
+        250,
+      );
     });
 
     after(async () => {
@@ -298,7 +332,8 @@ describe('Grafana dashboards', () => {
           const want = v.includeAll && v.allValue === VALUES[v.name] ? undefined : VALUES[v.name];
           if (a.error) failures.push(`${file} › variable $${v.name}: ${a.error}\n    ${lv.expr}`);
           else if (values.length === 0) failures.push(`${file} › variable $${v.name}: no values\n    ${lv.expr}`);
-          else if (want !== undefined && !values.includes(want)) failures.push(`${file} › variable $${v.name}: ${JSON.stringify(values)} lacks ${want}\n    ${lv.expr}`);
+          else if (want !== undefined && !values.includes(want))
+            failures.push(`${file} › variable $${v.name}: ${JSON.stringify(values)} lacks ${want}\n    ${lv.expr}`);
           else verified++;
         }
       }
@@ -326,7 +361,10 @@ describe('Grafana dashboards', () => {
       const failures = [...pending].map(([name, q]) => `${name}: ${q.why}\n    ${q.expr}`);
       if (failures.length > 0) {
         failures.push(traffic!.describe());
-        for (const [name, p] of [['mixer serve', mixer!], ['mixer worker', worker!]] as const) {
+        for (const [name, p] of [
+          ['mixer serve', mixer!],
+          ['mixer worker', worker!],
+        ] as const) {
           const exited = p.child.exitCode ?? p.child.signalCode;
           failures.push(`${name}: ${exited === null ? 'running' : `exited (${exited})`}; last output:\n${p.output().split('\n').slice(-8).join('\n')}`);
         }

@@ -127,11 +127,16 @@ describe('the graph page (GET /graph in a real browser)', function () {
       assert.equal(r.status, 202, JSON.stringify(r.body));
     }
     sent += reports.length;
-    await waitFor(`every report in the ${window} graph`, async () => {
-      const g: any = await (await fetch(`${mixer.url}/v1/graph?window=${window}`)).json();
-      const total = g.elements.edges.reduce((k: number, e: { data: { requests: number } }) => k + e.data.requests, 0);
-      return g.elements.edges.length === 3 && (window !== '5m' || total === sent);
-    }, 60_000, 100);
+    await waitFor(
+      `every report in the ${window} graph`,
+      async () => {
+        const g: any = await (await fetch(`${mixer.url}/v1/graph?window=${window}`)).json();
+        const total = g.elements.edges.reduce((k: number, e: { data: { requests: number } }) => k + e.data.requests, 0);
+        return g.elements.edges.length === 3 && (window !== '5m' || total === sent);
+      },
+      60_000,
+      100,
+    );
   }
 
   before(async () => {
@@ -139,7 +144,16 @@ describe('the graph page (GET /graph in a real browser)', function () {
     await traffic(300);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
     page = await context.newPage();
@@ -190,7 +204,13 @@ describe('the graph page (GET /graph in a real browser)', function () {
       assert.equal(n.label, label);
       assert.ok(byId.get(parent)?.isParent, `${parent} is a compound node`);
     }
-    assert.deepEqual(nodes.filter((n) => n.isParent).map((n) => n.id).sort(), ['group:default/backend', 'group:default/frontend', 'group:istio-system/istio-ingressgateway']);
+    assert.deepEqual(
+      nodes
+        .filter((n) => n.isParent)
+        .map((n) => n.id)
+        .sort(),
+      ['group:default/backend', 'group:default/frontend', 'group:istio-system/istio-ingressgateway'],
+    );
     assert.equal(nodes.length, 7, 'four nodes and three app groups');
 
     const edgeOf = (s: string, t: string) => {
@@ -276,7 +296,11 @@ describe('the graph page (GET /graph in a real browser)', function () {
   it('shows an error banner when /v1/graph fails, the empty state without traffic, and recovers', async () => {
     await open();
     await page.route('**/v1/graph?*', (route) =>
-      route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'MIXER_ERR_NOT_READY', message: 'config not loaded yet' } }) }),
+      route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'MIXER_ERR_NOT_READY', message: 'config not loaded yet' } }),
+      }),
     );
     await page.click('#refresh');
     await page.waitForSelector('body[data-state="error"]');
@@ -286,7 +310,11 @@ describe('the graph page (GET /graph in a real browser)', function () {
 
     await page.unroute('**/v1/graph?*');
     await page.route('**/v1/graph?*', (route) =>
-      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ timestamp: 1714564800, duration: 300, window: '5m', elements: { nodes: [], edges: [] } }) }),
+      route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ timestamp: 1714564800, duration: 300, window: '5m', elements: { nodes: [], edges: [] } }),
+      }),
     );
     await page.click('#refresh');
     await page.waitForSelector('body[data-state="empty"]');

@@ -53,7 +53,10 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
         return ((await r.json()) as { instances: Array<{ workload: string; address: string }> }).instances;
       };
       const instances = await list();
-      assert.deepEqual(instances.map((i) => [i.workload, i.address]), [['backend-v1', `127.0.0.1:${backend.inboundPort}`]]);
+      assert.deepEqual(
+        instances.map((i) => [i.workload, i.address]),
+        [['backend-v1', `127.0.0.1:${backend.inboundPort}`]],
+      );
       assert.ok((await redis.connect().then(() => redis.keys(`${prefix}registry:*`))).length >= 2, 'kept in Redis under the key prefix');
       // Heartbeats keep it listed past the TTL.
       await new Promise((r) => setTimeout(r, 3000));
@@ -73,7 +76,27 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
       const [appPort, inbound, outbound, admin, deadMixer] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
       const env = { MIXER_MESH_KEY: meshKey, MIXER_LOG_LEVEL: 'error' };
       procs.push(spawnNode([DEMO_APP, '--role', 'backend', '--port', String(appPort)], env));
-      const p = spawnNode([MIXER_BIN, 'sidecar', '--service', 'backend', '--app-port', String(appPort), '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin), '--mixer', `http://127.0.0.1:${deadMixer}`, '--permissive', ...extra], env);
+      const p = spawnNode(
+        [
+          MIXER_BIN,
+          'sidecar',
+          '--service',
+          'backend',
+          '--app-port',
+          String(appPort),
+          '--inbound-port',
+          String(inbound),
+          '--outbound-port',
+          String(outbound),
+          '--admin-port',
+          String(admin),
+          '--mixer',
+          `http://127.0.0.1:${deadMixer}`,
+          '--permissive',
+          ...extra,
+        ],
+        env,
+      );
       procs.push(p);
       await waitFor('the sidecar (it starts without Mixer)', async () => (await getJson(`http://127.0.0.1:${admin}/status`)).registered === false, 30_000, 200);
       return { inbound, outbound, admin };
@@ -98,7 +121,10 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
         Object.values(networkInterfaces())
           .flat()
           .find((a) => a && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.2';
-      const [pod, open] = await Promise.all([sidecarWithoutMixer(['--host', '0.0.0.0']), sidecarWithoutMixer(['--host', '0.0.0.0', '--outbound-host', '0.0.0.0'])]);
+      const [pod, open] = await Promise.all([
+        sidecarWithoutMixer(['--host', '0.0.0.0']),
+        sidecarWithoutMixer(['--host', '0.0.0.0', '--outbound-host', '0.0.0.0']),
+      ]);
       assert.equal(await connects(own, pod.inbound), true, 'other pods reach the inbound port');
       assert.equal(await connects('127.0.0.1', pod.outbound), true, 'the app beside it reaches the outbound port');
       assert.equal(await connects(own, pod.outbound), false, 'nobody else does');

@@ -75,10 +75,15 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
     assert.match(ok.stdout, /^configGeneration:\s+\d+$/m);
 
     cfg.write('deny.yaml', DENY_FRONTEND_TO_BACKEND);
-    const denied = await waitFor('mixctl check to show the denial', async () => {
-      const r = await mixctl(['check', ...check]);
-      return r.code === 0 && /PERMISSION_DENIED \(7\)/.test(r.stdout) ? r : undefined;
-    }, 20_000, 100);
+    const denied = await waitFor(
+      'mixctl check to show the denial',
+      async () => {
+        const r = await mixctl(['check', ...check]);
+        return r.code === 0 && /PERMISSION_DENIED \(7\)/.test(r.stdout) ? r : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.match(denied.stdout, /^message:\s+frontend may not call backend$/m);
     assert.match(denied.stdout, /^validDuration:\s+5s$/m);
     assert.match(denied.stdout, /^validUseCount:\s+1000$/m);
@@ -96,7 +101,19 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
   });
 
   it('report is accepted (--repeat bags in one batch) and graph prints the edge, as a table and as DOT', async () => {
-    const bag = [...FRONTEND, '--stringmap_attributes', 'destination.labels=app:backend;version:v2', '-s', 'source.workload.name=frontend-v1,source.workload.namespace=shop,destination.workload.name=backend-v2,destination.workload.namespace=shop,destination.service.name=backend', '-i', 'response.code=200', '--duration_attributes', 'response.duration=12ms', '-t', 'request.time=now'];
+    const bag = [
+      ...FRONTEND,
+      '--stringmap_attributes',
+      'destination.labels=app:backend;version:v2',
+      '-s',
+      'source.workload.name=frontend-v1,source.workload.namespace=shop,destination.workload.name=backend-v2,destination.workload.namespace=shop,destination.service.name=backend',
+      '-i',
+      'response.code=200',
+      '--duration_attributes',
+      'response.duration=12ms',
+      '-t',
+      'request.time=now',
+    ];
     const r = await mixctl(['report', ...bag, '--repeat', '3']);
     assert.equal(r.code, 0, r.output);
     assert.match(r.stdout, /^accepted: 3 bag\(s\)$/m);
@@ -104,10 +121,15 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
     assert.equal(j.code, 0, j.output);
     assert.deepEqual(JSON.parse(j.stdout), { accepted: 1 });
 
-    const graph = await waitFor('the edge in mixctl graph', async () => {
-      const g = await mixctl(['graph', '--window', '1m']);
-      return g.code === 0 && /app:shop\/frontend\/v1\s+app:shop\/backend\/v2\s+http/.test(g.stdout) ? g : undefined;
-    }, 20_000, 200);
+    const graph = await waitFor(
+      'the edge in mixctl graph',
+      async () => {
+        const g = await mixctl(['graph', '--window', '1m']);
+        return g.code === 0 && /app:shop\/frontend\/v1\s+app:shop\/backend\/v2\s+http/.test(g.stdout) ? g : undefined;
+      },
+      20_000,
+      200,
+    );
     assert.match(graph.stdout, /^SOURCE\s+TARGET\s+PROTOCOL/m);
     assert.match(graph.stdout, /node\(s\), \d+ edge\(s\) in the last 1m/);
     const dot = await mixctl(['graph', '--dot']);
@@ -167,10 +189,15 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
     assert.equal(created.code, 0, created.output);
     assert.match(created.stdout, /^Rule\/default\/deny-frontend (created|configured)$/m);
 
-    const denied = await waitFor('the rule to bite', async () => {
-      const r = await mixctl(['check', ...toBackend]);
-      return /PERMISSION_DENIED \(7\)/.test(r.stdout) ? r : undefined;
-    }, 20_000, 100);
+    const denied = await waitFor(
+      'the rule to bite',
+      async () => {
+        const r = await mixctl(['check', ...toBackend]);
+        return /PERMISSION_DENIED \(7\)/.test(r.stdout) ? r : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.equal(denied.code, 0, 'check exits 0 whatever the verdict');
     assert.match(denied.stdout, /frontend may not call backend/);
     const other = await mixctl(['check', ...FRONTEND, '-s', 'destination.service.host=other']);
@@ -193,7 +220,13 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
 
     const applied = await admin(['apply', '-f', files['api.yaml']]);
     assert.equal(applied.code, 0, applied.output);
-    assert.deepEqual(applied.stdout.trim().split('\n').map((l) => l.split(' ')[0]), ['Instance/shop/nothing', 'Handler/shop/deny-all', 'Rule/shop/deny-frontend-to-backend']);
+    assert.deepEqual(
+      applied.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+      ['Instance/shop/nothing', 'Handler/shop/deny-all', 'Rule/shop/deny-frontend-to-backend'],
+    );
 
     const list = await admin(['get', 'rules', '-n', 'shop']);
     assert.equal(list.code, 0, list.output);
@@ -204,7 +237,11 @@ describe('mixctl, the operator CLI (real bin against a real Mixer)', function ()
 
     const removed = await admin(['delete', '-f', files['api.yaml']]);
     assert.equal(removed.code, 0, removed.output);
-    assert.deepEqual(removed.stdout.trim().split('\n'), ['Rule/shop/deny-frontend-to-backend deleted', 'Handler/shop/deny-all deleted', 'Instance/shop/nothing deleted']);
+    assert.deepEqual(removed.stdout.trim().split('\n'), [
+      'Rule/shop/deny-frontend-to-backend deleted',
+      'Handler/shop/deny-all deleted',
+      'Instance/shop/nothing deleted',
+    ]);
     const missing = await admin(['get', 'rule', 'deny-frontend-to-backend', '-n', 'shop']);
     assert.equal(missing.code, 1, missing.output);
     assert.match(missing.output, /MIXER_ERR_NOT_FOUND \(404\)/);

@@ -20,7 +20,8 @@ function docExample(file: string): string {
   throw new Error(`docs/writing-an-adapter.md has no example ${file}`);
 }
 
-const check = (mixer: MixerProcess, destination: string) => postJson(`${mixer.url}/v1/check`, { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': destination } });
+const check = (mixer: MixerProcess, destination: string) =>
+  postJson(`${mixer.url}/v1/check`, { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': destination } });
 
 async function scrape(mixer: MixerProcess, name: string, labels: Record<string, string>): Promise<number> {
   return sumOf(parsePromText(await (await fetch(`${mixer.url}/metrics`)).text()), name, labels);
@@ -51,10 +52,20 @@ describe('plugins: an out-of-tree adapter loaded at run time', function () {
   });
 
   it('the documented webhook plugin passes its own tests (conformance kit through require("mixer"))', async () => {
-    plugins.folder('webhook', { 'index.js': docExample('plugins/webhook/index.js'), 'test/webhook.test.js': docExample('plugins/webhook/test/webhook.test.js') });
+    plugins.folder('webhook', {
+      'index.js': docExample('plugins/webhook/index.js'),
+      'test/webhook.test.js': docExample('plugins/webhook/test/webhook.test.js'),
+    });
     mkdirSync(path.join(plugins.dir, 'webhook', 'node_modules'));
     symlinkSync(REPO, path.join(plugins.dir, 'webhook', 'node_modules', 'mixer'), 'dir');
-    const mocha = spawnNode([path.join(REPO, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--no-config', '--timeout', '30000', '--exit', path.join(plugins.dir, 'webhook', 'test', 'webhook.test.js')]);
+    const mocha = spawnNode([
+      path.join(REPO, 'node_modules', 'mocha', 'bin', 'mocha.js'),
+      '--no-config',
+      '--timeout',
+      '30000',
+      '--exit',
+      path.join(plugins.dir, 'webhook', 'test', 'webhook.test.js'),
+    ]);
     const code = await mocha.exited;
     assert.equal(code, 0, mocha.output());
     assert.match(mocha.output(), /adapter conformance: webhook/);
@@ -62,7 +73,10 @@ describe('plugins: an out-of-tree adapter loaded at run time', function () {
   });
 
   it('a webhook plugin from MIXER_PLUGINS_DIR receives the metric instances of /v1/report', async () => {
-    plugins.folder('webhook', { 'package.json': JSON.stringify({ name: 'mixer-adapter-webhook', main: 'lib/index.js' }), 'lib/index.js': docExample('plugins/webhook/index.js') });
+    plugins.folder('webhook', {
+      'package.json': JSON.stringify({ name: 'mixer-adapter-webhook', main: 'lib/index.js' }),
+      'lib/index.js': docExample('plugins/webhook/index.js'),
+    });
     cfg.write(
       'webhook.yaml',
       `apiVersion: mixer/v1

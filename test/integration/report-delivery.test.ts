@@ -46,7 +46,15 @@ describe('report delivery: retries, dead letters and a lost Redis', function () 
   });
 
   const start = (extra: NodeJS.ProcessEnv = {}) =>
-    startMixer({ REDIS_URL: redis.url, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: cfg.dir, MIXER_ADMIN_TOKEN: TOKEN, MIXER_REPORT_BACKOFF_MS: '200', MIXER_REPORT_MAX_BACKOFF_MS: '4000', ...extra });
+    startMixer({
+      REDIS_URL: redis.url,
+      ZIPKIN_URL: sink.url,
+      MIXER_CONFIG_DIR: cfg.dir,
+      MIXER_ADMIN_TOKEN: TOKEN,
+      MIXER_REPORT_BACKOFF_MS: '200',
+      MIXER_REPORT_MAX_BACKOFF_MS: '4000',
+      ...extra,
+    });
 
   it('Zipkin down for 20 s then back: no span lost, retries visible in metrics', async () => {
     mixer = await start();
@@ -57,7 +65,12 @@ describe('report delivery: retries, dead letters and a lost Redis', function () 
     await new Promise((r) => setTimeout(r, 20_000)); // the outage itself: 20 s of refused connections
     await sink.start();
     const sampled = reports.filter((r) => r.sampled);
-    await waitFor('every sampled span after the sink came back', () => new Set((sink.received as Array<{ id: string }>).map((s) => s.id)).size === sampled.length, 30_000, 100);
+    await waitFor(
+      'every sampled span after the sink came back',
+      () => new Set((sink.received as Array<{ id: string }>).map((s) => s.id)).size === sampled.length,
+      30_000,
+      100,
+    );
     const ids = new Set((sink.received as Array<{ id: string }>).map((s) => s.id));
     for (const r of sampled) assert.ok(ids.has(r.spanId), `span ${r.spanId} arrived`);
     const s = await scrape(mixer.url);
@@ -71,10 +84,15 @@ describe('report delivery: retries, dead letters and a lost Redis', function () 
     const reports = frontendToBackend(50, 5);
     assert.equal((await postJson(`${mixer.url}/v1/report`, { attributes: reports.map((r) => r.bag) })).status, 202);
     const auth = { authorization: `Bearer ${TOKEN}` };
-    const listed: any = await waitFor('a dead letter', async () => {
-      const r: any = await (await fetch(`${mixer!.url}/v1/deadletters/zipkin`, { headers: auth })).json();
-      return r.count === 1 ? r : undefined;
-    }, 20_000, 100);
+    const listed: any = await waitFor(
+      'a dead letter',
+      async () => {
+        const r: any = await (await fetch(`${mixer!.url}/v1/deadletters/zipkin`, { headers: auth })).json();
+        return r.count === 1 ? r : undefined;
+      },
+      20_000,
+      100,
+    );
     assert.equal(listed.items[0].bags, 50);
     assert.equal(listed.items[0].permanent, true);
     assert.match(listed.items[0].error, /400/);
@@ -110,9 +128,19 @@ describe('report delivery: retries, dead letters and a lost Redis', function () 
     assert.equal(sumOf(await scrape(mixer.url), 'mixer_redis_up'), 0);
 
     await redis.start();
-    await waitFor('reports accepted again', async () => (await postJson(`${mixer!.url}/v1/report`, { attributes: third.map((r) => r.bag) })).status === 202, 20_000, 250);
+    await waitFor(
+      'reports accepted again',
+      async () => (await postJson(`${mixer!.url}/v1/report`, { attributes: third.map((r) => r.bag) })).status === 202,
+      20_000,
+      250,
+    );
     const expected = [...first, ...third].filter((r) => r.sampled);
-    await waitFor('spans of every accepted batch', () => new Set((sink.received as Array<{ id: string }>).map((s) => s.id)).size >= expected.length, 30_000, 100);
+    await waitFor(
+      'spans of every accepted batch',
+      () => new Set((sink.received as Array<{ id: string }>).map((s) => s.id)).size >= expected.length,
+      30_000,
+      100,
+    );
     const ids = new Set((sink.received as Array<{ id: string }>).map((s) => s.id));
     for (const r of expected) assert.ok(ids.has(r.spanId), 'every span of an accepted batch arrived');
     for (const r of second.filter((x) => x.sampled)) assert.ok(!ids.has(r.spanId), 'nothing of the refused batch was kept');

@@ -28,10 +28,15 @@ async function send(mixer: MixerProcess, reports: GeneratedReport[], size = 100)
 
 /** Asserts /metrics and the graph count exactly `reports`, per label set. */
 async function assertExact(mixer: MixerProcess, reports: GeneratedReport[]): Promise<void> {
-  const samples = await waitFor('every report counted in /metrics', async () => {
-    const s = await scrape(mixer.url);
-    return sumOf(s, 'istio_requests_total') === reports.length ? s : undefined;
-  }, 60_000, 200);
+  const samples = await waitFor(
+    'every report counted in /metrics',
+    async () => {
+      const s = await scrape(mixer.url);
+      return sumOf(s, 'istio_requests_total') === reports.length ? s : undefined;
+    },
+    60_000,
+    200,
+  );
   for (const version of ['v1', 'v2'] as const) {
     for (const code of [200, 404, 503]) {
       const want = reports.filter((r) => r.version === version && r.code === code).length;
@@ -52,11 +57,16 @@ async function assertExact(mixer: MixerProcess, reports: GeneratedReport[]): Pro
   assert.equal(sumOf(samples, 'istio_request_duration_milliseconds_count'), reports.length);
   // Each handler has its own queue: the graph catches up on its own (after a killed worker's batch
   // is taken up again), so wait for it too, then check it is exact.
-  const graph: any = await waitFor('every report on the graph', async () => {
-    const g: any = await (await fetch(`${mixer.url}/v1/graph?window=5m`)).json();
-    const n = g.elements.edges.reduce((sum: number, e: { data: { requests: number } }) => sum + e.data.requests, 0);
-    return n >= reports.length ? g : undefined;
-  }, 60_000, 200);
+  const graph: any = await waitFor(
+    'every report on the graph',
+    async () => {
+      const g: any = await (await fetch(`${mixer.url}/v1/graph?window=5m`)).json();
+      const n = g.elements.edges.reduce((sum: number, e: { data: { requests: number } }) => sum + e.data.requests, 0);
+      return n >= reports.length ? g : undefined;
+    },
+    60_000,
+    200,
+  );
   const edges = graph.elements.edges.map((e: { data: any }) => e.data);
   const total = edges.reduce((n: number, e: { requests: number }) => n + e.requests, 0);
   assert.equal(total, reports.length, 'graph edges count every request once');

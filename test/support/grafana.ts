@@ -82,7 +82,7 @@ export function panelQueries(file: string, d: GrafanaDashboard): PanelQuery[] {
 
 /** A variable's query text (Grafana stores it as a string or as `{query}`). */
 export function variableQuery(v: GrafanaVariable): string | undefined {
-  return typeof v.query === 'string' ? v.query : v.query?.query ?? v.definition;
+  return typeof v.query === 'string' ? v.query : (v.query?.query ?? v.definition);
 }
 
 /** Grafana's own variables, which the dashboards may use without defining them. */

@@ -28,19 +28,48 @@ export interface MeshService {
  * Starts a demo app (`frontend` or `backend`) and its sidecar (with an admin port), and waits
  * until the sidecar is registered with Mixer.
  */
-export async function startMeshService(env: NodeJS.ProcessEnv, mixerUrl: string, role: 'frontend' | 'backend', version: string, extraArgs: string[] = []): Promise<MeshService> {
+export async function startMeshService(
+  env: NodeJS.ProcessEnv,
+  mixerUrl: string,
+  role: 'frontend' | 'backend',
+  version: string,
+  extraArgs: string[] = [],
+): Promise<MeshService> {
   const [appPort, inboundPort, outboundPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const app = spawnNode([DEMO_APP, '--role', role, '--port', String(appPort), '--version', version, '--outbound-port', String(outboundPort)], env);
   const sidecar = spawnNode(
-    [MIXER_BIN, 'sidecar', '--service', role, '--labels', `app=${role},version=${version}`, '--app-port', String(appPort), '--inbound-port', String(inboundPort), '--outbound-port', String(outboundPort), '--admin-port', String(adminPort), '--mixer', mixerUrl, ...extraArgs],
+    [
+      MIXER_BIN,
+      'sidecar',
+      '--service',
+      role,
+      '--labels',
+      `app=${role},version=${version}`,
+      '--app-port',
+      String(appPort),
+      '--inbound-port',
+      String(inboundPort),
+      '--outbound-port',
+      String(outboundPort),
+      '--admin-port',
+      String(adminPort),
+      '--mixer',
+      mixerUrl,
+      ...extraArgs,
+    ],
     env,
   );
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   try {
-    await waitFor(`${role} ${version} sidecar registered`, async () => {
-      if (sidecar.child.exitCode !== null) throw new Error(`sidecar exited: ${sidecar.output()}`);
-      return (await getJson(`${adminUrl}/status`)).registered === true;
-    }, 30_000, 100);
+    await waitFor(
+      `${role} ${version} sidecar registered`,
+      async () => {
+        if (sidecar.child.exitCode !== null) throw new Error(`sidecar exited: ${sidecar.output()}`);
+        return (await getJson(`${adminUrl}/status`)).registered === true;
+      },
+      30_000,
+      100,
+    );
   } catch (err) {
     await Promise.all([app.stop(), sidecar.stop()]);
     throw new Error(`${(err as Error).message}\n${sidecar.output()}`);
@@ -57,12 +86,20 @@ export interface MeshIngress {
 
 export async function startMeshIngress(env: NodeJS.ProcessEnv, mixerUrl: string, routes: string[]): Promise<MeshIngress> {
   const [port, adminPort] = await Promise.all([freePort(), freePort()]);
-  const proc = spawnNode([MIXER_BIN, 'ingress', '--port', String(port), '--admin-port', String(adminPort), '--mixer', mixerUrl, ...routes.flatMap((r) => ['--route', r])], env);
+  const proc = spawnNode(
+    [MIXER_BIN, 'ingress', '--port', String(port), '--admin-port', String(adminPort), '--mixer', mixerUrl, ...routes.flatMap((r) => ['--route', r])],
+    env,
+  );
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  await waitFor('the ingress', async () => {
-    if (proc.child.exitCode !== null) throw new Error(`ingress exited: ${proc.output()}`);
-    return (await getJson(`${adminUrl}/status`)).configGeneration !== null;
-  }, 30_000, 100);
+  await waitFor(
+    'the ingress',
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`ingress exited: ${proc.output()}`);
+      return (await getJson(`${adminUrl}/status`)).configGeneration !== null;
+    },
+    30_000,
+    100,
+  );
   return { proc, url: `http://127.0.0.1:${port}`, adminUrl };
 }
 
@@ -78,12 +115,18 @@ export async function mixerGeneration(mixerUrl: string): Promise<number> {
 export async function applyConfig(mixerUrl: string, adminUrls: string[], change: () => void, timeoutMs = 15_000): Promise<number> {
   const before = await mixerGeneration(mixerUrl);
   change();
-  const gen = await waitFor('Mixer to load the change', async () => {
-    const s = await getJson(`${mixerUrl}/v1/config/status`);
-    if (s.lastReload && !s.lastReload.ok) throw new Error(`config rejected: ${JSON.stringify(s.lastReload.errors)}`);
-    return s.generation > before ? (s.generation as number) : undefined;
-  }, timeoutMs, 25);
-  for (const a of adminUrls) await waitFor(`${a} at config generation ${gen}`, async () => (await getJson(`${a}/status`)).configGeneration >= gen, timeoutMs, 50);
+  const gen = await waitFor(
+    'Mixer to load the change',
+    async () => {
+      const s = await getJson(`${mixerUrl}/v1/config/status`);
+      if (s.lastReload && !s.lastReload.ok) throw new Error(`config rejected: ${JSON.stringify(s.lastReload.errors)}`);
+      return s.generation > before ? (s.generation as number) : undefined;
+    },
+    timeoutMs,
+    25,
+  );
+  for (const a of adminUrls)
+    await waitFor(`${a} at config generation ${gen}`, async () => (await getJson(`${a}/status`)).configGeneration >= gen, timeoutMs, 50);
   return gen;
 }
 

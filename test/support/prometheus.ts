@@ -10,7 +10,10 @@ import { freePort } from './processes';
 export function findExecutable(name: string, envVar?: string): string | undefined {
   const candidates = [
     ...(envVar && process.env[envVar] ? [process.env[envVar]!] : []),
-    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, name)),
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((d) => path.join(d, name)),
     path.join('/usr/bin', name),
   ];
   for (const c of candidates) {

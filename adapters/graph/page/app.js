@@ -8,7 +8,9 @@
 
   var REFRESH_MS = 5000;
   var WINDOWS = { '1m': 'last minute', '5m': 'last 5 minutes', '1h': 'last hour' };
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
 
   var state = {
     window: initialWindow(),
@@ -49,7 +51,10 @@
     var units = ['B/s', 'KiB/s', 'MiB/s', 'GiB/s'];
     var v = perSecond || 0;
     var i = 0;
-    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
     return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + ' ' + units[i];
   }
 
@@ -89,9 +94,12 @@
       }
       nodes.push({ group: 'nodes', data: d, classes: classes });
     });
-    nodes = Object.keys(groups).sort().map(function (id) {
-      return { group: 'nodes', data: groups[id], classes: 'group' };
-    }).concat(nodes);
+    nodes = Object.keys(groups)
+      .sort()
+      .map(function (id) {
+        return { group: 'nodes', data: groups[id], classes: 'group' };
+      })
+      .concat(nodes);
     var edges = graph.elements.edges.map(function (e) {
       var d = Object.assign({}, e.data);
       var proto = d.protocol && d.protocol !== 'http' ? d.protocol + ' · ' : '';
@@ -104,32 +112,92 @@
   // ---- cytoscape -------------------------------------------------------------------------------
 
   var STYLE = [
-    { selector: 'node', style: {
-      'label': 'data(label)', 'font-size': 13, 'color': '#1f2933', 'text-valign': 'center', 'text-halign': 'center',
-      'width': 64, 'height': 38, 'shape': 'round-rectangle', 'border-width': 2,
-      'background-color': '#e3f0fc', 'border-color': '#2f6fb2', 'text-wrap': 'ellipsis', 'text-max-width': 140 } },
-    { selector: 'node[w]', style: { 'width': 'data(w)' } },
-    { selector: 'node.workload', style: { 'shape': 'ellipse', 'background-color': '#efe9f7', 'border-color': '#7b61a8' } },
-    { selector: 'node.service', style: {
-      'shape': 'triangle', 'background-color': '#e1f3ec', 'border-color': '#2f8f6f', 'width': 54, 'height': 46,
-      'text-valign': 'bottom', 'text-margin-y': 5, 'text-max-width': 160 } },
-    { selector: 'node.unknown', style: { 'shape': 'ellipse', 'background-color': '#f5f7fa', 'border-color': '#9aa5b1', 'border-style': 'dashed', 'color': '#616e7c' } },
-    { selector: 'node.group', style: {
-      'shape': 'round-rectangle', 'background-color': '#f0f4f8', 'background-opacity': 0.8,
-      'border-width': 1.5, 'border-style': 'dashed', 'border-color': '#9fb3c8',
-      'text-valign': 'top', 'text-halign': 'center', 'text-margin-y': -4, 'font-size': 13, 'font-weight': 600,
-      'color': '#334e68', 'padding': 14, 'text-wrap': 'wrap', 'text-max-width': 170 } },
-    { selector: 'edge', style: {
-      'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'arrow-scale': 1.1, 'width': 2,
-      'line-color': '#8796a8', 'target-arrow-color': '#8796a8',
-      'label': 'data(label)', 'font-size': 12, 'color': '#334e68', 'text-wrap': 'wrap',
-      'text-background-color': '#ffffff', 'text-background-opacity': 0.9, 'text-background-padding': 2,
-      'text-background-shape': 'round-rectangle', 'text-border-opacity': 0 } },
-    { selector: 'edge.error', style: {
-      'width': 'mapData(errorRate, 0, 0.3, 2.5, 9)',
-      'line-color': 'mapData(errorRate, 0, 0.3, #e57373, #8e0000)',
-      'target-arrow-color': 'mapData(errorRate, 0, 0.3, #e57373, #8e0000)',
-      'color': '#b71c1c' } },
+    {
+      selector: 'node',
+      style: {
+        label: 'data(label)',
+        'font-size': 13,
+        color: '#1f2933',
+        'text-valign': 'center',
+        'text-halign': 'center',
+        width: 64,
+        height: 38,
+        shape: 'round-rectangle',
+        'border-width': 2,
+        'background-color': '#e3f0fc',
+        'border-color': '#2f6fb2',
+        'text-wrap': 'ellipsis',
+        'text-max-width': 140,
+      },
+    },
+    { selector: 'node[w]', style: { width: 'data(w)' } },
+    { selector: 'node.workload', style: { shape: 'ellipse', 'background-color': '#efe9f7', 'border-color': '#7b61a8' } },
+    {
+      selector: 'node.service',
+      style: {
+        shape: 'triangle',
+        'background-color': '#e1f3ec',
+        'border-color': '#2f8f6f',
+        width: 54,
+        height: 46,
+        'text-valign': 'bottom',
+        'text-margin-y': 5,
+        'text-max-width': 160,
+      },
+    },
+    {
+      selector: 'node.unknown',
+      style: { shape: 'ellipse', 'background-color': '#f5f7fa', 'border-color': '#9aa5b1', 'border-style': 'dashed', color: '#616e7c' },
+    },
+    {
+      selector: 'node.group',
+      style: {
+        shape: 'round-rectangle',
+        'background-color': '#f0f4f8',
+        'background-opacity': 0.8,
+        'border-width': 1.5,
+        'border-style': 'dashed',
+        'border-color': '#9fb3c8',
+        'text-valign': 'top',
+        'text-halign': 'center',
+        'text-margin-y': -4,
+        'font-size': 13,
+        'font-weight': 600,
+        color: '#334e68',
+        padding: 14,
+        'text-wrap': 'wrap',
+        'text-max-width': 170,
+      },
+    },
+    {
+      selector: 'edge',
+      style: {
+        'curve-style': 'bezier',
+        'target-arrow-shape': 'triangle',
+        'arrow-scale': 1.1,
+        width: 2,
+        'line-color': '#8796a8',
+        'target-arrow-color': '#8796a8',
+        label: 'data(label)',
+        'font-size': 12,
+        color: '#334e68',
+        'text-wrap': 'wrap',
+        'text-background-color': '#ffffff',
+        'text-background-opacity': 0.9,
+        'text-background-padding': 2,
+        'text-background-shape': 'round-rectangle',
+        'text-border-opacity': 0,
+      },
+    },
+    {
+      selector: 'edge.error',
+      style: {
+        width: 'mapData(errorRate, 0, 0.3, 2.5, 9)',
+        'line-color': 'mapData(errorRate, 0, 0.3, #e57373, #8e0000)',
+        'target-arrow-color': 'mapData(errorRate, 0, 0.3, #e57373, #8e0000)',
+        color: '#b71c1c',
+      },
+    },
     { selector: ':selected', style: { 'overlay-color': '#2f6fb2', 'overlay-opacity': 0.15, 'overlay-padding': 6 } },
   ];
 
@@ -145,7 +213,9 @@
   function runLayout() {
     var pos = window.MixerGraphLayout.layered(cy);
     cy.batch(function () {
-      cy.nodes().forEach(function (n) { if (pos[n.id()]) n.position(pos[n.id()]); });
+      cy.nodes().forEach(function (n) {
+        if (pos[n.id()]) n.position(pos[n.id()]);
+      });
     });
     cy.fit(undefined, 40);
     if (cy.zoom() > 1.25) {
@@ -157,10 +227,17 @@
   /** Replaces the drawing; positions are kept when the node set is unchanged. */
   function draw(graph) {
     var els = toElements(graph);
-    var key = els.nodes.map(function (n) { return n.data.id; }).sort().join('\n');
+    var key = els.nodes
+      .map(function (n) {
+        return n.data.id;
+      })
+      .sort()
+      .join('\n');
     if (key === state.nodeKey) {
       cy.batch(function () {
-        els.nodes.forEach(function (n) { cy.getElementById(n.data.id).data(n.data).classes(n.classes); });
+        els.nodes.forEach(function (n) {
+          cy.getElementById(n.data.id).data(n.data).classes(n.classes);
+        });
         var keep = {};
         els.edges.forEach(function (e) {
           keep[e.data.id] = true;
@@ -168,7 +245,11 @@
           if (old.nonempty()) old.data(e.data).classes(e.classes);
           else cy.add(e);
         });
-        cy.edges().filter(function (e) { return !keep[e.id()]; }).remove();
+        cy.edges()
+          .filter(function (e) {
+            return !keep[e.id()];
+          })
+          .remove();
       });
       return;
     }
@@ -200,7 +281,9 @@
       var j = JSON.parse(text);
       if (j && j.error && j.error.message) return j.error.message;
       if (j && j.message) return j.message;
-    } catch (e) { /* not JSON */ }
+    } catch (e) {
+      /* not JSON */
+    }
     return text.slice(0, 200) || res.statusText;
   }
 
@@ -222,13 +305,18 @@
       $('empty-text').textContent = 'Mixer has seen no requests in the ' + WINDOWS[w] + '.';
       $('export-png').disabled = empty;
       $('export-json').disabled = false;
-      $('updated').textContent = 'Updated ' + new Date(graph.timestamp * 1000).toLocaleTimeString() +
-        ' · ' + graph.elements.nodes.length + ' nodes, ' + graph.elements.edges.length + ' edges';
+      $('updated').textContent =
+        'Updated ' +
+        new Date(graph.timestamp * 1000).toLocaleTimeString() +
+        ' · ' +
+        graph.elements.nodes.length +
+        ' nodes, ' +
+        graph.elements.edges.length +
+        ' edges';
       setState(empty ? 'empty' : 'ready');
     } catch (err) {
       if (seq !== state.seq) return;
-      showError('Could not load the graph (/v1/graph): ' + err.message +
-        (state.raw ? ' — showing the last graph loaded.' : ''));
+      showError('Could not load the graph (/v1/graph): ' + err.message + (state.raw ? ' — showing the last graph loaded.' : ''));
       setState('error');
     } finally {
       if (seq === state.seq) schedule();
@@ -243,7 +331,10 @@
   // ---- export ----------------------------------------------------------------------------------
 
   function stamp() {
-    return new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z');
+    return new Date()
+      .toISOString()
+      .replace(/[:.]/g, '-')
+      .replace(/-\d+Z$/, 'Z');
   }
 
   function download(blob, name) {
@@ -254,7 +345,9 @@
     document.body.appendChild(a);
     a.click();
     a.remove();
-    setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+    setTimeout(function () {
+      URL.revokeObjectURL(url);
+    }, 10000);
   }
 
   /** The whole graph at 2× as a PNG, on white with a margin (cy.png crops at the drawing's edge). */
@@ -271,16 +364,27 @@
         ctx.fillStyle = '#ffffff';
         ctx.fillRect(0, 0, canvas.width, canvas.height);
         ctx.drawImage(img, margin, margin);
-        canvas.toBlob(function (blob) { return blob ? resolve(blob) : reject(new Error('PNG encoding failed')); }, 'image/png');
+        canvas.toBlob(function (blob) {
+          return blob ? resolve(blob) : reject(new Error('PNG encoding failed'));
+        }, 'image/png');
       };
-      img.onerror = function () { reject(new Error('could not draw the graph')); };
+      img.onerror = function () {
+        reject(new Error('could not draw the graph'));
+      };
       img.src = cy.png({ output: 'base64uri', full: true, scale: scale, bg: '#ffffff' });
     });
   }
 
   $('export-png').addEventListener('click', function () {
     var name = 'mixer-graph-' + state.window + '-' + stamp() + '.png';
-    graphPng().then(function (blob) { download(blob, name); }, function (err) { showError('Export PNG failed: ' + err.message); });
+    graphPng().then(
+      function (blob) {
+        download(blob, name);
+      },
+      function (err) {
+        showError('Export PNG failed: ' + err.message);
+      },
+    );
   });
 
   $('export-json').addEventListener('click', function () {
@@ -296,15 +400,40 @@
     var rows;
     if (ele.isEdge()) {
       $('details-title').textContent = nodeName(cy.getElementById(d.source).data()) + ' → ' + nodeName(cy.getElementById(d.target).data());
-      rows = [['protocol', d.protocol], ['requests', d.requests], ['5xx', d.errors + ' (' + fmtPct(d.errorRate) + ')'],
-        ['rate', fmtRate(d.requestRate) + ' req/s'], ['p50 / p95 / p99', fmtMs(d.p50) + ' / ' + fmtMs(d.p95) + ' / ' + fmtMs(d.p99)],
-        ['mean', fmtMs(d.meanLatency)], ['bytes', fmtBytes(d.bytesRate)], ['mTLS', fmtPct(d.mtlsShare)]];
+      rows = [
+        ['protocol', d.protocol],
+        ['requests', d.requests],
+        ['5xx', d.errors + ' (' + fmtPct(d.errorRate) + ')'],
+        ['rate', fmtRate(d.requestRate) + ' req/s'],
+        ['p50 / p95 / p99', fmtMs(d.p50) + ' / ' + fmtMs(d.p95) + ' / ' + fmtMs(d.p99)],
+        ['mean', fmtMs(d.meanLatency)],
+        ['bytes', fmtBytes(d.bytesRate)],
+        ['mTLS', fmtPct(d.mtlsShare)],
+      ];
     } else if (d.nodeType === 'group') {
       $('details-title').textContent = 'app ' + d.app;
-      rows = [['namespace', d.namespace], ['versions', ele.children().map(function (c) { return c.data('label'); }).join(', ')]];
+      rows = [
+        ['namespace', d.namespace],
+        [
+          'versions',
+          ele
+            .children()
+            .map(function (c) {
+              return c.data('label');
+            })
+            .join(', '),
+        ],
+      ];
     } else {
       $('details-title').textContent = d.nodeType + ' ' + (d.app || d.workload || d.service || d.id);
-      rows = [['id', d.id], ['namespace', d.namespace], ['app', d.app], ['version', d.version], ['workload', d.workload], ['service', d.service]];
+      rows = [
+        ['id', d.id],
+        ['namespace', d.namespace],
+        ['app', d.app],
+        ['version', d.version],
+        ['workload', d.workload],
+        ['service', d.service],
+      ];
     }
     var dl = $('details-list');
     dl.textContent = '';
@@ -319,7 +448,9 @@
     $('details').hidden = false;
   }
 
-  cy.on('tap', 'node, edge', function (evt) { showDetails(evt.target); });
+  cy.on('tap', 'node, edge', function (evt) {
+    showDetails(evt.target);
+  });
   function hideDetails() {
     state.detailsId = null;
     $('details').hidden = true;
@@ -333,7 +464,9 @@
     else hideDetails();
   }
 
-  cy.on('tap', function (evt) { if (evt.target === cy) hideDetails(); });
+  cy.on('tap', function (evt) {
+    if (evt.target === cy) hideDetails();
+  });
   $('details-close').addEventListener('click', hideDetails);
 
   // ---- controls --------------------------------------------------------------------------------

@@ -29,18 +29,25 @@ const ALLOWED = new Set(['attributes', 'quotas', 'dedupId']);
  */
 export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps, owned = false): CheckRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body must be a JSON object {"attributes": {...}}', { details: [{ field: 'body', reason: 'not an object' }] });
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body must be a JSON object {"attributes": {...}}', {
+      details: [{ field: 'body', reason: 'not an object' }],
+    });
   }
   const b = body as Record<string, unknown>;
   for (const k of Object.keys(b)) {
-    if (!ALLOWED.has(k)) throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(k)} in check body (expected attributes, quotas, dedupId)`, { details: [{ field: k, reason: 'unknown field' }] });
+    if (!ALLOWED.has(k))
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(k)} in check body (expected attributes, quotas, dedupId)`, {
+        details: [{ field: k, reason: 'unknown field' }],
+      });
   }
-  if (b.attributes === undefined) throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body needs "attributes"', { details: [{ field: 'attributes', reason: 'missing' }] });
+  if (b.attributes === undefined)
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'check body needs "attributes"', { details: [{ field: 'attributes', reason: 'missing' }] });
   const bag = decodeBag(b.attributes, deps.store.current.plan.vocabulary, deps.limits, 'attributes', owned);
   const req: CheckRequest = { bag };
   if (b.quotas !== undefined) req.quotas = decodeQuotas(b.quotas);
   if (b.dedupId !== undefined) {
-    if (typeof b.dedupId !== 'string') throw new MixerError('MIXER_ERR_BAD_REQUEST', 'dedupId must be a string', { details: [{ field: 'dedupId', reason: 'not a string' }] });
+    if (typeof b.dedupId !== 'string')
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', 'dedupId must be a string', { details: [{ field: 'dedupId', reason: 'not a string' }] });
     req.dedupId = b.dedupId;
   }
   return req;

@@ -41,7 +41,9 @@ export function configRoutes(store: ConfigStore, opts: ConfigRoutesOptions): Rou
     const kind = queryString(req, 'kind');
     const namespace = queryString(req, 'namespace');
     if (kind !== undefined && !(KINDS as readonly string[]).includes(kind)) {
-      throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown kind ${JSON.stringify(kind)}`, { details: [{ field: 'kind', reason: `expected one of ${KINDS.join(', ')}` }] });
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown kind ${JSON.stringify(kind)}`, {
+        details: [{ field: 'kind', reason: `expected one of ${KINDS.join(', ')}` }],
+      });
     }
     const snap = live(store);
     const items = snap.plan.objects
@@ -69,12 +71,15 @@ export function configRoutes(store: ConfigStore, opts: ConfigRoutesOptions): Rou
   r.put(OBJECT_PATH, requireMediaType, readText(opts.maxBodyBytes), async (req, res) => {
     const { kind, namespace, name, key } = target(req);
     const text = typeof req.body === 'string' ? req.body : '';
-    if (text.trim() === '') throw new MixerError('MIXER_ERR_BAD_REQUEST', 'the body is empty: send one config document', { details: [{ field: 'body', reason: 'empty' }] });
+    if (text.trim() === '')
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', 'the body is empty: send one config document', { details: [{ field: 'body', reason: 'empty' }] });
     if (mediaType(req) === 'json') {
       try {
         JSON.parse(text);
       } catch (err) {
-        throw new MixerError('MIXER_ERR_BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`, { details: [{ field: 'body', reason: (err as Error).message }] });
+        throw new MixerError('MIXER_ERR_BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`, {
+          details: [{ field: 'body', reason: (err as Error).message }],
+        });
       }
     }
     const raw = oneDocument(text);
@@ -128,7 +133,8 @@ function live(store: ConfigStore): Snapshot {
 function queryString(req: Request, name: string): string | undefined {
   const v = req.query[name];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new MixerError('MIXER_ERR_BAD_REQUEST', `${name} must be given once`, { details: [{ field: name, reason: 'not a single value' }] });
+  if (typeof v !== 'string')
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', `${name} must be given once`, { details: [{ field: name, reason: 'not a single value' }] });
   return v;
 }
 
@@ -136,7 +142,9 @@ function queryString(req: Request, name: string): string | undefined {
 function target(req: Request): { kind: string; namespace: string; name: string; key: string } {
   const { kind, namespace, name } = req.params as Record<string, string>;
   if (!(KINDS as readonly string[]).includes(kind)) {
-    throw new MixerError('MIXER_ERR_NOT_FOUND', `unknown kind ${JSON.stringify(kind)}: expected one of ${KINDS.join(', ')}`, { details: [{ field: 'kind', reason: 'unknown kind' }] });
+    throw new MixerError('MIXER_ERR_NOT_FOUND', `unknown kind ${JSON.stringify(kind)}: expected one of ${KINDS.join(', ')}`, {
+      details: [{ field: 'kind', reason: 'unknown kind' }],
+    });
   }
   return { kind, namespace, name, key: configKey(kind, namespace, name) };
 }
@@ -149,7 +157,11 @@ function mediaType(req: Request): 'json' | 'yaml' | undefined {
 function requireMediaType(req: Request, _res: Response, next: NextFunction): void {
   if (mediaType(req)) return next();
   const got = req.headers['content-type'] ?? 'none';
-  next(new MixerError('MIXER_ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${got} is not supported: send application/yaml or application/json`, { details: [{ field: 'content-type', reason: `got ${got}` }] }));
+  next(
+    new MixerError('MIXER_ERR_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${got} is not supported: send application/yaml or application/json`, {
+      details: [{ field: 'content-type', reason: `got ${got}` }],
+    }),
+  );
 }
 
 /** The body as text, up to `limit` bytes; body-parser's errors become Mixer's. */
@@ -159,8 +171,14 @@ function readText(limit: number): RequestHandler {
     parse(req, res, (err?: unknown) => {
       if (!err) return next();
       const type = (err as { type?: string }).type;
-      if (type === 'entity.too.large') return next(new MixerError('MIXER_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes (MIXER_MAX_BODY_BYTES)`, { details: [{ field: 'body', reason: `over ${limit} bytes` }] }));
-      if (type === 'charset.unsupported' || type === 'encoding.unsupported') return next(new MixerError('MIXER_ERR_UNSUPPORTED_MEDIA_TYPE', (err as Error).message));
+      if (type === 'entity.too.large')
+        return next(
+          new MixerError('MIXER_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes (MIXER_MAX_BODY_BYTES)`, {
+            details: [{ field: 'body', reason: `over ${limit} bytes` }],
+          }),
+        );
+      if (type === 'charset.unsupported' || type === 'encoding.unsupported')
+        return next(new MixerError('MIXER_ERR_UNSUPPORTED_MEDIA_TYPE', (err as Error).message));
       next(new MixerError('MIXER_ERR_BAD_REQUEST', `request body could not be read: ${(err as Error).message}`));
     });
 }
@@ -174,7 +192,9 @@ function oneDocument(text: string): unknown {
     throw new ConfigError(`the body is not valid YAML: ${errors.length} problem(s)`, errors);
   }
   if (list.length !== 1) {
-    throw new MixerError('MIXER_ERR_BAD_REQUEST', `a PUT body is exactly one config document; found ${list.length}`, { details: [{ field: 'body', reason: `${list.length} documents` }] });
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', `a PUT body is exactly one config document; found ${list.length}`, {
+      details: [{ field: 'body', reason: `${list.length} documents` }],
+    });
   }
   return list[0].toJS({ maxAliasCount: 100 }) as unknown;
 }

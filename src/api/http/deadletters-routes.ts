@@ -19,7 +19,8 @@ export function deadLetterRoutes(queue: ReportQueue, adminToken: string | undefi
   r.use('/v1/deadletters', requireAdmin(adminToken));
   r.get('/v1/deadletters/:handler', async (req, res) => {
     const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new MixerError('MIXER_ERR_BAD_REQUEST', 'limit must be a positive integer', { details: [{ field: 'limit', reason: 'not a positive integer' }] });
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', 'limit must be a positive integer', { details: [{ field: 'limit', reason: 'not a positive integer' }] });
     const handler = handlerRef(req.params.handler);
     const items = await queue.deadLetters(handler, limit);
     res.json({ handler, count: (await queue.deadLetterCounts())[handler] ?? 0, items: items.map(({ bags, ...rest }) => ({ ...rest, bags: bags.length })) });
@@ -34,7 +35,9 @@ export function deadLetterRoutes(queue: ReportQueue, adminToken: string | undefi
     const handler = handlerRef(req.params.handler);
     const ids = (req.body as { ids?: unknown } | undefined)?.ids;
     if (ids !== undefined && (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string'))) {
-      throw new MixerError('MIXER_ERR_BAD_REQUEST', 'ids must be an array of dead-letter ids', { details: [{ field: 'ids', reason: 'not an array of strings' }] });
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', 'ids must be an array of dead-letter ids', {
+        details: [{ field: 'ids', reason: 'not an array of strings' }],
+      });
     }
     const replayed = await queue.replay(handler, ids as string[] | undefined);
     res.status(202).json({ handler, replayed });

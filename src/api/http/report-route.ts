@@ -21,15 +21,25 @@ export interface ReportRouteDeps {
  */
 export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'store' | 'limits'>): BagValues[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'report body must be a JSON object {"attributes": [bag, ...]}', { details: [{ field: 'body', reason: 'not an object' }] });
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'report body must be a JSON object {"attributes": [bag, ...]}', {
+      details: [{ field: 'body', reason: 'not an object' }],
+    });
   }
   const extra = Object.keys(body).find((k) => k !== 'attributes');
-  if (extra !== undefined) throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(extra)} in report body (expected attributes)`, { details: [{ field: extra, reason: 'unknown field' }] });
+  if (extra !== undefined)
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', `unknown field ${JSON.stringify(extra)} in report body (expected attributes)`, {
+      details: [{ field: extra, reason: 'unknown field' }],
+    });
   const bags = (body as { attributes?: unknown }).attributes;
-  if (!Array.isArray(bags)) throw new MixerError('MIXER_ERR_BAD_REQUEST', 'report "attributes" must be an array of bags', { details: [{ field: 'attributes', reason: 'not an array' }] });
+  if (!Array.isArray(bags))
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', 'report "attributes" must be an array of bags', {
+      details: [{ field: 'attributes', reason: 'not an array' }],
+    });
   if (bags.length === 0) throw new MixerError('MIXER_ERR_EMPTY_BATCH', 'report has no bags', { details: [{ field: 'attributes', reason: 'empty' }] });
   if (bags.length > deps.limits.maxBags) {
-    throw new MixerError('MIXER_ERR_BATCH_TOO_LARGE', `report has ${bags.length} bags; at most ${deps.limits.maxBags} (MIXER_MAX_BAGS)`, { details: [{ field: 'attributes', reason: `over ${deps.limits.maxBags} bags` }] });
+    throw new MixerError('MIXER_ERR_BATCH_TOO_LARGE', `report has ${bags.length} bags; at most ${deps.limits.maxBags} (MIXER_MAX_BAGS)`, {
+      details: [{ field: 'attributes', reason: `over ${deps.limits.maxBags} bags` }],
+    });
   }
   const vocab = deps.store.current.plan.vocabulary;
   const out: BagValues[] = new Array(bags.length);

@@ -10,7 +10,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** Writes an answer whose JSON text is already made: head and body go out in one write. */
 export function sendJsonText(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
-  const head = headers === undefined ? { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) } : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...headers };
+  const head =
+    headers === undefined
+      ? { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) }
+      : { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...headers };
   res.writeHead(status, head);
   res.end(text);
 }
@@ -113,7 +116,12 @@ export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err
     try {
       body = JSON.parse(text);
     } catch (err) {
-      done(new MixerError('MIXER_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`, { details: [{ field: 'body', reason: (err as Error).message }] }), undefined);
+      done(
+        new MixerError('MIXER_ERR_BAD_JSON', `request body is not valid JSON: ${(err as Error).message}`, {
+          details: [{ field: 'body', reason: (err as Error).message }],
+        }),
+        undefined,
+      );
       return;
     }
     done(undefined, body);

@@ -53,7 +53,9 @@ const PARSERS: Readonly<Record<string, Parser>> = {
   },
   timestamp: (v, now) => {
     if (v === 'now') return now().toISOString();
-    return RFC3339.test(v) && Number.isFinite(Date.parse(v)) ? v : new Error(`${JSON.stringify(v)} is not an RFC 3339 time (e.g. 2024-05-01T12:00:00Z) or "now"`);
+    return RFC3339.test(v) && Number.isFinite(Date.parse(v))
+      ? v
+      : new Error(`${JSON.stringify(v)} is not an RFC 3339 time (e.g. 2024-05-01T12:00:00Z) or "now"`);
   },
   duration: (v) => (parseDuration(v) === undefined ? new Error(`${JSON.stringify(v)} is not a duration (e.g. 150ms, 1.5s, 1h2m)`) : v),
   stringmap: (v) => {
@@ -72,14 +74,34 @@ const PARSERS: Readonly<Record<string, Parser>> = {
 
 /** The attribute flags of `check` and `report`, in the order `--help` lists them. */
 export const ATTRIBUTE_FLAGS: readonly FlagSpec[] = [
-  { key: 'attributes', flags: '-a, --attributes <name=value>', description: 'attributes of a guessed type: integer, true/false, else string', parse: PARSERS.guess },
-  { key: 'string_attributes', flags: '-s, --string_attributes <name=value>', description: 'STRING (also IP_ADDRESS, DNS_NAME, EMAIL_ADDRESS, URI, BYTES) attributes', parse: PARSERS.string },
+  {
+    key: 'attributes',
+    flags: '-a, --attributes <name=value>',
+    description: 'attributes of a guessed type: integer, true/false, else string',
+    parse: PARSERS.guess,
+  },
+  {
+    key: 'string_attributes',
+    flags: '-s, --string_attributes <name=value>',
+    description: 'STRING (also IP_ADDRESS, DNS_NAME, EMAIL_ADDRESS, URI, BYTES) attributes',
+    parse: PARSERS.string,
+  },
   { key: 'int64_attributes', flags: '-i, --int64_attributes <name=value>', description: 'INT64 attributes', parse: PARSERS.int64 },
   { key: 'double_attributes', flags: '-d, --double_attributes <name=value>', description: 'DOUBLE attributes', parse: PARSERS.double },
   { key: 'bool_attributes', flags: '-b, --bool_attributes <name=value>', description: 'BOOL attributes (true or false)', parse: PARSERS.bool },
-  { key: 'timestamp_attributes', flags: '-t, --timestamp_attributes <name=value>', description: 'TIMESTAMP attributes (RFC 3339, or "now")', parse: PARSERS.timestamp },
+  {
+    key: 'timestamp_attributes',
+    flags: '-t, --timestamp_attributes <name=value>',
+    description: 'TIMESTAMP attributes (RFC 3339, or "now")',
+    parse: PARSERS.timestamp,
+  },
   { key: 'duration_attributes', flags: '--duration_attributes <name=value>', description: 'DURATION attributes (150ms, 1.5s, 1h2m)', parse: PARSERS.duration },
-  { key: 'stringmap_attributes', flags: '--stringmap_attributes <name=k1:v1;k2:v2>', description: 'STRING_MAP attributes, e.g. source.labels=app:frontend;version:v1', parse: PARSERS.stringmap },
+  {
+    key: 'stringmap_attributes',
+    flags: '--stringmap_attributes <name=k1:v1;k2:v2>',
+    description: 'STRING_MAP attributes, e.g. source.labels=app:frontend;version:v1',
+    parse: PARSERS.stringmap,
+  },
 ];
 
 /** The user-facing name of a flag, e.g. `-i/--int64_attributes`. */

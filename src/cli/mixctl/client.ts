@@ -110,7 +110,11 @@ export function errorFromAnswer(status: number, text: string, method: string, pa
   }
   const head = `${method} ${path}: ${code} (${status}): ${message}`;
   if (status === 401 || status === 403) {
-    lines.push(status === 401 ? 'pass the admin token with --token <token> or MIXER_ADMIN_TOKEN' : 'the admin API is off on this Mixer: start it with MIXER_ADMIN_TOKEN or MIXER_ADMIN_TOKEN_FILE');
+    lines.push(
+      status === 401
+        ? 'pass the admin token with --token <token> or MIXER_ADMIN_TOKEN'
+        : 'the admin API is off on this Mixer: start it with MIXER_ADMIN_TOKEN or MIXER_ADMIN_TOKEN_FILE',
+    );
     return new CliError(EXIT.UNAUTHORIZED, head, lines, status);
   }
   return new CliError(EXIT.ERROR, head, lines, status);
@@ -174,7 +178,8 @@ export class MixerClient {
   /** {@link send}, expecting a JSON answer (exit 1 when it is not JSON). */
   async json(method: string, path: string, opts: RequestOptions = {}): Promise<unknown> {
     const a = await this.send(method, path, opts);
-    if (a.json === undefined) throw new CliError(EXIT.ERROR, `${method} ${path}: expected a JSON answer, got ${a.contentType || 'no content type'}: ${a.text.slice(0, 200)}`);
+    if (a.json === undefined)
+      throw new CliError(EXIT.ERROR, `${method} ${path}: expected a JSON answer, got ${a.contentType || 'no content type'}: ${a.text.slice(0, 200)}`);
     return a.json;
   }
 }

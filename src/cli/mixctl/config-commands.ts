@@ -10,7 +10,10 @@ import type { OutputFormat } from './output';
 
 /** Every kind by its lower-case name and plural, and `manifest(s)` for AttributeManifest. */
 const KIND_ALIASES: Readonly<Record<string, Kind>> = Object.fromEntries([
-  ...KINDS.flatMap((k) => [[k.toLowerCase(), k], [`${k.toLowerCase()}s`, k]]),
+  ...KINDS.flatMap((k) => [
+    [k.toLowerCase(), k],
+    [`${k.toLowerCase()}s`, k],
+  ]),
   ['manifest', 'AttributeManifest'],
   ['manifests', 'AttributeManifest'],
 ]) as Record<string, Kind>;
@@ -112,7 +115,10 @@ function objectsTable(objects: readonly ListedObject[]): string {
   if (objects.length === 0) return 'No objects found.';
   const withSource = objects.some((o) => o.source !== undefined);
   const header = ['kind', 'namespace', 'name', 'summary', ...(withSource ? ['source'] : [])];
-  return renderTable(header, objects.map((o) => [o.kind, o.namespace, o.name, summary(o), ...(withSource ? [o.source ?? ''] : [])]));
+  return renderTable(
+    header,
+    objects.map((o) => [o.kind, o.namespace, o.name, summary(o), ...(withSource ? [o.source ?? ''] : [])]),
+  );
 }
 
 /** The namespace of one file object: its own, else `-n`'s. @throws CliError (exit 2) when both are given and differ. */
@@ -140,7 +146,15 @@ async function runSteps(format: OutputFormat, steps: ReadonlyArray<() => Promise
       d = await step();
     } catch (err) {
       if (err instanceof CliError && done.length > 0) {
-        throw new CliError(err.exitCode, err.message, [...err.lines, `${done.length} of ${steps.length} object(s) were done before this error: ${done.map((x) => `${x.kind}/${x.namespace}/${x.name}`).join(', ')}`], err.status);
+        throw new CliError(
+          err.exitCode,
+          err.message,
+          [
+            ...err.lines,
+            `${done.length} of ${steps.length} object(s) were done before this error: ${done.map((x) => `${x.kind}/${x.namespace}/${x.name}`).join(', ')}`,
+          ],
+          err.status,
+        );
       }
       throw err;
     }
@@ -155,7 +169,13 @@ async function runSteps(format: OutputFormat, steps: ReadonlyArray<() => Promise
  * `PUT`s each object in {@link applyOrder}. `edit` may change a document before it is sent.
  * @returns what was done.
  */
-export async function putObjects(client: MixerClient, format: OutputFormat, objects: readonly FileObject[], namespace: (o: FileObject) => string, edit?: (o: FileObject, doc: Document) => void): Promise<Done[]> {
+export async function putObjects(
+  client: MixerClient,
+  format: OutputFormat,
+  objects: readonly FileObject[],
+  namespace: (o: FileObject) => string,
+  edit?: (o: FileObject, doc: Document) => void,
+): Promise<Done[]> {
   const steps = applyOrder(objects).map((o) => async (): Promise<Done> => {
     const ns = namespace(o);
     let a;
@@ -163,7 +183,13 @@ export async function putObjects(client: MixerClient, format: OutputFormat, obje
       a = await client.send('PUT', objectPath(o.kind, ns, o.name), { body: documentBody(o, ns, edit && ((d) => edit(o, d))), contentType: 'application/yaml' });
     } catch (err) {
       // Mixer's lines (`api:6`) count lines of the document as sent; say where it is in the file.
-      if (err instanceof CliError && err.status === 400) throw new CliError(err.exitCode, err.message, [...err.lines, `  (the document is at ${o.where}; "api:<line>" counts lines of the document as mixctl sent it)`], err.status);
+      if (err instanceof CliError && err.status === 400)
+        throw new CliError(
+          err.exitCode,
+          err.message,
+          [...err.lines, `  (the document is at ${o.where}; "api:<line>" counts lines of the document as mixctl sent it)`],
+          err.status,
+        );
       throw err;
     }
     return { kind: o.kind, namespace: ns, name: o.name, result: a.status === 201 ? 'created' : 'configured' };
@@ -172,13 +198,19 @@ export async function putObjects(client: MixerClient, format: OutputFormat, obje
 }
 
 /** `DELETE`s each object in {@link deleteOrder}; with `ignoreNotFound` a 404 is not an error. */
-export async function deleteObjects(client: MixerClient, format: OutputFormat, objects: ReadonlyArray<{ kind: Kind; name: string; ns: string }>, ignoreNotFound: boolean): Promise<Done[]> {
+export async function deleteObjects(
+  client: MixerClient,
+  format: OutputFormat,
+  objects: ReadonlyArray<{ kind: Kind; name: string; ns: string }>,
+  ignoreNotFound: boolean,
+): Promise<Done[]> {
   const steps = objects.map((o) => async (): Promise<Done> => {
     try {
       await client.send('DELETE', objectPath(o.kind, o.ns, o.name));
       return { kind: o.kind, namespace: o.ns, name: o.name, result: 'deleted' };
     } catch (err) {
-      if (ignoreNotFound && err instanceof CliError && err.status === 404) return { kind: o.kind, namespace: o.ns, name: o.name, result: 'not found (ignored)' };
+      if (ignoreNotFound && err instanceof CliError && err.status === 404)
+        return { kind: o.kind, namespace: o.ns, name: o.name, result: 'not found (ignored)' };
       throw err;
     }
   });
@@ -193,7 +225,12 @@ export async function applyCommand(client: MixerClient, format: OutputFormat, fi
 }
 
 /** `mixctl delete <kind> <name>` or `mixctl delete -f file` (reverse apply order). */
-export async function deleteCommand(client: MixerClient, format: OutputFormat, args: { kind?: string; name?: string; file?: string; ignoreNotFound: boolean }, ns: NamespaceFlag): Promise<void> {
+export async function deleteCommand(
+  client: MixerClient,
+  format: OutputFormat,
+  args: { kind?: string; name?: string; file?: string; ignoreNotFound: boolean },
+  ns: NamespaceFlag,
+): Promise<void> {
   if (args.file !== undefined) {
     if (args.kind !== undefined) throw usageError('delete: give either <kind> <name> or -f <file>, not both');
     const objects = await readConfigFile(args.file);
@@ -206,7 +243,12 @@ export async function deleteCommand(client: MixerClient, format: OutputFormat, a
 }
 
 /** `mixctl get [kind] [name]`: the objects of a namespace (or all with `allNamespaces`), or one object. */
-export async function getCommand(client: MixerClient, format: OutputFormat, args: { kind?: string; name?: string; allNamespaces: boolean }, ns: NamespaceFlag): Promise<void> {
+export async function getCommand(
+  client: MixerClient,
+  format: OutputFormat,
+  args: { kind?: string; name?: string; allNamespaces: boolean },
+  ns: NamespaceFlag,
+): Promise<void> {
   const kind = args.kind === undefined ? undefined : parseKind(args.kind);
   if (kind !== undefined && args.name !== undefined) {
     const one = await getObject(client, kind, ns.value, args.name);
@@ -214,5 +256,9 @@ export async function getCommand(client: MixerClient, format: OutputFormat, args
     return;
   }
   const objects = await listObjects(client, { kind, namespace: args.allNamespaces ? undefined : ns.value });
-  emitDocuments(format, objects.map((o) => o.doc), () => objectsTable(objects));
+  emitDocuments(
+    format,
+    objects.map((o) => o.doc),
+    () => objectsTable(objects),
+  );
 }

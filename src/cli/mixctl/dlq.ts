@@ -16,7 +16,8 @@ interface DeadLetterView {
 
 /** The URL path of a handler's dead letters: `name` or `namespace/name` (the slash encoded). */
 export function deadLetterPath(handler: string, ...rest: string[]): string {
-  if (handler === '' || handler.split('/').length > 2 || handler.split('/').some((p) => p === '')) throw usageError(`<handler>: ${JSON.stringify(handler)} is not name or namespace/name`);
+  if (handler === '' || handler.split('/').length > 2 || handler.split('/').some((p) => p === ''))
+    throw usageError(`<handler>: ${JSON.stringify(handler)} is not name or namespace/name`);
   return ['/v1/deadletters', encodeURIComponent(handler), ...rest.map(encodeURIComponent)].join('/');
 }
 
@@ -30,7 +31,14 @@ export async function dlqList(client: MixerClient, format: OutputFormat, handler
     const items = a.items ?? [];
     const head = `${a.handler ?? handler}: ${a.count ?? items.length} dead letter(s)`;
     if (items.length === 0) return head;
-    const rows = items.map((d) => [d.id, d.failedAt ?? '', String(d.attempts ?? ''), String(Array.isArray(d.bags) ? d.bags.length : d.bags), d.permanent ? 'yes' : 'no', shorten(d.error)]);
+    const rows = items.map((d) => [
+      d.id,
+      d.failedAt ?? '',
+      String(d.attempts ?? ''),
+      String(Array.isArray(d.bags) ? d.bags.length : d.bags),
+      d.permanent ? 'yes' : 'no',
+      shorten(d.error),
+    ]);
     return `${head}\n${renderTable(['id', 'failed at', 'attempts', 'bags', 'permanent', 'error'], rows)}`;
   });
 }
@@ -55,6 +63,9 @@ export async function dlqShow(client: MixerClient, format: OutputFormat, handler
 
 /** `mixctl dlq replay <handler> [ids...]`: put dead letters (all, or those named) back in the handler's queue. */
 export async function dlqReplay(client: MixerClient, format: OutputFormat, handler: string, ids: readonly string[]): Promise<void> {
-  const a = (await client.json('POST', `${deadLetterPath(handler)}/replay`, { body: ids.length > 0 ? { ids } : {} })) as { handler?: string; replayed?: number };
+  const a = (await client.json('POST', `${deadLetterPath(handler)}/replay`, { body: ids.length > 0 ? { ids } : {} })) as {
+    handler?: string;
+    replayed?: number;
+  };
   emit(format, a, () => `${a.handler ?? handler}: replayed ${a.replayed ?? 0} dead letter(s)`);
 }

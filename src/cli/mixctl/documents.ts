@@ -97,7 +97,10 @@ export async function readConfigFile(file: string): Promise<FileObject[]> {
 
 /** `objects` in {@link APPLY_ORDER} (file order within a kind; other kinds last). */
 export function applyOrder<T extends { kind: Kind }>(objects: readonly T[]): T[] {
-  return objects.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o.kind) - rank(b.o.kind) || a.i - b.i).map((x) => x.o);
+  return objects
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => rank(a.o.kind) - rank(b.o.kind) || a.i - b.i)
+    .map((x) => x.o);
 }
 
 /** The reverse of {@link applyOrder}: other kinds, then Rule, Handler, Instance, AttributeManifest. */

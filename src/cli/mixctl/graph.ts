@@ -9,7 +9,19 @@ interface GraphNode {
   data: { id: string; nodeType?: string; namespace?: string; app?: string; version?: string; workload?: string; service?: string };
 }
 interface GraphEdge {
-  data: { source: string; target: string; protocol?: string; requestRate?: number; errorRate?: number; p50?: number; p95?: number; p99?: number; requests?: number; errors?: number; mtlsShare?: number };
+  data: {
+    source: string;
+    target: string;
+    protocol?: string;
+    requestRate?: number;
+    errorRate?: number;
+    p50?: number;
+    p95?: number;
+    p99?: number;
+    requests?: number;
+    errors?: number;
+    mtlsShare?: number;
+  };
 }
 interface GraphAnswer {
   window?: string;
@@ -24,7 +36,18 @@ export function renderGraph(g: GraphAnswer, window: string): string {
   const nodes = g.elements?.nodes ?? [];
   const edges = g.elements?.edges ?? [];
   if (edges.length === 0 && nodes.length === 0) return `No traffic in the last ${window}.`;
-  const rows = edges.map(({ data: e }) => [e.source, e.target, e.protocol ?? '', num(e.requestRate), pct(e.errorRate), num(e.p50, 1), num(e.p95, 1), num(e.p99, 1), pct(e.mtlsShare), String(e.requests ?? '-')]);
+  const rows = edges.map(({ data: e }) => [
+    e.source,
+    e.target,
+    e.protocol ?? '',
+    num(e.requestRate),
+    pct(e.errorRate),
+    num(e.p50, 1),
+    num(e.p95, 1),
+    num(e.p99, 1),
+    pct(e.mtlsShare),
+    String(e.requests ?? '-'),
+  ]);
   const table = renderTable(['source', 'target', 'protocol', 'req/s', 'errors', 'p50 ms', 'p95 ms', 'p99 ms', 'mtls', 'requests'], rows);
   return `${table}\n${nodes.length} node(s), ${edges.length} edge(s) in the last ${window}`;
 }

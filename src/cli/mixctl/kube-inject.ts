@@ -20,7 +20,10 @@ export const MESH_KEY_SECRET_KEY = 'key';
 export const POD_TEMPLATE_PATHS: ReadonlyMap<string, readonly string[]> = new Map<string, readonly string[]>([
   ['Pod', []],
   ['CronJob', ['spec', 'jobTemplate', 'spec', 'template']],
-  ...['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job'].map((kind): [string, readonly string[]] => [kind, ['spec', 'template']]),
+  ...['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job'].map((kind): [string, readonly string[]] => [
+    kind,
+    ['spec', 'template'],
+  ]),
 ]);
 
 /** The choices of `mixctl kube-inject` that are not in the workload. */
@@ -112,7 +115,14 @@ export function sidecarContainer(args: readonly string[], o: KubeInjectOptions, 
     ],
     readinessProbe: { httpGet: { path: '/healthz', port: o.adminPort }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, capabilities: { drop: ['ALL'] } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      capabilities: { drop: ['ALL'] },
+    },
   };
 }
 
@@ -147,7 +157,8 @@ function own<T>(doc: Document, node: T, where: string): T {
 function childMap(doc: Document, parent: YAMLMap, key: string, where: string, before?: string): YAMLMap {
   const node = parent.get(key, true);
   if (isMap(node)) return own(doc, node, where);
-  if (node !== undefined && !(isScalar(node) && node.value === null)) throw new Refusal(`${where} is not a map${isAlias(node) ? ' (an alias): write it out to inject' : ''}`);
+  if (node !== undefined && !(isScalar(node) && node.value === null))
+    throw new Refusal(`${where} is not a map${isAlias(node) ? ' (an alias): write it out to inject' : ''}`);
   const made = doc.createNode({}) as YAMLMap;
   if (node !== undefined) parent.set(doc.createNode(key), made);
   else {
@@ -171,7 +182,11 @@ function injectWorkload(doc: Document, base: readonly Key[], workload: Obj, o: K
   if (annotations[INJECTED_ANNOTATION] !== undefined || all.some((c) => c.name === SIDECAR_CONTAINER)) return 'already-injected';
   if (containers.length === 0) throw new Refusal(`${at('spec', 'containers')}: no containers, so no app for the sidecar to proxy`);
   if (spec.hostNetwork === true) throw new Refusal(`${at('spec', 'hostNetwork')} is true: the sidecar's ports would be the node's, shared by every such pod`);
-  const mine: Array<[string, number]> = [['inbound', o.inboundPort], ['outbound', o.outboundPort], ['admin', o.adminPort]];
+  const mine: Array<[string, number]> = [
+    ['inbound', o.inboundPort],
+    ['outbound', o.outboundPort],
+    ['admin', o.adminPort],
+  ];
   for (const c of all) {
     for (const p of list(c.ports)) {
       const clash = mine.find(([, port]) => port === p.containerPort);
@@ -179,20 +194,33 @@ function injectWorkload(doc: Document, base: readonly Key[], workload: Obj, o: K
     }
   }
   const labels = objAt(tmeta, ['labels']) ?? {};
-  for (const [k, v] of Object.entries(labels)) if (typeof v !== 'string') throw new Refusal(`${at('metadata', 'labels', k)}: ${JSON.stringify(v)} is not a string (quote it)`);
+  for (const [k, v] of Object.entries(labels))
+    if (typeof v !== 'string') throw new Refusal(`${at('metadata', 'labels', k)}: ${JSON.stringify(v)} is not a string (quote it)`);
   const meta = objAt(workload, ['metadata']) ?? {};
   const pod: PodLike = {
-    metadata: { name: meta.name as string | undefined, namespace: (meta.namespace as string | undefined) ?? 'default', labels: labels as Record<string, string>, annotations: annotations as Record<string, string> },
+    metadata: {
+      name: meta.name as string | undefined,
+      namespace: (meta.namespace as string | undefined) ?? 'default',
+      labels: labels as Record<string, string>,
+      annotations: annotations as Record<string, string>,
+    },
     spec: { serviceAccountName: spec.serviceAccountName as string | undefined, containers: containers as NonNullable<PodLike['spec']>['containers'] },
   };
   let args: string[];
   try {
-    args = sidecarArgsFromPod(pod, { mixerUrl: o.mixerUrl, inboundPort: o.inboundPort, outboundPort: o.outboundPort, adminPort: o.adminPort, failOpen: o.failOpen });
+    args = sidecarArgsFromPod(pod, {
+      mixerUrl: o.mixerUrl,
+      inboundPort: o.inboundPort,
+      outboundPort: o.outboundPort,
+      adminPort: o.adminPort,
+      failOpen: o.failOpen,
+    });
   } catch (err) {
     throw new Refusal((err as Error).message);
   }
   const service = args[args.indexOf('--service') + 1];
-  if (!DNS_LABEL.test(service)) throw new Refusal(`service name ${JSON.stringify(service)} is not a DNS-1123 label: set label app or annotation sidecar.mixer.io/service`);
+  if (!DNS_LABEL.test(service))
+    throw new Refusal(`service name ${JSON.stringify(service)} is not a DNS-1123 label: set label app or annotation sidecar.mixer.io/service`);
   // A pod that runs to completion (every Job) would never finish beside an ordinary sidecar container.
   const native = spec.restartPolicy === 'Never' || spec.restartPolicy === 'OnFailure';
   const tplKeys = [...base, ...rel];
@@ -205,8 +233,7 @@ function injectWorkload(doc: Document, base: readonly Key[], workload: Obj, o: K
     if (seq.flow) for (const item of seq.items) if (isMap(item) || isSeq(item)) item.flow = true;
     seq.flow = false;
     seq.add(added);
-  }
-  else if (seq === undefined || (isScalar(seq) && seq.value === null)) specNode.set(doc.createNode(listKey), doc.createNode([added]));
+  } else if (seq === undefined || (isScalar(seq) && seq.value === null)) specNode.set(doc.createNode(listKey), doc.createNode([added]));
   else throw new Refusal(`${at('spec', listKey)} is not a list${isAlias(seq) ? ' (an alias): write it out to inject' : ''}`);
   const metaNode = childMap(doc, own(doc, mapAt(doc, tplKeys), rel.join('.') || 'the pod'), 'metadata', at('metadata'), 'spec');
   childMap(doc, metaNode, 'annotations', at('metadata', 'annotations')).set(doc.createNode(INJECTED_ANNOTATION), doc.createNode('true'));
@@ -228,7 +255,8 @@ function styleOf(source: string): ToStringOptions {
 function render(doc: Document, source: string): string {
   const text = doc.toString(styleOf(source));
   const comment = doc.comment && !doc.directives?.docEnd ? `${doc.comment.replace(/^(?!$)(?: $)?/gm, '#')}\n` : undefined;
-  if (comment && text.endsWith(`\n\n${comment}`) && !source.replace(/\r\n/g, '\n').includes(`\n\n${comment}`)) return text.slice(0, -comment.length - 1) + comment;
+  if (comment && text.endsWith(`\n\n${comment}`) && !source.replace(/\r\n/g, '\n').includes(`\n\n${comment}`))
+    return text.slice(0, -comment.length - 1) + comment;
   return text;
 }
 
@@ -245,11 +273,16 @@ function render(doc: Document, source: string): string {
 export function kubeInject(text: string, file: string, options: Partial<KubeInjectOptions> = {}): KubeInjectResult {
   const o: KubeInjectOptions = { ...KUBE_INJECT_DEFAULTS, ...options };
   if (!/^https?:\/\/[^/\s]+/.test(o.mixerUrl)) throw usageError(`--mixer: ${JSON.stringify(o.mixerUrl)} is not an http(s) URL`);
-  if (new Set([o.inboundPort, o.outboundPort, o.adminPort]).size < 3) throw usageError(`the sidecar's inbound, outbound and admin ports must differ (${o.inboundPort}, ${o.outboundPort}, ${o.adminPort})`);
+  if (new Set([o.inboundPort, o.outboundPort, o.adminPort]).size < 3)
+    throw usageError(`the sidecar's inbound, outbound and admin ports must differ (${o.inboundPort}, ${o.outboundPort}, ${o.adminPort})`);
   const lines = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter: lines, merge: true });
   const docs = Array.isArray(parsed) ? parsed : [];
-  const bad = docs.flatMap((d) => d.errors.map((e) => `  ${file}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'} ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`));
+  const bad = docs.flatMap((d) =>
+    d.errors.map(
+      (e) => `  ${file}:${e.linePos?.[0].line ?? '?'}:${e.linePos?.[0].col ?? '?'} ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+    ),
+  );
   if (bad.length > 0) throw usageError(`${file}: not valid YAML, ${bad.length} problem(s):`, bad);
   if (docs.every((d) => d.contents === null)) throw usageError(`${file}: no documents in the file`);
   const out: string[] = [];
@@ -266,7 +299,8 @@ export function kubeInject(text: string, file: string, options: Partial<KubeInje
     }
     const targets: Array<{ base: Key[]; obj: Obj }> = [];
     if (isObj(value) && POD_TEMPLATE_PATHS.has(value.kind as string)) targets.push({ base: [], obj: value });
-    else if (isObj(value) && value.kind === 'List') list(value.items).forEach((obj, j) => POD_TEMPLATE_PATHS.has(obj.kind as string) && targets.push({ base: ['items', j], obj }));
+    else if (isObj(value) && value.kind === 'List')
+      list(value.items).forEach((obj, j) => POD_TEMPLATE_PATHS.has(obj.kind as string) && targets.push({ base: ['items', j], obj }));
     let changed = false;
     for (const { base, obj } of targets) {
       const node = base.length === 0 ? doc.contents : (doc.getIn(base, true) as { range?: [number, number, number] } | undefined);
@@ -296,7 +330,9 @@ export function kubeInject(text: string, file: string, options: Partial<KubeInje
 export async function kubeInjectCommand(format: OutputFormat, file: string, options: Partial<KubeInjectOptions> = {}): Promise<void> {
   const name = file === '-' ? 'stdin' : file;
   const result = kubeInject(await readFileText(file), name, options);
-  for (const x of result.outcomes) if (x.result === 'already-injected') writeErr(`${x.object}: already injected (annotation ${INJECTED_ANNOTATION} or a ${SIDECAR_CONTAINER} container): left unchanged`);
+  for (const x of result.outcomes)
+    if (x.result === 'already-injected')
+      writeErr(`${x.object}: already injected (annotation ${INJECTED_ANNOTATION} or a ${SIDECAR_CONTAINER} container): left unchanged`);
   if (result.outcomes.length === 0) writeErr(`${name}: no Pod or workload with a pod template: printed unchanged`);
   if (format === 'json') writeOut(toJson(result.objects.length === 1 ? result.objects[0] : { apiVersion: 'v1', kind: 'List', items: result.objects }));
   else writeOut(result.yaml);

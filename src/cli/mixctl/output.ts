@@ -40,7 +40,14 @@ export function renderTable(header: readonly string[], rows: ReadonlyArray<reado
   const clean = (s: string): string => s.replace(/\s*\n\s*/g, ' ');
   const all = [header.map((h) => h.toUpperCase()), ...rows.map((r) => r.map(clean))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return `${all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]))).join('   ').trimEnd()).join('\n')}\n`;
+  return `${all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i])))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }
 
 /** `label: value` lines with the values aligned; a value of several lines is indented under the first. */

@@ -94,7 +94,9 @@ export function describeCondition(c: unknown, top = true): string {
   if (typeof c !== 'object' || c === null) return JSON.stringify(c);
   const o = c as Record<string, unknown>;
   const group = (items: unknown, join: string, flatten: string): string => {
-    const parts = (Array.isArray(items) ? items : []).map((i) => (i && typeof i === 'object' && flatten in i && Object.keys(i).length === 1 ? describeCondition(i, true) : describeCondition(i, false)));
+    const parts = (Array.isArray(items) ? items : []).map((i) =>
+      i && typeof i === 'object' && flatten in i && Object.keys(i).length === 1 ? describeCondition(i, true) : describeCondition(i, false),
+    );
     const text = parts.join(` ${join} `);
     return top || parts.length < 2 ? text : `(${text})`;
   };
@@ -108,7 +110,9 @@ export function describeCondition(c: unknown, top = true): string {
 
 /** The rules of `namespace` whose match mentions `subject`. */
 export function rulesFor(objects: readonly ListedObject[], namespace: string, subject: string): ListedObject[] {
-  return objects.filter((o) => o.kind === 'Rule' && o.namespace === namespace && matchMentions((o.doc.spec as { match?: unknown } | undefined)?.match, subject));
+  return objects.filter(
+    (o) => o.kind === 'Rule' && o.namespace === namespace && matchMentions((o.doc.spec as { match?: unknown } | undefined)?.match, subject),
+  );
 }
 
 /** `rule create <scope> <subject> -f file`: apply the file's objects in the scope's namespace, each Rule restricted to the subject. */
@@ -116,9 +120,15 @@ export async function ruleCreate(client: MixerClient, format: OutputFormat, scop
   const ns = scopeNamespace(scope);
   checkSubject(subject);
   const objects = await readConfigFile(file);
-  await putObjects(client, format, objects, () => ns, (o: FileObject, doc: Document) => {
-    if (o.kind === 'Rule') addSubjectToDocument(doc, subject);
-  });
+  await putObjects(
+    client,
+    format,
+    objects,
+    () => ns,
+    (o: FileObject, doc: Document) => {
+      if (o.kind === 'Rule') addSubjectToDocument(doc, subject);
+    },
+  );
 }
 
 /** `rule get <scope> <subject>`: the rules in the scope's namespace whose match mentions the subject. */
@@ -126,22 +136,43 @@ export async function ruleGet(client: MixerClient, format: OutputFormat, scope: 
   const ns = scopeNamespace(scope);
   checkSubject(subject);
   const rules = rulesFor(await listObjects(client, { kind: 'Rule', namespace: ns }), ns, subject);
-  emitDocuments(format, rules.map((r) => r.doc), () => {
-    if (rules.length === 0) return `No rules for ${subject} in namespace ${ns}.`;
-    return renderTable(
-      ['namespace', 'name', 'match', 'actions'],
-      rules.map((r) => {
-        const spec = (r.doc.spec ?? {}) as { match?: unknown; actions?: Array<{ handler?: string; instances?: string[] }> };
-        return [r.namespace, r.name, describeCondition(spec.match), (spec.actions ?? []).map((a) => `${a.handler}(${(a.instances ?? []).join(',')})`).join(' ')];
-      }),
-    );
-  });
+  emitDocuments(
+    format,
+    rules.map((r) => r.doc),
+    () => {
+      if (rules.length === 0) return `No rules for ${subject} in namespace ${ns}.`;
+      return renderTable(
+        ['namespace', 'name', 'match', 'actions'],
+        rules.map((r) => {
+          const spec = (r.doc.spec ?? {}) as { match?: unknown; actions?: Array<{ handler?: string; instances?: string[] }> };
+          return [
+            r.namespace,
+            r.name,
+            describeCondition(spec.match),
+            (spec.actions ?? []).map((a) => `${a.handler}(${(a.instances ?? []).join(',')})`).join(' '),
+          ];
+        }),
+      );
+    },
+  );
 }
 
 /** `rule delete <scope> <subject> -f file`: delete what `rule create` made from the same file (Rules first). */
-export async function ruleDelete(client: MixerClient, format: OutputFormat, scope: string, subject: string, file: string, ignoreNotFound: boolean): Promise<void> {
+export async function ruleDelete(
+  client: MixerClient,
+  format: OutputFormat,
+  scope: string,
+  subject: string,
+  file: string,
+  ignoreNotFound: boolean,
+): Promise<void> {
   const ns = scopeNamespace(scope);
   checkSubject(subject);
   const objects = await readConfigFile(file);
-  await deleteObjects(client, format, deleteOrder(objects).map((o) => ({ kind: o.kind, name: o.name, ns })), ignoreNotFound);
+  await deleteObjects(
+    client,
+    format,
+    deleteOrder(objects).map((o) => ({ kind: o.kind, name: o.name, ns })),
+    ignoreNotFound,
+  );
 }

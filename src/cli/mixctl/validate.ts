@@ -24,7 +24,11 @@ export async function validateCommand(format: OutputFormat, file: string, withDi
   let contextCount = 0;
   if (problems.length === 0) {
     if (!existsSync(withDir)) throw usageError(`--with: ${withDir} does not exist`);
-    const [{ loadConfigDir }, { compileConfig }, { adapterInventory }] = await Promise.all([import('../../config/load'), import('../../config/compile'), import('../../../adapters/index')]);
+    const [{ loadConfigDir }, { compileConfig }, { adapterInventory }] = await Promise.all([
+      import('../../config/load'),
+      import('../../config/compile'),
+      import('../../../adapters/index'),
+    ]);
     const context = await loadConfigDir(withDir, lenientEnv());
     const keys = new Set(checked.objects.map((o) => o.key));
     const same = file === '-' ? '' : path.resolve(file);
@@ -38,5 +42,10 @@ export async function validateCommand(format: OutputFormat, file: string, withDi
     if (format !== 'table') emit(format, result, () => '');
     throw usageError(`${file}: invalid, ${problems.length} problem(s):`, problemLines(problems));
   }
-  emit(format, result, () => `${file}: valid: ${objects.length} object(s) (${objects.map((o) => `${o.kind}/${o.namespace ?? 'default'}/${o.name}`).join(', ')}), checked with ${contextCount} object(s) of ${withDir}`);
+  emit(
+    format,
+    result,
+    () =>
+      `${file}: valid: ${objects.length} object(s) (${objects.map((o) => `${o.kind}/${o.namespace ?? 'default'}/${o.name}`).join(', ')}), checked with ${contextCount} object(s) of ${withDir}`,
+  );
 }

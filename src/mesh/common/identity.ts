@@ -95,7 +95,8 @@ export class IdentityVerifier {
     const text = header.slice(0, dot);
     const sig = Buffer.from(header.slice(dot + 1), 'base64url');
     const want = Buffer.from(mac(this.key, text), 'base64url');
-    if (sig.length !== want.length || !timingSafeEqual(sig, want)) return { error: 'identity signature does not verify (is MIXER_MESH_KEY the same everywhere?)' };
+    if (sig.length !== want.length || !timingSafeEqual(sig, want))
+      return { error: 'identity signature does not verify (is MIXER_MESH_KEY the same everywhere?)' };
     let p: Payload;
     try {
       p = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Payload;

@@ -60,7 +60,8 @@ export function verifyRequest(
   const sig = headers[SIGNATURE_HEADER];
   if (typeof ts !== 'string' || typeof sig !== 'string') return `missing ${TIMESTAMP_HEADER} or ${SIGNATURE_HEADER}`;
   const at = Number(ts);
-  if (!/^\d{1,15}$/.test(ts) || Math.abs(now - at) > MAX_CLOCK_SKEW_MS) return `stale or malformed ${TIMESTAMP_HEADER} (more than ${MAX_CLOCK_SKEW_MS / 1000}s from Mixer's clock)`;
+  if (!/^\d{1,15}$/.test(ts) || Math.abs(now - at) > MAX_CLOCK_SKEW_MS)
+    return `stale or malformed ${TIMESTAMP_HEADER} (more than ${MAX_CLOCK_SKEW_MS / 1000}s from Mixer's clock)`;
   if (!/^[0-9a-f]{64}$/.test(sig)) return `malformed ${SIGNATURE_HEADER}`;
   const want = requestMac(registryKey, method, path, ts, body);
   return timingSafeEqual(want, Buffer.from(sig, 'hex')) ? undefined : 'wrong signature (is MIXER_MESH_KEY the same everywhere?)';

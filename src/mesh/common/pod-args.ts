@@ -55,7 +55,8 @@ export function sidecarArgsFromPod(pod: PodLike, options: SidecarArgsOptions = {
   const annotated = meta.annotations?.[APP_PORT_ANNOTATION];
   if (annotated !== undefined) {
     appPort = Number(annotated);
-    if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535) throw new Error(`annotation ${APP_PORT_ANNOTATION} must be a port number, got ${JSON.stringify(annotated)}`);
+    if (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)
+      throw new Error(`annotation ${APP_PORT_ANNOTATION} must be a port number, got ${JSON.stringify(annotated)}`);
   } else {
     for (const c of pod.spec?.containers ?? []) {
       const p = c.ports?.find((x) => x.containerPort !== undefined && (x.protocol ?? 'TCP') === 'TCP');

@@ -70,11 +70,14 @@ export function decodeInstance(raw: unknown, where = 'instance'): { instance?: S
     if (entries.length > MAX_LABELS) errors.push({ field: `${where}.labels`, reason: `at most ${MAX_LABELS} labels` });
     const out: Record<string, string> = {};
     for (const [k, v] of entries) {
-      if (typeof v !== 'string' || k.length > 253 || v.length > 253) errors.push({ field: `${where}.labels.${k}`, reason: 'must be text of at most 253 characters' });
+      if (typeof v !== 'string' || k.length > 253 || v.length > 253)
+        errors.push({ field: `${where}.labels.${k}`, reason: 'must be text of at most 253 characters' });
       else out[k] = v;
     }
     instance.labels = out;
   }
-  for (const k of Object.keys(r)) if (!['id', 'service', 'namespace', 'workload', 'address', 'principal', 'labels'].includes(k)) errors.push({ field: `${where}.${k}`, reason: 'unknown field' });
+  for (const k of Object.keys(r))
+    if (!['id', 'service', 'namespace', 'workload', 'address', 'principal', 'labels'].includes(k))
+      errors.push({ field: `${where}.${k}`, reason: 'unknown field' });
   return errors.length > 0 ? { errors } : { instance, errors };
 }

@@ -31,7 +31,11 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
   const interval = formatDuration(Math.max(100, Math.floor(o.ttlMs / 3)));
 
   const authenticate = (req: Request, body: Buffer): void => {
-    if (!key) throw new MixerError('MIXER_ERR_API_DISABLED', 'the mesh registry is off: set MIXER_MESH_KEY (the same on Mixer, sidecars and the ingress) to turn it on');
+    if (!key)
+      throw new MixerError(
+        'MIXER_ERR_API_DISABLED',
+        'the mesh registry is off: set MIXER_MESH_KEY (the same on Mixer, sidecars and the ingress) to turn it on',
+      );
     const why = verifyRequest(key, req.method, req.originalUrl, body, req.headers);
     if (why) throw new MixerError('MIXER_ERR_UNAUTHORIZED', `registry call refused: ${why}`);
   };
@@ -48,7 +52,8 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
       }
       const p = parsed as { instance?: unknown; leave?: unknown } | null;
       const { instance, errors } = decodeInstance(p?.instance);
-      if (!instance) throw new MixerError('MIXER_ERR_BAD_REQUEST', `bad heartbeat: ${errors.map((e) => `${e.field}: ${e.reason}`).join('; ')}`, { details: errors });
+      if (!instance)
+        throw new MixerError('MIXER_ERR_BAD_REQUEST', `bad heartbeat: ${errors.map((e) => `${e.field}: ${e.reason}`).join('; ')}`, { details: errors });
       if (p?.leave === true) await o.store.leave(instance.namespace, instance.service, instance.id);
       else await o.store.heartbeat(instance, o.ttlMs);
       res.json({ ttl, heartbeatInterval: interval });
@@ -62,8 +67,14 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
       authenticate(req, Buffer.alloc(0));
       const name = String(req.params.name);
       const namespace = typeof req.query.namespace === 'string' ? req.query.namespace : 'default';
-      for (const [field, v] of [['name', name], ['namespace', namespace]] as const) {
-        if (!NAME.test(v)) throw new MixerError('MIXER_ERR_BAD_REQUEST', `${field} ${JSON.stringify(v)} is not a DNS-1123 label`, { details: [{ field, reason: 'not a DNS-1123 label' }] });
+      for (const [field, v] of [
+        ['name', name],
+        ['namespace', namespace],
+      ] as const) {
+        if (!NAME.test(v))
+          throw new MixerError('MIXER_ERR_BAD_REQUEST', `${field} ${JSON.stringify(v)} is not a DNS-1123 label`, {
+            details: [{ field, reason: 'not a DNS-1123 label' }],
+          });
       }
       res.json({ service: name, namespace, ttl, instances: await o.store.list(namespace, name) });
     } catch (err) {

@@ -39,12 +39,24 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   async leave(namespace: string, service: string, id: string): Promise<void> {
-    await this.run(() => this.redis.multi().zrem(this.svcKey(namespace, service), id).del(this.instKey(namespace, service, id)).exec());
+    await this.run(() =>
+      this.redis
+        .multi()
+        .zrem(this.svcKey(namespace, service), id)
+        .del(this.instKey(namespace, service, id))
+        .exec(),
+    );
   }
 
   async list(namespace: string, service: string): Promise<ServiceInstance[]> {
     const svc = this.svcKey(namespace, service);
-    const res = await this.run(() => this.redis.multi().zremrangebyscore(svc, '-inf', this.now()).zrange(svc, 0, MAX_PER_SERVICE - 1).exec());
+    const res = await this.run(() =>
+      this.redis
+        .multi()
+        .zremrangebyscore(svc, '-inf', this.now())
+        .zrange(svc, 0, MAX_PER_SERVICE - 1)
+        .exec(),
+    );
     const ids = (res?.[1]?.[1] as string[] | undefined) ?? [];
     if (ids.length === 0) return [];
     const values = await this.run(() => this.redis.mget(ids.map((id) => this.instKey(namespace, service, id))));

@@ -12,7 +12,17 @@
 import * as http from 'node:http';
 
 /** Headers an app forwards to keep a trace and a route rule's match intact. */
-export const PROPAGATED = ['x-request-id', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'b3', 'user-agent', 'x-demo-flaky'];
+export const PROPAGATED = [
+  'x-request-id',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+  'b3',
+  'user-agent',
+  'x-demo-flaky',
+];
 
 export interface DemoAppOptions {
   role: 'frontend' | 'backend';

@@ -21,7 +21,8 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 /** The package root: the nearest parent holding package.json and bin/mixer.js. */
 function findRepo(from: string): string {
-  for (let d = from; d !== path.dirname(d); d = path.dirname(d)) if (existsSync(path.join(d, 'bin', 'mixer.js')) && existsSync(path.join(d, 'package.json'))) return d;
+  for (let d = from; d !== path.dirname(d); d = path.dirname(d))
+    if (existsSync(path.join(d, 'bin', 'mixer.js')) && existsSync(path.join(d, 'package.json'))) return d;
   throw new Error('cannot find the mixer package root');
 }
 
@@ -108,7 +109,24 @@ async function main(): Promise<void> {
     const service = async (role: 'frontend' | 'backend', version: string): Promise<ChildProcess> => {
       const [app, inbound, outbound, admin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
       start(`${role}-${version}`, [appJs, '--role', role, '--port', String(app), '--version', version, '--outbound-port', String(outbound)]);
-      const sidecar = start(`${role}-${version}-sidecar`, [mixerBin, 'sidecar', '--service', role, '--labels', `app=${role},version=${version}`, '--app-port', String(app), '--inbound-port', String(inbound), '--outbound-port', String(outbound), '--admin-port', String(admin), '--mixer', mixerUrl]);
+      const sidecar = start(`${role}-${version}-sidecar`, [
+        mixerBin,
+        'sidecar',
+        '--service',
+        role,
+        '--labels',
+        `app=${role},version=${version}`,
+        '--app-port',
+        String(app),
+        '--inbound-port',
+        String(inbound),
+        '--outbound-port',
+        String(outbound),
+        '--admin-port',
+        String(admin),
+        '--mixer',
+        mixerUrl,
+      ]);
       statusPages.push(`http://127.0.0.1:${admin}/status   ${role} ${version}'s sidecar (check cache, reports, route rules)`);
       await waitHttp(`http://127.0.0.1:${admin}/healthz`, sidecar, `${role} ${version}'s sidecar`);
       return sidecar;
@@ -116,12 +134,34 @@ async function main(): Promise<void> {
     say('starting backend v1 and v2 and frontend, each with its sidecar...');
     await Promise.all([service('backend', 'v1'), service('backend', 'v2'), service('frontend', 'v1')]);
     const ingressAdmin = await freePort();
-    const ingress = start('ingress', [mixerBin, 'ingress', '--port', String(ingressPort), '--route', '/=frontend', '--admin-port', String(ingressAdmin), '--mixer', mixerUrl]);
+    const ingress = start('ingress', [
+      mixerBin,
+      'ingress',
+      '--port',
+      String(ingressPort),
+      '--route',
+      '/=frontend',
+      '--admin-port',
+      String(ingressAdmin),
+      '--mixer',
+      mixerUrl,
+    ]);
     await waitHttp(`http://127.0.0.1:${ingressAdmin}/healthz`, ingress, 'the ingress');
     statusPages.push(`http://127.0.0.1:${ingressAdmin}/status   the ingress`);
     const ingressUrl = `http://127.0.0.1:${ingressPort}`;
     stopTraffic = startTraffic({ url: ingressUrl, rate: Number(process.env.DEMO_RATE ?? 5), print: say });
-    say(storyText({ mixerUrl, ingressUrl, adminToken, storyDir, configDir, zipkinUrl: process.env.ZIPKIN_URL, statusPages, redis: process.env.REDIS_URL ? 'Redis' : 'embedded queue' }));
+    say(
+      storyText({
+        mixerUrl,
+        ingressUrl,
+        adminToken,
+        storyDir,
+        configDir,
+        zipkinUrl: process.env.ZIPKIN_URL,
+        statusPages,
+        redis: process.env.REDIS_URL ? 'Redis' : 'embedded queue',
+      }),
+    );
     for (const { name, child } of children) {
       child.once('exit', (code) => {
         if (!stopping) {

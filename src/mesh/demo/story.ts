@@ -5,7 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
-const route = (name: string, spec: string): string => `apiVersion: mixer/v1\nkind: RouteRule\nmetadata: {name: ${name}, namespace: default}\nspec:\n  destination: {name: backend}\n${spec}`;
+const route = (name: string, spec: string): string =>
+  `apiVersion: mixer/v1\nkind: RouteRule\nmetadata: {name: ${name}, namespace: default}\nspec:\n  destination: {name: backend}\n${spec}`;
 
 /** Example files the story uses, by file name. */
 export const STORY_FILES: Readonly<Record<string, string>> = {
@@ -22,7 +23,16 @@ export function writeStoryFiles(dir: string): void {
 }
 
 /** What to look at and what to type, once everything runs. */
-export function storyText(o: { mixerUrl: string; ingressUrl: string; adminToken: string; storyDir: string; configDir: string; zipkinUrl?: string; statusPages: string[]; redis: string }): string {
+export function storyText(o: {
+  mixerUrl: string;
+  ingressUrl: string;
+  adminToken: string;
+  storyDir: string;
+  configDir: string;
+  zipkinUrl?: string;
+  statusPages: string[];
+  redis: string;
+}): string {
   const f = (name: string): string => path.join(o.storyDir, name);
   return `
 The mesh is up: ingress → frontend → backend v1 and v2, every app with its sidecar, Mixer (${o.redis}).

@@ -32,7 +32,7 @@ export function parseIngressRoutes(specs: readonly string[], namespace: string):
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((s) => parseIngressRoute(s, namespace))
-    .sort((a, b) => (a.host === undefined) === (b.host === undefined) ? b.pathPrefix.length - a.pathPrefix.length : a.host === undefined ? 1 : -1);
+    .sort((a, b) => ((a.host === undefined) === (b.host === undefined) ? b.pathPrefix.length - a.pathPrefix.length : a.host === undefined ? 1 : -1));
 }
 
 /** The route for a request, or undefined (the ingress answers 404). */

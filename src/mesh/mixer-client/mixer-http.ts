@@ -59,7 +59,10 @@ export class MixerHttp {
           reject(err);
         });
       });
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`Mixer did not answer ${method} ${path} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(Object.assign(new Error(`Mixer did not answer ${method} ${path} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+        timeoutMs,
+      );
       req.on('error', (err) => {
         clearTimeout(timer);
         reject(err);

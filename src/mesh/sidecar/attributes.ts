@@ -18,8 +18,24 @@ export function serviceHost(service: string, namespace: string): string {
 
 /** The attribute names of one side, written out: keys built per request (`${side}.labels`) made every store a slow one. */
 const SIDES = {
-  source: { labels: 'source.labels', workload: 'source.workload.name', workloadNamespace: 'source.workload.namespace', namespace: 'source.namespace', principal: 'source.principal', name: 'source.name', uid: 'source.uid' },
-  destination: { labels: 'destination.labels', workload: 'destination.workload.name', workloadNamespace: 'destination.workload.namespace', namespace: 'destination.namespace', principal: 'destination.principal', name: 'destination.name', uid: 'destination.uid' },
+  source: {
+    labels: 'source.labels',
+    workload: 'source.workload.name',
+    workloadNamespace: 'source.workload.namespace',
+    namespace: 'source.namespace',
+    principal: 'source.principal',
+    name: 'source.name',
+    uid: 'source.uid',
+  },
+  destination: {
+    labels: 'destination.labels',
+    workload: 'destination.workload.name',
+    workloadNamespace: 'destination.workload.namespace',
+    namespace: 'destination.namespace',
+    principal: 'destination.principal',
+    name: 'destination.name',
+    uid: 'destination.uid',
+  },
 } as const;
 
 /** Writes `source.*` or `destination.*` for a workload instance. */

@@ -203,7 +203,11 @@ export class CheckCache {
     } catch (err) {
       this.stats.failures++;
       const why = (err as Error).message;
-      return { status: this.opts.failOpen ? { code: 0, message: '' } : { code: UNAVAILABLE, message: `Mixer is unavailable: ${why}` }, cacheHit: false, mixerError: why };
+      return {
+        status: this.opts.failOpen ? { code: 0, message: '' } : { code: UNAVAILABLE, message: `Mixer is unavailable: ${why}` },
+        cacheHit: false,
+        mixerError: why,
+      };
     }
     const status: CheckStatus = { code: answer.status.code, message: answer.status.message ?? '' };
     this.store(bag, answer, status);

@@ -46,7 +46,13 @@ export interface ProxyCore {
  * `onRoutes` hears every new config generation. `endpoints` replaces Mixer's registry as the
  * source of instances (e.g. a Kubernetes Endpoints watcher).
  */
-export async function createProxyCore(options: ProxyOptions, logger: Logger, timeoutMs: number, onRoutes: (a: RoutesAnswer) => void = () => undefined, endpoints?: EndpointSource): Promise<ProxyCore> {
+export async function createProxyCore(
+  options: ProxyOptions,
+  logger: Logger,
+  timeoutMs: number,
+  onRoutes: (a: RoutesAnswer) => void = () => undefined,
+  endpoints?: EndpointSource,
+): Promise<ProxyCore> {
   const mixer = new MixerHttp(options.mixerUrl, timeoutMs);
   // Reports get connections of their own, so a slow report never queues a check behind it.
   const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4);

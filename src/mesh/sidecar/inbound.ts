@@ -112,7 +112,10 @@ export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerR
   if (refusal) return call.answer(401, `UNAUTHENTICATED:${refusal}`, 'UAEX');
   const hit = d.checks.cached(bag);
   if (hit) return decided(call, h, path, hit);
-  return d.checks.check(bag).then((verdict) => decided(call, h, path, verdict), (err: unknown) => call.answer(500, `check failed: ${(err as Error).message}`, 'UAEX'));
+  return d.checks.check(bag).then(
+    (verdict) => decided(call, h, path, verdict),
+    (err: unknown) => call.answer(500, `check failed: ${(err as Error).message}`, 'UAEX'),
+  );
 }
 
 /** Answers a denial, or forwards to the app and relays its answer. */
@@ -125,7 +128,16 @@ function decided(call: InboundCall, h: ScannedHeaders, path: string, verdict: Ch
   }
   call.extra = verdict.cacheHit ? CACHE_HIT : CACHE_MISS;
   if (!h.hasBody) req.resume();
-  const { response } = tryUpstream({ agent: d.agent, host: d.appHost, port: d.appPort, method: req.method ?? 'GET', path, headers: h.forward, body: h.hasBody ? req : undefined, timeoutMs: d.timeoutMs });
+  const { response } = tryUpstream({
+    agent: d.agent,
+    host: d.appHost,
+    port: d.appPort,
+    method: req.method ?? 'GET',
+    path,
+    headers: h.forward,
+    body: h.hasBody ? req : undefined,
+    timeoutMs: d.timeoutMs,
+  });
   return response.then(
     (up) => {
       const code = up.statusCode ?? 502;

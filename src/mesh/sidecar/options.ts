@@ -77,11 +77,17 @@ const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * The options every proxy shares, from flags over `MIXER_<KIND>_*` environment variables
  * (`MIXER_SIDECAR_SERVICE`, `MIXER_INGRESS_SERVICE`, ...) and MIXER_URL, MIXER_MESH_KEY.
  */
-export function resolveProxyOptions(kind: 'sidecar' | 'ingress', f: Flags, env: NodeJS.ProcessEnv, defaults: { service?: string; namespace: string; outboundPort: number }): ProxyOptions {
+export function resolveProxyOptions(
+  kind: 'sidecar' | 'ingress',
+  f: Flags,
+  env: NodeJS.ProcessEnv,
+  defaults: { service?: string; namespace: string; outboundPort: number },
+): ProxyOptions {
   const e = (k: string): string | undefined => env[`MIXER_${kind.toUpperCase()}_${k}`] || undefined;
   const s = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
   const service = s('service') ?? e('SERVICE') ?? defaults.service;
-  if (!service || !NAME.test(service)) throw new Error(`--service (MIXER_${kind.toUpperCase()}_SERVICE) must be a DNS-1123 label, got ${JSON.stringify(service)}`);
+  if (!service || !NAME.test(service))
+    throw new Error(`--service (MIXER_${kind.toUpperCase()}_SERVICE) must be a DNS-1123 label, got ${JSON.stringify(service)}`);
   const namespace = s('namespace') ?? e('NAMESPACE') ?? defaults.namespace;
   if (!NAME.test(namespace)) throw new Error(`--namespace must be a DNS-1123 label, got ${JSON.stringify(namespace)}`);
   const labels = parseLabels(s('labels') ?? e('LABELS'));

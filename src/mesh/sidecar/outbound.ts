@@ -76,7 +76,10 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   const self = core.options.identity;
   // Whatever the app sent as an identity is dropped; B3 headers are read, then replaced by this call's span.
   const h = scanHeaders(req.rawHeaders, IDENTITY_HEADER, B3_HEADERS);
-  const decision = core.routes.table.decide({ service: target.service, namespace: target.namespace, headers: h.map, path }, { name: self.service, labels: self.labels });
+  const decision = core.routes.table.decide(
+    { service: target.service, namespace: target.namespace, headers: h.map, path },
+    { name: self.service, labels: self.labels },
+  );
   const rule: RouteRulePlan | undefined = decision.rule;
   const span = childSpan(h.map);
   setB3(h.map, span);
@@ -132,7 +135,11 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   const candidates = all.filter((i) => hasLabels(i.labels, decision.labels));
   if (candidates.length === 0) {
     core.outbound.noUpstream++;
-    return fail(503, `no healthy upstream for ${target.service}.${target.namespace}${Object.keys(decision.labels).length > 0 ? ` with labels ${JSON.stringify(decision.labels)}` : ''}`, 'UH');
+    return fail(
+      503,
+      `no healthy upstream for ${target.service}.${target.namespace}${Object.keys(decision.labels).length > 0 ? ` with labels ${JSON.stringify(decision.labels)}` : ''}`,
+      'UH',
+    );
   }
 
   const deadline = t0 + (rule?.timeoutMs ?? core.options.defaultTimeoutMs);
@@ -151,7 +158,16 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     prev = inst;
     const colon = inst.address.lastIndexOf(':');
     const perTry = Math.min(rule?.retries?.perTryTimeoutMs ?? remaining, remaining);
-    const { response } = tryUpstream({ agent: core.agent, host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(inst.address.slice(colon + 1)), method: req.method ?? 'GET', path, headers: h.forward, body, timeoutMs: perTry });
+    const { response } = tryUpstream({
+      agent: core.agent,
+      host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''),
+      port: Number(inst.address.slice(colon + 1)),
+      method: req.method ?? 'GET',
+      path,
+      headers: h.forward,
+      body,
+      timeoutMs: perTry,
+    });
     let up: IncomingMessage;
     try {
       up = await response;
@@ -174,5 +190,9 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   const retried = tries > 1 ? 'URX' : '';
   if (last.status !== undefined) return fail(last.status, `upstream answered ${last.status} on every try`, retried || '-');
   if (last.error?.failure === 'timeout' || !last.error) return fail(504, 'upstream request timeout', retried || 'UT');
-  return fail(503, `upstream connect error or disconnect/reset before headers: ${last.error.message}`, retried || (last.error.failure === 'connect' ? 'UF' : 'UC'));
+  return fail(
+    503,
+    `upstream connect error or disconnect/reset before headers: ${last.error.message}`,
+    retried || (last.error.failure === 'connect' ? 'UF' : 'UC'),
+  );
 }

@@ -71,7 +71,20 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
   const inboundPort = await listen(inbound, o.host, o.inboundPort);
   // The outbound port sends with this instance's identity: it listens for the app beside it only (see SidecarOptions.outboundHost).
   const outboundPort = await listen(outbound, o.outboundHost, o.outboundPort);
-  const registration = new Registration(core.mixer, o.meshKey, { id: o.identity.instance, service: o.identity.service, namespace: o.identity.namespace, workload: o.identity.workload, labels: o.identity.labels, principal: o.identity.principal, address: `${o.address}:${inboundPort}` }, logger);
+  const registration = new Registration(
+    core.mixer,
+    o.meshKey,
+    {
+      id: o.identity.instance,
+      service: o.identity.service,
+      namespace: o.identity.namespace,
+      workload: o.identity.workload,
+      labels: o.identity.labels,
+      principal: o.identity.principal,
+      address: `${o.address}:${inboundPort}`,
+    },
+    logger,
+  );
   const status = (): Record<string, unknown> => ({
     ...coreStatus(core),
     app: `${o.appHost}:${o.appPort}`,
@@ -90,7 +103,19 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
     adminPort = await listen(admin, o.host, o.adminPort);
   }
   await Promise.race([registration.start(), new Promise((r) => setTimeout(r, 5000).unref())]);
-  logger.info({ service: o.identity.service, instance: o.identity.instance, inboundPort, outboundPort: `${o.outboundHost}:${outboundPort}`, adminPort, app: o.appPort, mixer: o.mixerUrl, failOpen: o.failOpen }, 'sidecar ready');
+  logger.info(
+    {
+      service: o.identity.service,
+      instance: o.identity.instance,
+      inboundPort,
+      outboundPort: `${o.outboundHost}:${outboundPort}`,
+      adminPort,
+      app: o.appPort,
+      mixer: o.mixerUrl,
+      failOpen: o.failOpen,
+    },
+    'sidecar ready',
+  );
   let closing: Promise<void> | undefined;
   return {
     inboundPort,

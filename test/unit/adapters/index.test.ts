@@ -7,7 +7,10 @@ describe('adapters inventory', () => {
     const names = [...adapterInventory().keys()];
     for (const n of ['denier', 'list', 'memquota', 'redisquota']) assert.ok(names.includes(n), n);
     assert.equal(names.length, BUILTIN_ADAPTERS.length);
-    assert.equal(adapterInventory().get('list'), BUILTIN_ADAPTERS.find((f) => f.name === 'list'));
+    assert.equal(
+      adapterInventory().get('list'),
+      BUILTIN_ADAPTERS.find((f) => f.name === 'list'),
+    );
   });
 
   it('is a frozen list', () => {

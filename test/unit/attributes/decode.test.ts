@@ -178,15 +178,16 @@ describe('attributes/decode', () => {
 
     it('says what INT64 expects and what it got', () => {
       const err = failure({ 'response.code': 1.5 }, 'attributes[3]');
-      assert.deepEqual(err.details, [
-        { field: 'attributes[3].response.code', reason: 'expected INT64 (an integer within ±(2^53−1)), got 1.5' },
-      ]);
+      assert.deepEqual(err.details, [{ field: 'attributes[3].response.code', reason: 'expected INT64 (an integer within ±(2^53−1)), got 1.5' }]);
     });
 
     it('names the bad key of a STRING_MAP', () => {
       const err = failure({ 'source.labels': { app: 'reviews', version: 2 } });
       assert.equal(err.code, 'MIXER_ERR_ATTRIBUTE_TYPE');
-      assert.deepEqual(err.details.map((d) => d.field), ['attributes.source.labels.version']);
+      assert.deepEqual(
+        err.details.map((d) => d.field),
+        ['attributes.source.labels.version'],
+      );
     });
 
     it('accepts exactly the dotted IPv4 text ipaddr.js calls four-part decimal', () => {
@@ -223,7 +224,10 @@ describe('attributes/decode', () => {
     it('rejects an undeclared name', () => {
       const err = failure({ 'source.uid': 'u', 'source.nickname': 'x' });
       assert.equal(err.code, 'MIXER_ERR_ATTRIBUTE_UNKNOWN');
-      assert.deepEqual(err.details.map((d) => d.field), ['attributes.source.nickname']);
+      assert.deepEqual(
+        err.details.map((d) => d.field),
+        ['attributes.source.nickname'],
+      );
       assert.match(err.message, /source\.nickname/);
     });
 
@@ -266,7 +270,10 @@ describe('attributes/decode', () => {
     it('collects every problem, uses the code of the first and names it in the message', () => {
       const err = failure({ 'source.uid': 'ok', 'response.code': '200', nope: 1, 'source.ip': '1.2.3' }, 'attributes[3]');
       assert.equal(err.code, 'MIXER_ERR_ATTRIBUTE_TYPE');
-      assert.deepEqual(err.details.map((d) => d.field), ['attributes[3].response.code', 'attributes[3].nope', 'attributes[3].source.ip']);
+      assert.deepEqual(
+        err.details.map((d) => d.field),
+        ['attributes[3].response.code', 'attributes[3].nope', 'attributes[3].source.ip'],
+      );
       assert.match(err.message, /^attributes\[3\]\.response\.code: /);
       assert.match(err.message, /and 2 more/);
     });

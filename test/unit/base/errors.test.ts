@@ -15,6 +15,8 @@ describe('errors', () => {
 
   it('serialises to the API error body', () => {
     const e = new MixerError('MIXER_ERR_ATTRIBUTE_TYPE', 'bad', { details: [{ field: 'attributes.response.code', reason: 'not an integer' }] });
-    assert.deepEqual(JSON.parse(JSON.stringify(e)), { error: { code: 'MIXER_ERR_ATTRIBUTE_TYPE', message: 'bad', details: [{ field: 'attributes.response.code', reason: 'not an integer' }] } });
+    assert.deepEqual(JSON.parse(JSON.stringify(e)), {
+      error: { code: 'MIXER_ERR_ATTRIBUTE_TYPE', message: 'bad', details: [{ field: 'attributes.response.code', reason: 'not an integer' }] },
+    });
   });
 });

@@ -59,7 +59,10 @@ describe('cli/mixctl attributes (typed flags, as mixc)', () => {
   it('takes comma lists; a piece without "=" continues the previous value', () => {
     assert.deepEqual(splitItems('a=1,b=2'), ['a=1', 'b=2']);
     assert.deepEqual(parseAttributeFlags({ string_attributes: ['request.path=/a,b,request.method=GET'] }), { 'request.path': '/a,b', 'request.method': 'GET' });
-    assert.deepEqual(parseAttributeFlags({ stringmap_attributes: ['source.labels=app:fe,destination.labels='] }), { 'source.labels': { app: 'fe' }, 'destination.labels': {} });
+    assert.deepEqual(parseAttributeFlags({ stringmap_attributes: ['source.labels=app:fe,destination.labels='] }), {
+      'source.labels': { app: 'fe' },
+      'destination.labels': {},
+    });
   });
 
   it('rejects a value not of its flag type, naming the flag and the attribute (exit 2)', () => {
@@ -78,7 +81,10 @@ describe('cli/mixctl attributes (typed flags, as mixc)', () => {
   it('rejects an item without "=", a bad name, and one attribute given twice (naming both flags)', () => {
     usage(() => parseAttributeFlags({ string_attributes: ['backend'] }), /^-s\/--string_attributes: "backend" is not name=value/);
     usage(() => parseAttributeFlags({ string_attributes: ['=x'] }), /--string_attributes: "" is not an attribute name/);
-    usage(() => parseAttributeFlags({ attributes: ['response.code=1'], int64_attributes: ['response.code=2'] }), /attribute response\.code is given twice \(also by -a\/--attributes\)/);
+    usage(
+      () => parseAttributeFlags({ attributes: ['response.code=1'], int64_attributes: ['response.code=2'] }),
+      /attribute response\.code is given twice \(also by -a\/--attributes\)/,
+    );
     usage(() => parseAttributeFlags({ string_attributes: ['a=1', 'a=2'] }), /--string_attributes: attribute a is given twice$/);
   });
 

@@ -139,7 +139,8 @@ spec:
 
 const docsOf = (text: string): Obj[] => parseAllDocuments(text, { merge: true } as never).map((d: any) => d.toJS());
 const podTemplate = (o: Obj): Obj => (o.kind === 'Pod' ? o : o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template);
-const sidecarOf = (o: Obj): Obj => [...(podTemplate(o).spec.containers ?? []), ...(podTemplate(o).spec.initContainers ?? [])].find((c: Obj) => c.name === SIDECAR_CONTAINER);
+const sidecarOf = (o: Obj): Obj =>
+  [...(podTemplate(o).spec.containers ?? []), ...(podTemplate(o).spec.initContainers ?? [])].find((c: Obj) => c.name === SIDECAR_CONTAINER);
 
 /** The object without what kube-inject adds: the sidecar container and the annotation (and the maps made to hold them). */
 function withoutInjection(o: Obj): Obj {
@@ -199,7 +200,10 @@ describe('mixctl kube-inject', () => {
     assert.deepEqual(withoutInjection(after[0]), before[0]);
     assert.deepEqual(after.slice(1), before.slice(1), 'the Service and the ConfigMap pass through');
     assert.equal(podTemplate(after[0]).metadata.annotations[INJECTED_ANNOTATION], 'true');
-    assert.deepEqual(podTemplate(after[0]).spec.containers.map((c: Obj) => c.name), ['app', 'log-shipper', SIDECAR_CONTAINER]);
+    assert.deepEqual(
+      podTemplate(after[0]).spec.containers.map((c: Obj) => c.name),
+      ['app', 'log-shipper', SIDECAR_CONTAINER],
+    );
     assert.deepEqual(result.objects, after);
     assert.deepEqual(result.outcomes, [{ object: 'deploy.yaml:3 Deployment/shop/backend-v1', result: 'injected' }]);
   });
@@ -207,7 +211,15 @@ describe('mixctl kube-inject', () => {
   it('keeps the text: comments, quoting, key order and anchors; the only new lines are the sidecar and the annotation', () => {
     const { yaml } = kubeInject(DEPLOYMENT, 'deploy.yaml');
     assert.equal(withoutAddedLines(yaml), DEPLOYMENT);
-    for (const kept of ['# The app itself.', "'--greeting=it''s fine'", '<<: *pod-labels', 'replicas: 0x3', '"team": payments', 'name: backend   # the stable name']) assert.ok(yaml.includes(kept), kept);
+    for (const kept of [
+      '# The app itself.',
+      "'--greeting=it''s fine'",
+      '<<: *pod-labels',
+      'replicas: 0x3',
+      '"team": payments',
+      'name: backend   # the stable name',
+    ])
+      assert.ok(yaml.includes(kept), kept);
     // The annotation joins the template's annotations; the sidecar goes last, in the file's list style.
     assert.match(yaml, /\n {6}annotations:\n {8}prometheus\.io\/scrape: "true"\n {8}sidecar\.mixer\.io\/injected: "true"\n/);
     assert.match(yaml, /\n {6}- name: mixer-sidecar\n {8}image: /);
@@ -218,8 +230,25 @@ describe('mixctl kube-inject', () => {
     const version = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
     assert.equal(sidecar.image, `mixer:${version}`);
     assert.deepEqual(sidecar.args, [
-      'sidecar', '--service', 'backend', '--namespace', 'shop', '--labels', 'app=backend,tier=api,version=v1', '--app-port', '9001',
-      '--inbound-port', '15006', '--outbound-port', '15001', '--mixer', 'http://mixer.mixer.svc:9091', '--service-account', 'backend', '--admin-port', '15020',
+      'sidecar',
+      '--service',
+      'backend',
+      '--namespace',
+      'shop',
+      '--labels',
+      'app=backend,tier=api,version=v1',
+      '--app-port',
+      '9001',
+      '--inbound-port',
+      '15006',
+      '--outbound-port',
+      '15001',
+      '--mixer',
+      'http://mixer.mixer.svc:9091',
+      '--service-account',
+      'backend',
+      '--admin-port',
+      '15020',
     ]);
     assert.deepEqual(sidecar.env, [
       { name: 'MIXER_MESH_KEY', valueFrom: { secretKeyRef: { name: 'mixer-mesh-key', key: 'key' } } },
@@ -227,12 +256,23 @@ describe('mixctl kube-inject', () => {
       { name: 'MIXER_SIDECAR_ADDRESS', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ]);
     assert.deepEqual(sidecar.readinessProbe.httpGet, { path: '/healthz', port: 15020 });
-    assert.deepEqual(sidecar.ports.map((p: Obj) => p.containerPort), [15006, 15020]);
+    assert.deepEqual(
+      sidecar.ports.map((p: Obj) => p.containerPort),
+      [15006, 15020],
+    );
     assert.ok(sidecar.resources.requests.cpu && sidecar.resources.limits.memory);
   });
 
   it('takes the image, Mixer URL, Secret, ports and fail-open from the options', () => {
-    const options = { image: 'reg.example.com/mixer:9', mixerUrl: 'http://mixer.prod.svc:9091', meshKeySecret: 'mesh', inboundPort: 16006, outboundPort: 16001, adminPort: 16020, failOpen: true };
+    const options = {
+      image: 'reg.example.com/mixer:9',
+      mixerUrl: 'http://mixer.prod.svc:9091',
+      meshKeySecret: 'mesh',
+      inboundPort: 16006,
+      outboundPort: 16001,
+      adminPort: 16020,
+      failOpen: true,
+    };
     const sidecar = sidecarOf(docsOf(kubeInject(STATEFUL_SET, 's.yaml', options).yaml)[0]);
     assert.equal(sidecar.image, options.image);
     assert.equal(sidecar.env[0].valueFrom.secretKeyRef.name, 'mesh');
@@ -252,8 +292,15 @@ describe('mixctl kube-inject', () => {
 
     const [cron] = docsOf(kubeInject(CRON_JOB, 'c.yaml').yaml);
     const tpl = cron.spec.jobTemplate.spec.template;
-    assert.deepEqual(tpl.spec.containers.map((c: Obj) => c.name), ['report'], 'a Job never ends beside an ordinary sidecar container');
-    assert.deepEqual(tpl.spec.initContainers.map((c: Obj) => [c.name, c.restartPolicy]), [[SIDECAR_CONTAINER, 'Always']]);
+    assert.deepEqual(
+      tpl.spec.containers.map((c: Obj) => c.name),
+      ['report'],
+      'a Job never ends beside an ordinary sidecar container',
+    );
+    assert.deepEqual(
+      tpl.spec.initContainers.map((c: Obj) => [c.name, c.restartPolicy]),
+      [[SIDECAR_CONTAINER, 'Always']],
+    );
     assert.deepEqual(sidecarOf(cron).args.slice(0, 5), ['sidecar', '--service', 'nightly-report', '--namespace', 'default']);
     assert.equal(tpl.metadata.annotations[INJECTED_ANNOTATION], 'true');
     assert.deepEqual(withoutInjection(cron), docsOf(CRON_JOB)[0]);
@@ -268,7 +315,10 @@ describe('mixctl kube-inject', () => {
   it('injects the workloads of a List', () => {
     const list = `apiVersion: v1\nkind: List\nitems:\n${[STATEFUL_SET, POD].map((t) => `- ${t.trimEnd().replace(/\n/g, '\n  ')}`).join('\n')}\n`;
     const result = kubeInject(list, 'list.yaml');
-    assert.deepEqual(result.outcomes.map((x) => x.object), ['list.yaml:4 StatefulSet/bank/ledger', 'list.yaml:14 Pod/default/debug']);
+    assert.deepEqual(
+      result.outcomes.map((x) => x.object),
+      ['list.yaml:4 StatefulSet/bank/ledger', 'list.yaml:14 Pod/default/debug'],
+    );
     const [out] = docsOf(result.yaml);
     assert.ok(out.items.every((o: Obj) => sidecarOf(o)));
   });
@@ -288,7 +338,10 @@ describe('mixctl kube-inject', () => {
       const once = kubeInject(text, 'x.yaml');
       const twice = kubeInject(once.yaml, 'x.yaml');
       assert.equal(twice.yaml, once.yaml);
-      assert.deepEqual(twice.outcomes.map((x) => x.result), ['already-injected']);
+      assert.deepEqual(
+        twice.outcomes.map((x) => x.result),
+        ['already-injected'],
+      );
     }
     // A mixer-sidecar container without the annotation counts as injected too.
     const manual = POD.replace('  containers:\n', '  containers:\n    - {name: mixer-sidecar, image: mixer:custom}\n');
@@ -317,7 +370,8 @@ describe('mixctl kube-inject', () => {
     // An edit through an alias, or to a node shared through an anchor, would change more than the workload.
     const shared = 'kind: Pod\nmetadata: {name: p}\nspec:\n  containers: &c [{name: a, ports: [{containerPort: 80}]}]\n  x-copy: *c\n';
     assert.match(refusal(() => kubeInject(shared, 's.yaml')).lines[0], /spec\.containers is anchored \(&c\) and used elsewhere/);
-    const aliased = 'x-pod: &t\n  spec: {containers: [{name: a, ports: [{containerPort: 80}]}]}\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template: *t\n';
+    const aliased =
+      'x-pod: &t\n  spec: {containers: [{name: a, ports: [{containerPort: 80}]}]}\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template: *t\n';
     assert.match(refusal(() => kubeInject(aliased, 'a.yaml')).lines[0], /spec\.template is an alias \(\*t\): write it out/);
   });
 

@@ -5,7 +5,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { addSubjectToDocument, describeCondition, matchMentions, rulesFor, scopeNamespace, withSubject, SUBJECT_FACT } from '../../../src/cli/mixctl/rule-commands';
+import {
+  addSubjectToDocument,
+  describeCondition,
+  matchMentions,
+  rulesFor,
+  scopeNamespace,
+  withSubject,
+  SUBJECT_FACT,
+} from '../../../src/cli/mixctl/rule-commands';
 import { ruleCreate, ruleDelete, ruleGet } from '../../../src/cli/mixctl/rule-commands';
 import { MixerClient } from '../../../src/cli/mixctl/client';
 import { CliError } from '../../../src/cli/mixctl/errors';
@@ -90,7 +98,10 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
   it('maps scope global to namespace default and any other scope to that namespace', () => {
     assert.equal(scopeNamespace('global'), 'default');
     assert.equal(scopeNamespace('shop'), 'shop');
-    assert.throws(() => scopeNamespace('Not_A_Namespace'), (e: unknown) => e instanceof CliError && e.exitCode === 2 && /<scope>/.test(e.message));
+    assert.throws(
+      () => scopeNamespace('Not_A_Namespace'),
+      (e: unknown) => e instanceof CliError && e.exitCode === 2 && /<scope>/.test(e.message),
+    );
   });
 
   it('wraps a match with the subject condition, or makes the condition the whole match', () => {
@@ -112,14 +123,20 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
     const parsed = parseConfigText(text, 'x.yaml', {});
     assert.deepEqual(parsed.errors, []);
     assert.deepEqual((parsed.objects[0].doc.spec as { match: unknown }).match, {
-      all: [{ all: [{ fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' }] }, { fact: SUBJECT_FACT, operator: 'equal', value: 'backend' }],
+      all: [
+        { all: [{ fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' }] },
+        { fact: SUBJECT_FACT, operator: 'equal', value: 'backend' },
+      ],
     });
   });
 
   it('describes a rewritten match for people', () => {
     const match = withSubject({ all: [{ fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' }] }, 'backend');
     assert.equal(describeCondition(match), 'source.labels[app] == "frontend" and destination.service.host == "backend"');
-    assert.equal(describeCondition(withSubject({ any: [{ fact: 'a', operator: 'in', value: ['x'] }, { not: { fact: 'b', operator: 'lessThan', value: 3 } }] }, 'h')), '(a in ["x"] or not b < 3) and destination.service.host == "h"');
+    assert.equal(
+      describeCondition(withSubject({ any: [{ fact: 'a', operator: 'in', value: ['x'] }, { not: { fact: 'b', operator: 'lessThan', value: 3 } }] }, 'h')),
+      '(a in ["x"] or not b < 3) and destination.service.host == "h"',
+    );
     assert.equal(describeCondition(undefined), 'always');
   });
 
@@ -133,8 +150,14 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
       rule('e', 'default', undefined),
       { kind: 'Handler', name: 'h', namespace: 'default', doc: { spec: { match: withSubject(undefined, 'backend') } } },
     ];
-    assert.deepEqual(rulesFor(objects, 'default', 'backend').map((o) => o.name), ['a', 'b']);
-    assert.deepEqual(rulesFor(objects, 'shop', 'backend').map((o) => o.name), ['d']);
+    assert.deepEqual(
+      rulesFor(objects, 'default', 'backend').map((o) => o.name),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      rulesFor(objects, 'shop', 'backend').map((o) => o.name),
+      ['d'],
+    );
     assert.equal(matchMentions({ fact: SUBJECT_FACT, operator: 'notEqual', value: 'backend' }, 'backend'), false);
   });
 
@@ -145,7 +168,12 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
       await quietly(() => ruleCreate(client, 'table', 'shop', 'backend.shop.svc.cluster.local', file));
       assert.deepEqual(
         mixer.seen.map((s) => `${s.method} ${s.url}`),
-        ['PUT /v1/config/Instance/shop/nothing', 'PUT /v1/config/Handler/shop/deny-all', 'PUT /v1/config/Rule/shop/deny-frontend', 'PUT /v1/config/Rule/shop/always'],
+        [
+          'PUT /v1/config/Instance/shop/nothing',
+          'PUT /v1/config/Handler/shop/deny-all',
+          'PUT /v1/config/Rule/shop/deny-frontend',
+          'PUT /v1/config/Rule/shop/always',
+        ],
       );
       for (const s of mixer.seen) {
         assert.equal(s.contentType, 'application/yaml');
@@ -163,15 +191,25 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
     }
   });
 
-  it('rule delete DELETEs the same objects in reverse order; rule get lists only that subject\'s rules', async () => {
-    const rule = (name: string, subject: string) => ({ apiVersion: 'mixer/v1', kind: 'Rule', metadata: { name, namespace: 'default' }, spec: { match: withSubject(undefined, subject), actions: [] } });
+  it("rule delete DELETEs the same objects in reverse order; rule get lists only that subject's rules", async () => {
+    const rule = (name: string, subject: string) => ({
+      apiVersion: 'mixer/v1',
+      kind: 'Rule',
+      metadata: { name, namespace: 'default' },
+      spec: { match: withSubject(undefined, subject), actions: [] },
+    });
     const mixer = await fakeMixer({ items: [rule('deny-frontend', 'backend'), rule('unrelated', 'other')] });
     try {
       const client = new MixerClient({ url: mixer.url, timeoutMs: 5000 });
       await quietly(() => ruleDelete(client, 'table', 'global', 'backend', file, false));
       assert.deepEqual(
         mixer.seen.map((s) => `${s.method} ${s.url}`),
-        ['DELETE /v1/config/Rule/default/always', 'DELETE /v1/config/Rule/default/deny-frontend', 'DELETE /v1/config/Handler/default/deny-all', 'DELETE /v1/config/Instance/default/nothing'],
+        [
+          'DELETE /v1/config/Rule/default/always',
+          'DELETE /v1/config/Rule/default/deny-frontend',
+          'DELETE /v1/config/Handler/default/deny-all',
+          'DELETE /v1/config/Instance/default/nothing',
+        ],
       );
       const out: string[] = [];
       const write = process.stdout.write.bind(process.stdout);
@@ -181,7 +219,10 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
       } finally {
         process.stdout.write = write;
       }
-      assert.deepEqual((JSON.parse(out.join('')) as Array<{ metadata: { name: string } }>).map((d) => d.metadata.name), ['deny-frontend']);
+      assert.deepEqual(
+        (JSON.parse(out.join('')) as Array<{ metadata: { name: string } }>).map((d) => d.metadata.name),
+        ['deny-frontend'],
+      );
     } finally {
       await mixer.close();
     }

@@ -26,7 +26,12 @@ async function engineSays(cond: unknown, facts: Facts): Promise<Outcome> {
 // `s` and `arr` are declared STRING so a path on them exercises the engine's "path on a
 // non-object yields the value" rule; `arr` carries arrays (no attribute type is one) for `contains`.
 const VOCAB = new Map<string, ValueType>([
-  ['s', 'STRING'], ['n', 'INT64'], ['b', 'BOOL'], ['m', 'STRING_MAP'], ['arr', 'STRING'], ['nope', 'STRING'],
+  ['s', 'STRING'],
+  ['n', 'INT64'],
+  ['b', 'BOOL'],
+  ['m', 'STRING_MAP'],
+  ['arr', 'STRING'],
+  ['nope', 'STRING'],
 ]);
 
 function compiledSays(cond: unknown, facts: Facts): Outcome {
@@ -62,14 +67,43 @@ const BAGS: Facts[] = [
 ];
 
 const LEFT: Facts[] = [
-  { fact: 's' }, { fact: 'n' }, { fact: 'b' }, { fact: 'arr' }, { fact: 'm' }, { fact: 'nope' },
-  { fact: 'm', path: '$.app' }, { fact: 'm', path: "$['v']" }, { fact: 'm', path: '$["zz"]' }, { fact: 's', path: '$.app' },
+  { fact: 's' },
+  { fact: 'n' },
+  { fact: 'b' },
+  { fact: 'arr' },
+  { fact: 'm' },
+  { fact: 'nope' },
+  { fact: 'm', path: '$.app' },
+  { fact: 'm', path: "$['v']" },
+  { fact: 'm', path: '$["zz"]' },
+  { fact: 's', path: '$.app' },
 ];
 const VALUES: unknown[] = [
-  'a', 'abc', '5', '10', '', 5, 10, 0, -1, 5.5, true, false, null,
-  ['a', 'b'], ['5', 5], [null, 'a'], [], [true, 10],
+  'a',
+  'abc',
+  '5',
+  '10',
+  '',
+  5,
+  10,
+  0,
+  -1,
+  5.5,
+  true,
+  false,
+  null,
+  ['a', 'b'],
+  ['5', 5],
+  [null, 'a'],
+  [],
+  [true, 10],
   ['q1', 'q2', 'q3', 'q4', 'q5', 'a', 5, '10', null, true, -1, ''], // long enough for the Set path
-  { fact: 's' }, { fact: 'n' }, { fact: 'm', path: '$.app' }, { fact: 'nope' }, { fact: 'arr' }, { fact: 'm' },
+  { fact: 's' },
+  { fact: 'n' },
+  { fact: 'm', path: '$.app' },
+  { fact: 'nope' },
+  { fact: 'arr' },
+  { fact: 'm' },
 ];
 
 describe('conditions/condition: differential corpus against json-rules-engine', function () {
@@ -85,11 +119,16 @@ describe('conditions/condition: differential corpus against json-rules-engine', 
 
   // Leaves that never make the engine throw, to nest freely.
   const SAFE_LEAVES: Facts[] = [
-    { fact: 's', operator: 'equal', value: 'a' }, { fact: 'n', operator: 'lessThan', value: 6 },
-    { fact: 'n', operator: 'greaterThanInclusive', value: { fact: 's' } }, { fact: 'b', operator: 'notEqual', value: true },
-    { fact: 'm', path: '$.app', operator: 'in', value: ['a', 'abc', null] }, { fact: 'nope', operator: 'notIn', value: ['x'] },
-    { fact: 'arr', operator: 'contains', value: 'a' }, { fact: 'arr', operator: 'doesNotContain', value: 5 },
-    { fact: 'm', path: '$.v', operator: 'equal', value: { fact: 's' } }, { fact: 'n', operator: 'equal', value: { fact: 'nope' } },
+    { fact: 's', operator: 'equal', value: 'a' },
+    { fact: 'n', operator: 'lessThan', value: 6 },
+    { fact: 'n', operator: 'greaterThanInclusive', value: { fact: 's' } },
+    { fact: 'b', operator: 'notEqual', value: true },
+    { fact: 'm', path: '$.app', operator: 'in', value: ['a', 'abc', null] },
+    { fact: 'nope', operator: 'notIn', value: ['x'] },
+    { fact: 'arr', operator: 'contains', value: 'a' },
+    { fact: 'arr', operator: 'doesNotContain', value: 5 },
+    { fact: 'm', path: '$.v', operator: 'equal', value: { fact: 's' } },
+    { fact: 'n', operator: 'equal', value: { fact: 'nope' } },
   ];
 
   it('random all/any/not trees up to 3 levels, with priorities and empty lists, agree', async () => {
@@ -110,8 +149,14 @@ describe('conditions/condition: differential corpus against json-rules-engine', 
       const t = tree(3);
       if (!('fact' in t)) conds.push(t);
     }
-    assert.ok(conds.some((c) => JSON.stringify(c).includes('"any":[]')), 'corpus has an empty any');
-    assert.ok(conds.some((c) => /"not":\{"(all|any)"/.test(JSON.stringify(c))), 'corpus has not over a list');
+    assert.ok(
+      conds.some((c) => JSON.stringify(c).includes('"any":[]')),
+      'corpus has an empty any',
+    );
+    assert.ok(
+      conds.some((c) => /"not":\{"(all|any)"/.test(JSON.stringify(c))),
+      'corpus has not over a list',
+    );
     assert.deepEqual(await differ(conds, BAGS), []);
   });
 
@@ -179,7 +224,12 @@ describe('conditions/condition: reads', () => {
     all: [
       { fact: 'destination.service.name', operator: 'equal', value: 'backend' },
       { fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' },
-      { any: [{ fact: 'request.size', operator: 'lessThan', value: 10 }, { fact: 'source.labels', path: "$['version']", operator: 'notEqual', value: 'v1' }] },
+      {
+        any: [
+          { fact: 'request.size', operator: 'lessThan', value: 10 },
+          { fact: 'source.labels', path: "$['version']", operator: 'notEqual', value: 'v1' },
+        ],
+      },
     ],
   } as TopLevelCondition;
   const pred = compileCondition(cond);
@@ -204,8 +254,11 @@ describe('conditions/condition: reads', () => {
 
 describe('conditions/condition: validateCondition', () => {
   const vocab = new Map<string, ValueType>([
-    ['source.labels', 'STRING_MAP'], ['destination.service.name', 'STRING'], ['response.code', 'INT64'],
-    ['connection.mtls', 'BOOL'], ['response.duration', 'DURATION'],
+    ['source.labels', 'STRING_MAP'],
+    ['destination.service.name', 'STRING'],
+    ['response.code', 'INT64'],
+    ['connection.mtls', 'BOOL'],
+    ['response.duration', 'DURATION'],
   ]);
   const ok = { fact: 'destination.service.name', operator: 'equal', value: 'backend' };
   const all = (...c: unknown[]): unknown => ({ all: c });
@@ -249,13 +302,19 @@ describe('conditions/condition: validateCondition', () => {
   for (const [name, cond, field, reason] of cases) {
     it(`${name} → ${field}`, () => {
       const details = validateCondition(cond, vocab, 'm');
-      assert.ok(details.some((d) => d.field === field && reason.test(d.reason)), JSON.stringify(details));
+      assert.ok(
+        details.some((d) => d.field === field && reason.test(d.reason)),
+        JSON.stringify(details),
+      );
     });
   }
 
   it('collects every problem, not just the first', () => {
     const details = validateCondition(all({ ...ok, fact: 'nope' }, { ...ok, operator: 'eq' }, { not: { condition: 'c' } }), vocab, 'm');
-    assert.deepEqual(details.map((d) => d.field), ['m.all[0].fact', 'm.all[1].operator', 'm.all[2].not.condition']);
+    assert.deepEqual(
+      details.map((d) => d.field),
+      ['m.all[0].fact', 'm.all[1].operator', 'm.all[2].not.condition'],
+    );
   });
 
   it('accepts good conditions, which then compile, and json-rules-engine runs them too', async () => {

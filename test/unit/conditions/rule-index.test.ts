@@ -21,15 +21,16 @@ function rule(ordinal: number, match?: unknown): IndexedRule<number> {
   return { match, predicate: match == null ? alwaysTrue : compileCondition(match as Condition), payload: ordinal };
 }
 
-const linear = (rules: readonly IndexedRule<number>[], facts: AttributeReader): number[] =>
-  rules.filter((r) => r.predicate(facts)).map((r) => r.payload);
+const linear = (rules: readonly IndexedRule<number>[], facts: AttributeReader): number[] => rules.filter((r) => r.predicate(facts)).map((r) => r.payload);
 
 const bag = (values: Record<string, unknown>): Bag => Bag.trusted(values as BagValues);
 
 /** Counts predicate calls, to show which rules select() evaluated. */
 function counted(rules: IndexedRule<number>[]): { rules: IndexedRule<number>[]; calls: () => number } {
   let n = 0;
-  const wrap = (p: Predicate): Predicate => (f) => (n++, p(f));
+  const wrap =
+    (p: Predicate): Predicate =>
+    (f) => (n++, p(f));
   return { rules: rules.map((r) => ({ ...r, predicate: wrap(r.predicate) })), calls: () => n };
 }
 
@@ -57,14 +58,22 @@ describe('conditions/rule-index', () => {
   function randomMatch(r: ReturnType<typeof prng>): unknown {
     const leaves = (k: number): unknown[] => Array.from({ length: k }, () => randomLeaf(r));
     switch (r.int(9)) {
-      case 0: return undefined;
-      case 1: return null;
-      case 2: return randomLeaf(r);
-      case 3: return { any: leaves(1 + r.int(3)) };
-      case 4: return { not: randomLeaf(r) };
-      case 5: return { all: [...leaves(r.int(3)), { all: leaves(1 + r.int(2)) }] };
-      case 6: return { all: [...leaves(1 + r.int(2)), { any: leaves(2) }], ...(r.int(2) ? { any: leaves(1) } : {}) };
-      default: return { all: leaves(r.int(5)) };
+      case 0:
+        return undefined;
+      case 1:
+        return null;
+      case 2:
+        return randomLeaf(r);
+      case 3:
+        return { any: leaves(1 + r.int(3)) };
+      case 4:
+        return { not: randomLeaf(r) };
+      case 5:
+        return { all: [...leaves(r.int(3)), { all: leaves(1 + r.int(2)) }] };
+      case 6:
+        return { all: [...leaves(1 + r.int(2)), { any: leaves(2) }], ...(r.int(2) ? { any: leaves(1) } : {}) };
+      default:
+        return { all: leaves(r.int(5)) };
     }
   }
 
@@ -119,9 +128,19 @@ describe('conditions/rule-index', () => {
     const rules = [
       rule(0),
       rule(1, null),
-      rule(2, { any: [{ fact: 'dest', operator: 'equal', value: 'a' }, { fact: 'dest', operator: 'equal', value: 'b' }] }),
+      rule(2, {
+        any: [
+          { fact: 'dest', operator: 'equal', value: 'a' },
+          { fact: 'dest', operator: 'equal', value: 'b' },
+        ],
+      }),
       rule(3, { not: { fact: 'dest', operator: 'equal', value: 'a' } }),
-      rule(4, { all: [{ fact: 'dest', operator: 'equal', value: { fact: 'other' } }, { fact: 'code', operator: 'lessThan', value: 3 }] }),
+      rule(4, {
+        all: [
+          { fact: 'dest', operator: 'equal', value: { fact: 'other' } },
+          { fact: 'code', operator: 'lessThan', value: 3 },
+        ],
+      }),
       rule(5, { all: [{ fact: 'dest', operator: 'equal', value: 'a' }], any: [{ fact: 'code', operator: 'equal', value: 1 }] }),
       rule(6, { fact: 'dest', operator: 'equal', value: 'a' }),
       rule(7, { all: [{ all: [{ fact: 'labels', path: '$.app', operator: 'equal', value: 'x' }] }] }),
@@ -150,7 +169,12 @@ describe('conditions/rule-index', () => {
   it('reads each index key once through the reader, so it is referenced even when nothing matches', () => {
     const rules = [
       rule(0, { all: [{ fact: 'dest', operator: 'equal', value: 'a' }] }),
-      rule(1, { all: [{ fact: 'labels', path: '$.app', operator: 'equal', value: 'x' }, { fact: 'code', operator: 'equal', value: 2 }] }),
+      rule(1, {
+        all: [
+          { fact: 'labels', path: '$.app', operator: 'equal', value: 'x' },
+          { fact: 'code', operator: 'equal', value: 2 },
+        ],
+      }),
     ];
     const r = new TrackingReader(bag({ dest: 'b', labels: {} }));
     assert.deepEqual(new RuleIndex(rules).select(r), []);

@@ -172,7 +172,13 @@ describe('config/api-store', () => {
       assert.deepEqual(good.errors, []);
       assert.equal(good.objects[0].key, 'Instance/default/a');
       assert.equal(good.objects[0].source.file, 'api');
-      const bad = parseApiRecords([{ ...instance('b'), text: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: b}\nspec:\n  template: ${UNSET_VAR_FOR_TEST}\n' }, { ...instance('c'), key: 'Instance/default/other' }], {});
+      const bad = parseApiRecords(
+        [
+          { ...instance('b'), text: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: b}\nspec:\n  template: ${UNSET_VAR_FOR_TEST}\n' },
+          { ...instance('c'), key: 'Instance/default/other' },
+        ],
+        {},
+      );
       assert.equal(bad.objects.length, 0);
       assert.match(bad.errors[0].field, /^api:5 Instance\/default\/b/);
       assert.match(bad.errors[0].reason, /UNSET_VAR_FOR_TEST/);
@@ -182,7 +188,10 @@ describe('config/api-store', () => {
     it('lets a file object win over an API object with the same key, and says where the file is', () => {
       const api = parseApiRecords([instance('shared'), instance('own')], {}).objects;
       const merged = mergeObjects(file, api);
-      assert.deepEqual(merged.objects.map((o) => `${o.source.file} ${o.key}`), ['/etc/mixer/a.yaml Instance/default/shared', 'api Instance/default/own']);
+      assert.deepEqual(
+        merged.objects.map((o) => `${o.source.file} ${o.key}`),
+        ['/etc/mixer/a.yaml Instance/default/shared', 'api Instance/default/own'],
+      );
       assert.deepEqual(merged.shadowed, [{ key: 'Instance/default/shared', file: '/etc/mixer/a.yaml:1' }]);
     });
 
@@ -196,9 +205,18 @@ describe('config/api-store', () => {
         return 'none';
       };
       const records = new Map<string, ApiRecord>();
-      assert.equal(code(() => applyToRecords(records, file, { op: 'put', record: instance('shared') })), 'MIXER_ERR_CONFLICT');
-      assert.equal(code(() => applyToRecords(records, file, { op: 'delete', key: 'Instance/default/shared' })), 'MIXER_ERR_CONFLICT');
-      assert.equal(code(() => applyToRecords(records, file, { op: 'delete', key: 'Instance/default/nobody' })), 'MIXER_ERR_NOT_FOUND');
+      assert.equal(
+        code(() => applyToRecords(records, file, { op: 'put', record: instance('shared') })),
+        'MIXER_ERR_CONFLICT',
+      );
+      assert.equal(
+        code(() => applyToRecords(records, file, { op: 'delete', key: 'Instance/default/shared' })),
+        'MIXER_ERR_CONFLICT',
+      );
+      assert.equal(
+        code(() => applyToRecords(records, file, { op: 'delete', key: 'Instance/default/nobody' })),
+        'MIXER_ERR_NOT_FOUND',
+      );
       assert.equal(applyToRecords(records, file, { op: 'put', record: instance('new') }), false);
       assert.equal(applyToRecords(records, file, { op: 'put', record: instance('new') }), true);
       records.set('Instance/default/shared', instance('shared'));

@@ -85,7 +85,9 @@ spec: {actions: [{handler: default/deny, instances: [default/nothing]}]}
 ---
 `;
     const r = compile(
-      doc('zeta', 'a') + doc('alpha', 'b') + doc('alpha', 'a') +
+      doc('zeta', 'a') +
+        doc('alpha', 'b') +
+        doc('alpha', 'a') +
         `apiVersion: mixer/v1
 kind: Handler
 metadata: {name: deny}
@@ -98,7 +100,10 @@ spec: {template: checknothing}
 `,
     );
     assert.deepEqual(r.errors, []);
-    assert.deepEqual(r.plan!.rules.map((x) => x.ref), ['alpha/a', 'alpha/b', 'zeta/a']);
+    assert.deepEqual(
+      r.plan!.rules.map((x) => x.ref),
+      ['alpha/a', 'alpha/b', 'zeta/a'],
+    );
     const dup = compile(doc('x', 'a') + doc('x', 'a').replace(/---\n$/, ''));
     assert.ok(dup.errors.some((e) => /duplicate Rule x\/a/.test(e.reason)));
   });

@@ -18,7 +18,10 @@ spec: {adapter: denier}
       {},
     );
     assert.deepEqual(r.errors, []);
-    assert.deepEqual(r.objects.map((o) => o.key), ['Instance/default/nothing', 'Handler/prod/deny']);
+    assert.deepEqual(
+      r.objects.map((o) => o.key),
+      ['Instance/default/nothing', 'Handler/prod/deny'],
+    );
   });
 
   it('reports every schema problem with file, line and path', () => {
@@ -41,11 +44,26 @@ kind: Nope
       {},
     );
     const fields = r.errors.map((e) => `${e.field} :: ${e.reason}`);
-    assert.ok(fields.some((f) => /^rules\/x\.yaml:6 spec\.actions\[0\]\.instancez :: unknown field/.test(f)), fields.join('\n'));
-    assert.ok(fields.some((f) => /^rules\/x\.yaml:6 spec\.actions\[0\] :: missing required field "instances"/.test(f)), fields.join('\n'));
-    assert.ok(fields.some((f) => /^rules\/x\.yaml:8 apiVersion :: must be "mixer\/v1"/.test(f)), fields.join('\n'));
-    assert.ok(fields.some((f) => /^rules\/x\.yaml:10 metadata\.name/.test(f)), fields.join('\n'));
-    assert.ok(fields.some((f) => /^rules\/x\.yaml:13 kind :: unknown kind "Nope"/.test(f)), fields.join('\n'));
+    assert.ok(
+      fields.some((f) => /^rules\/x\.yaml:6 spec\.actions\[0\]\.instancez :: unknown field/.test(f)),
+      fields.join('\n'),
+    );
+    assert.ok(
+      fields.some((f) => /^rules\/x\.yaml:6 spec\.actions\[0\] :: missing required field "instances"/.test(f)),
+      fields.join('\n'),
+    );
+    assert.ok(
+      fields.some((f) => /^rules\/x\.yaml:8 apiVersion :: must be "mixer\/v1"/.test(f)),
+      fields.join('\n'),
+    );
+    assert.ok(
+      fields.some((f) => /^rules\/x\.yaml:10 metadata\.name/.test(f)),
+      fields.join('\n'),
+    );
+    assert.ok(
+      fields.some((f) => /^rules\/x\.yaml:13 kind :: unknown kind "Nope"/.test(f)),
+      fields.join('\n'),
+    );
     assert.equal(r.objects.length, 0);
   });
 
@@ -80,7 +98,11 @@ spec:
   });
 
   it('an unset ${VAR} without a default is a config error naming the variable and line', () => {
-    const r = parseConfigText('apiVersion: mixer/v1\nkind: Handler\nmetadata: {name: z}\nspec:\n  adapter: zipkin\n  params: {url: "${ZIPKIN_URL}"}\n', 'z.yaml', {});
+    const r = parseConfigText(
+      'apiVersion: mixer/v1\nkind: Handler\nmetadata: {name: z}\nspec:\n  adapter: zipkin\n  params: {url: "${ZIPKIN_URL}"}\n',
+      'z.yaml',
+      {},
+    );
     assert.equal(r.errors.length, 1);
     assert.equal(r.errors[0].field, 'z.yaml:6');
     assert.match(r.errors[0].reason, /ZIPKIN_URL is not set and has no default/);

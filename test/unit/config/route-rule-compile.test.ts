@@ -14,21 +14,27 @@ describe('config/route-rule-compile', () => {
   it('normalises Istio v1alpha2 RouteRules and orders them by precedence, then name', () => {
     const { routes, errors, schemaErrors } = compile(
       doc('all-v1', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 100}]') +
-        doc('mobile', [
-          '  destination: {name: backend.default.svc.cluster.local}',
-          '  precedence: 2',
-          '  match:',
-          '    source: {labels: {app: frontend}}',
-          '    request: {headers: {User-Agent: {regex: ".*Mobile.*"}}}',
-          '  route: [{labels: {version: v2}}]',
-          '  httpReqTimeout: {simpleTimeout: {timeout: 2s}}',
-          '  httpReqRetries: {simpleRetry: {attempts: 3, perTryTimeout: 500ms}}',
-          '  httpFault: {delay: {percent: 10, fixedDelay: 1.5s}, abort: {percent: 5, httpStatus: 503}}',
-        ].join('\n')) +
+        doc(
+          'mobile',
+          [
+            '  destination: {name: backend.default.svc.cluster.local}',
+            '  precedence: 2',
+            '  match:',
+            '    source: {labels: {app: frontend}}',
+            '    request: {headers: {User-Agent: {regex: ".*Mobile.*"}}}',
+            '  route: [{labels: {version: v2}}]',
+            '  httpReqTimeout: {simpleTimeout: {timeout: 2s}}',
+            '  httpReqRetries: {simpleRetry: {attempts: 3, perTryTimeout: 500ms}}',
+            '  httpFault: {delay: {percent: 10, fixedDelay: 1.5s}, abort: {percent: 5, httpStatus: 503}}',
+          ].join('\n'),
+        ) +
         doc('a-tie', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 90}, {labels: {version: v2}, weight: 10}]'),
     );
     assert.deepEqual([...schemaErrors, ...errors], []);
-    assert.deepEqual(routes.map((r) => r.ref), ['default/mobile', 'default/a-tie', 'default/all-v1']);
+    assert.deepEqual(
+      routes.map((r) => r.ref),
+      ['default/mobile', 'default/a-tie', 'default/all-v1'],
+    );
     const mobile = routes[0];
     assert.deepEqual(mobile.destination, { name: 'backend', namespace: 'default' });
     assert.deepEqual(mobile.match, { sourceLabels: { app: 'frontend' }, headers: { 'user-agent': { regex: '.*Mobile.*' } } });
@@ -47,14 +53,19 @@ describe('config/route-rule-compile', () => {
 
   it('reports every problem with file, line and path', () => {
     const { errors, routes } = compile(
-      doc('bad', [
-        '  destination: {name: Backend_1}',
-        '  match: {request: {headers: {user-agent: {regex: "(.*Mobile"}}}}',
-        '  route: [{labels: {version: v1}, weight: 80}, {labels: {version: v2}, weight: 10}]',
-        '  httpReqTimeout: {simpleTimeout: {timeout: soon}}',
-        '  httpReqRetries: {simpleRetry: {attempts: 99, perTryTimeout: 0s}}',
-        '  httpFault: {delay: {percent: 120, fixedDelay: 1s}, abort: {percent: -1, httpStatus: 700}}',
-      ].join('\n')) + doc('lonely', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 50}]') + doc('missing', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 50}, {labels: {version: v2}}]'),
+      doc(
+        'bad',
+        [
+          '  destination: {name: Backend_1}',
+          '  match: {request: {headers: {user-agent: {regex: "(.*Mobile"}}}}',
+          '  route: [{labels: {version: v1}, weight: 80}, {labels: {version: v2}, weight: 10}]',
+          '  httpReqTimeout: {simpleTimeout: {timeout: soon}}',
+          '  httpReqRetries: {simpleRetry: {attempts: 99, perTryTimeout: 0s}}',
+          '  httpFault: {delay: {percent: 120, fixedDelay: 1s}, abort: {percent: -1, httpStatus: 700}}',
+        ].join('\n'),
+      ) +
+        doc('lonely', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 50}]') +
+        doc('missing', '  destination: {name: backend}\n  route: [{labels: {version: v1}, weight: 50}, {labels: {version: v2}}]'),
     );
     assert.equal(routes.length, 0);
     const text = errors.map((e) => `${e.field}: ${e.reason}`);
@@ -71,13 +82,19 @@ describe('config/route-rule-compile', () => {
       /RouteRule\/default\/lonely spec\.route\[0\]\.weight: the only route must take all traffic/,
       /RouteRule\/default\/missing spec\.route\[1\]: needs a weight/,
     ];
-    for (const re of expect) assert.ok(text.some((t) => re.test(t)), `${re} in\n${text.join('\n')}`);
+    for (const re of expect)
+      assert.ok(
+        text.some((t) => re.test(t)),
+        `${re} in\n${text.join('\n')}`,
+      );
     assert.equal(text.length, expect.length, text.join('\n'));
   });
 
   it('the schema requires destination.name and rejects unknown fields and double header matches', () => {
     const { schemaErrors } = compile(
-      doc('no-dest', '  precedence: 1') + doc('extra', '  destination: {name: b}\n  weight: 3') + doc('two', '  destination: {name: b}\n  match: {request: {headers: {x: {exact: a, prefix: b}}}}'),
+      doc('no-dest', '  precedence: 1') +
+        doc('extra', '  destination: {name: b}\n  weight: 3') +
+        doc('two', '  destination: {name: b}\n  match: {request: {headers: {x: {exact: a, prefix: b}}}}'),
     );
     const text = schemaErrors.map((e) => `${e.field}: ${e.reason}`).join('\n');
     assert.match(text, /RouteRule\/no-dest|missing required field "destination"/);

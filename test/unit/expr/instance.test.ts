@@ -59,7 +59,10 @@ describe('expr/instance', () => {
     first(new TrackingReader(a));
     const reader = new TrackingReader(a);
     second(reader);
-    const names = reader.referenced().map((r) => `${r.name}${r.key ? `[${r.key}]` : ''}:${r.condition}`).sort();
+    const names = reader
+      .referenced()
+      .map((r) => `${r.name}${r.key ? `[${r.key}]` : ''}:${r.condition}`)
+      .sort();
     assert.deepEqual(names, ['destination.service.name:EXACT', 'response.code:EXACT', 'source.labels[app]:EXACT']);
   });
 });

@@ -55,7 +55,8 @@ describe('metrics/buffered: the same figures as prom-client counting at once', (
         }
       }
       assert.deepEqual(await samples(bufReg), await samples(plainReg));
-      const byLabels = (m: Awaited<ReturnType<typeof plain.get>>) => [...m.values].sort((a, b) => JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)));
+      const byLabels = (m: Awaited<ReturnType<typeof plain.get>>) =>
+        [...m.values].sort((a, b) => JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels)));
       assert.deepEqual(byLabels(await buffered.get()), byLabels(await plain.get()));
     });
   }

@@ -66,7 +66,10 @@ describe('plugins: config with plugin handlers', () => {
     config.write('h.yaml', handler('b', 'broken'));
     const err = await newStore()
       .start()
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(err instanceof ConfigError);
     const text = err.details.map((d) => `${d.field} :: ${d.reason}`).join('\n');
     assert.match(text, /adapter "broken" :: plugin .*broken\/index\.js failed to load: cannot even start/);

@@ -38,7 +38,9 @@ describe('plugins: isolated handler (isolation: worker)', () => {
   before(() => {
     tmp = new TempPluginsDir();
     tmp.folder('iso', { 'index.js': testAdapterSource('iso') });
-    tmp.folder('nocreate', { 'index.js': "exports.adapter = { name: 'nocreate', templates: ['checknothing'], configSchema: {}, create() { throw new Error('no handler for you'); } };" });
+    tmp.folder('nocreate', {
+      'index.js': "exports.adapter = { name: 'nocreate', templates: ['checknothing'], configSchema: {}, create() { throw new Error('no handler for you'); } };",
+    });
     const r = loadPlugin('iso', { pluginsDir: tmp.dir });
     assert.deepEqual(r.errors, []);
     factory = r.factory!;
@@ -50,7 +52,16 @@ describe('plugins: isolated handler (isolation: worker)', () => {
 
   async function start(logger: Logger, more: Partial<IsolatedHandlerOptions> = {}): Promise<IsolatedHandler> {
     const config = validateParams(factory, { note: 'from the worker' }, 'params').config;
-    const h = await IsolatedHandler.start({ factory, config, handlerName: 'default/iso', logger, callTimeoutMs: 500, hangTimeoutMs: 500, backoffMs: 50, ...more });
+    const h = await IsolatedHandler.start({
+      factory,
+      config,
+      handlerName: 'default/iso',
+      logger,
+      callTimeoutMs: 500,
+      hangTimeoutMs: 500,
+      backoffMs: 50,
+      ...more,
+    });
     open.push(h);
     return h;
   }
@@ -63,12 +74,21 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     assert.deepEqual(await iso.handler.check!(entry('fine')), { status: { code: 0, message: 'from the worker' }, validDuration: 1000 });
     await iso.handler.report!([metric('a'), metric('b')], CTX);
 
-    const permanent = await Promise.resolve(iso.handler.report!([metric('bad')], CTX)).then(() => undefined, (e: unknown) => e);
+    const permanent = await Promise.resolve(iso.handler.report!([metric('bad')], CTX)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(isPermanent(permanent), 'a permanent error stays permanent across the thread boundary');
     assert.match((permanent as Error).message, /handler default\/iso \(isolated\): bad data/);
-    const retryable = await Promise.resolve(iso.handler.report!([metric('flaky')], CTX)).then(() => undefined, (e: unknown) => e);
+    const retryable = await Promise.resolve(iso.handler.report!([metric('flaky')], CTX)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(retryable instanceof Error && !isPermanent(retryable));
-    const thrown = await Promise.resolve(iso.handler.check!(entry('throw'))).then(() => undefined, (e: unknown) => e);
+    const thrown = await Promise.resolve(iso.handler.check!(entry('throw'))).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match((thrown as Error).message, /plugin iso refuses throw/);
 
     const json = await iso.registry.getMetricsAsJSON();
@@ -93,8 +113,14 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     await waitFor('the hung worker to be replaced', () => iso.restarts >= 1 && iso.threadId !== undefined && iso.threadId !== first, 20_000);
     assert.equal(await restartsCounted(metrics, 'default/iso'), 1, 'mixer_adapter_worker_restarts_total counts the restart');
     assert.deepEqual(await iso.handler.check!(entry('fine again')), { status: { code: 0, message: 'from the worker' }, validDuration: 1000 });
-    assert.ok(lines.some((l) => /did not answer a ping/.test(String(l.msg))), 'the hang is logged');
-    assert.ok(lines.some((l) => l.msg === 'isolated handler worker restarted'), 'the restart is logged');
+    assert.ok(
+      lines.some((l) => /did not answer a ping/.test(String(l.msg))),
+      'the hang is logged',
+    );
+    assert.ok(
+      lines.some((l) => l.msg === 'isolated handler worker restarted'),
+      'the restart is logged',
+    );
   });
 
   it('a crashed worker (uncaught exception, process.exit) is restarted; calls in flight fail', async () => {
@@ -104,7 +130,10 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     await iso.handler.check!(entry('crash')); // answers, then throws from a timer
     await waitFor('a restart after the crash', () => iso.restarts >= 1 && iso.threadId !== undefined, 20_000);
     assert.equal(await restartsCounted(metrics, 'default/iso'), 1, 'mixer_adapter_worker_restarts_total counts the restart');
-    assert.ok(lines.some((l) => /isolated handler worker failed: plugin iso crashed; restarting it in \d+ ms/.test(String(l.msg))), 'the crash is logged');
+    assert.ok(
+      lines.some((l) => /isolated handler worker failed: plugin iso crashed; restarting it in \d+ ms/.test(String(l.msg))),
+      'the crash is logged',
+    );
 
     await assert.rejects(Promise.resolve(iso.handler.check!(entry('exit'))), /its worker exited with code 3/);
     await waitFor('a restart after process.exit', () => iso.restarts >= 2 && iso.threadId !== undefined, 20_000);
@@ -119,7 +148,7 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     await assert.rejects(Promise.resolve(iso.handler.check!(entry('fine'))), /its worker is down and restarting/);
   });
 
-  it('the worker reaches Redis through a connection of its own, under the handler\'s key prefix', async () => {
+  it("the worker reaches Redis through a connection of its own, under the handler's key prefix", async () => {
     const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     const prefix = `mixer-test:isolated:${process.pid}:${Date.now()}:`;
     try {
@@ -146,7 +175,10 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     const { logger } = capturingLogger();
     await assert.rejects(IsolatedHandler.start({ factory: nocreate, config: {}, handlerName: 'default/nc', logger }), /no handler for you/);
     const inProcess: AdapterFactory = { name: 'local', templates: ['checknothing'], configSchema: {}, create: () => ({}) };
-    await assert.rejects(IsolatedHandler.start({ factory: inProcess, config: {}, handlerName: 'default/l', logger }), /needs an adapter Mixer can load by name/);
+    await assert.rejects(
+      IsolatedHandler.start({ factory: inProcess, config: {}, handlerName: 'default/l', logger }),
+      /needs an adapter Mixer can load by name/,
+    );
   });
 
   it('HandlerRuntime runs a built-in adapter in a worker when its plan says isolation: worker', async () => {
@@ -161,7 +193,11 @@ describe('plugins: isolated handler (isolation: worker)', () => {
       assert.equal(r.status.code, 7);
       assert.equal(r.status.message, 'isolated no');
       assert.deepEqual(await rt.registry.getMetricsAsJSON(), []);
-      assert.match(await metrics.registry.metrics(), /mixer_adapter_worker_restarts_total\{handler="default\/deny"\} 0/, 'its restarts are counted under the handler');
+      assert.match(
+        await metrics.registry.metrics(),
+        /mixer_adapter_worker_restarts_total\{handler="default\/deny"\} 0/,
+        'its restarts are counted under the handler',
+      );
     } finally {
       await rt.close();
     }

@@ -28,7 +28,10 @@ describe('plugins: loader', () => {
     const config = validateParams(r.factory!, {}, 'params').config;
     const owned = createAdapterEnv({ handlerName: 'default/hook' });
     const h = await r.factory!.create(config, owned.env);
-    assert.deepEqual(await h.check!({ name: 'default/v', template: 'listentry', fields: { value: 'x' } }), { status: { code: 0, message: 'ok' }, validDuration: 1000 });
+    assert.deepEqual(await h.check!({ name: 'default/v', template: 'listentry', fields: { value: 'x' } }), {
+      status: { code: 0, message: 'ok' },
+      validDuration: 1000,
+    });
     owned.dispose();
   });
 
@@ -40,7 +43,10 @@ describe('plugins: loader', () => {
   });
 
   it('finds an npm package mixer-adapter-<name>, then <name>, in a node_modules above the plugins folder', () => {
-    tmp.npmPackage('mixer-adapter-kafkaish', { 'package.json': JSON.stringify({ name: 'mixer-adapter-kafkaish', main: 'main.js' }), 'main.js': testAdapterSource('kafkaish') });
+    tmp.npmPackage('mixer-adapter-kafkaish', {
+      'package.json': JSON.stringify({ name: 'mixer-adapter-kafkaish', main: 'main.js' }),
+      'main.js': testAdapterSource('kafkaish'),
+    });
     tmp.npmPackage('bare', { 'index.js': testAdapterSource('bare') });
     const a = loadPlugin('kafkaish', lookup());
     assert.deepEqual(a.errors, []);
@@ -93,7 +99,10 @@ describe('plugins: loader', () => {
 
   it('says where it looked for a missing plugin, and refuses names that are not plugin names', () => {
     const r = loadPlugin('nowhere', lookup());
-    assert.match(r.errors[0].reason, /no built-in or plugin adapter "nowhere": looked for the folder .*nowhere\/ and the npm packages mixer-adapter-nowhere and nowhere/);
+    assert.match(
+      r.errors[0].reason,
+      /no built-in or plugin adapter "nowhere": looked for the folder .*nowhere\/ and the npm packages mixer-adapter-nowhere and nowhere/,
+    );
     for (const name of ['../etc', 'Upper', '@scope/x', 'a/b']) {
       const e = loadPlugin(name, lookup()).errors;
       assert.equal(e.length, 1, name);

@@ -8,11 +8,24 @@ describe('plugins: the SDK as the package export', () => {
   const sdk = require(path.join(REPO, pkg.main)) as Record<string, unknown>;
 
   it('exports the adapter contract, params helpers, the conformance kit, env and templates by name', () => {
-    for (const name of ['Code', 'PermanentError', 'isPermanent', 'RouteError', 'validateParams', 'GoDuration', 'StringEnum', 'GO_DURATION_FORMAT', 'parseDuration', 'runAdapterConformance', 'createAdapterEnv', 'TEMPLATES']) {
+    for (const name of [
+      'Code',
+      'PermanentError',
+      'isPermanent',
+      'RouteError',
+      'validateParams',
+      'GoDuration',
+      'StringEnum',
+      'GO_DURATION_FORMAT',
+      'parseDuration',
+      'runAdapterConformance',
+      'createAdapterEnv',
+      'TEMPLATES',
+    ]) {
       assert.ok(sdk[name] !== undefined, `${name} is exported`);
     }
     assert.equal((sdk.Code as Record<string, number>).UNAVAILABLE, 14);
-    assert.ok(Object.keys((sdk.TEMPLATES as object)).includes('metric'));
+    assert.ok(Object.keys(sdk.TEMPLATES as object).includes('metric'));
   });
 
   it('errors and helpers behave as the docs say', () => {
@@ -37,6 +50,9 @@ describe('plugins: the SDK as the package export', () => {
     assert.ok(loaded.includes(main));
     // The SDK module itself must not depend on the inventory or the HTTP API.
     const own = require.cache[main]!.children.map((c) => path.relative(REPO, c.filename));
-    assert.ok(own.every((f) => !f.startsWith(`dist${path.sep}adapters`) && !f.includes(`${path.sep}api${path.sep}`)), own.join(', '));
+    assert.ok(
+      own.every((f) => !f.startsWith(`dist${path.sep}adapters`) && !f.includes(`${path.sep}api${path.sep}`)),
+      own.join(', '),
+    );
   });
 });

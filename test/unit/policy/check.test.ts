@@ -69,7 +69,10 @@ async function check(s: Snapshot, attrs: Record<string, unknown>, extra: Partial
 
 describe('policy/check', () => {
   it('answers OK with the defaults (60s, 10000) and the generation when no rule matches', async () => {
-    const s = await snapshotOf(handler('deny', { status: { code: 7 } }) + rule('r', 'deny', 'nothing', { all: [{ fact: 'destination.service.name', operator: 'equal', value: 'backend' }] }));
+    const s = await snapshotOf(
+      handler('deny', { status: { code: 7 } }) +
+        rule('r', 'deny', 'nothing', { all: [{ fact: 'destination.service.name', operator: 'equal', value: 'backend' }] }),
+    );
     const a = await check(s, { 'destination.service.name': 'other' });
     assert.deepEqual(a.status, { code: 0, message: '' });
     assert.equal(a.validDuration, 60_000);
@@ -94,7 +97,14 @@ describe('policy/check', () => {
   });
 
   it('a handler that throws or times out answers UNAVAILABLE with validDuration 0, without stopping the others', async () => {
-    const s = await snapshotOf(handler('boom', { mode: 'throw' }) + handler('slow', { mode: 'hang' }) + handler('fine', { mode: 'async', status: { code: 0 } }) + rule('a', 'boom') + rule('b', 'slow') + rule('c', 'fine'));
+    const s = await snapshotOf(
+      handler('boom', { mode: 'throw' }) +
+        handler('slow', { mode: 'hang' }) +
+        handler('fine', { mode: 'async', status: { code: 0 } }) +
+        rule('a', 'boom') +
+        rule('b', 'slow') +
+        rule('c', 'fine'),
+    );
     const a = await check(s, {});
     assert.equal(a.status.code, 14);
     assert.match(a.status.message!, /handler default\/boom failed: boom/);
@@ -108,7 +118,12 @@ describe('policy/check', () => {
   it('referencedAttributes lists map keys read and absent attributes', async () => {
     const s = await snapshotOf(
       handler('deny', { status: { code: 7 } }) +
-        rule('r', 'deny', 'nothing', { any: [{ fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' }, { fact: 'destination.service.name', operator: 'equal', value: 'x' }] }),
+        rule('r', 'deny', 'nothing', {
+          any: [
+            { fact: 'source.labels', path: '$.app', operator: 'equal', value: 'frontend' },
+            { fact: 'destination.service.name', operator: 'equal', value: 'x' },
+          ],
+        }),
     );
     const a = await check(s, { 'source.labels': { app: 'web' } });
     assert.equal(a.status.code, 0);

@@ -3,7 +3,16 @@ import { RouteTable } from '../../../src/routing/select';
 import type { RouteRulePlan } from '../../../src/routing/types';
 
 function rule(name: string, precedence: number, extra: Partial<RouteRulePlan> = {}): RouteRulePlan {
-  return { ref: `default/${name}`, name, namespace: 'default', destination: { name: 'backend', namespace: 'default' }, precedence, match: {}, routes: [{ labels: { version: 'v1' }, weight: 100 }], ...extra };
+  return {
+    ref: `default/${name}`,
+    name,
+    namespace: 'default',
+    destination: { name: 'backend', namespace: 'default' },
+    precedence,
+    match: {},
+    routes: [{ labels: { version: 'v1' }, weight: 100 }],
+    ...extra,
+  };
 }
 
 const frontend = { name: 'frontend', labels: { app: 'frontend', version: 'v1' } };
@@ -48,7 +57,18 @@ describe('routing/select', () => {
 
   it('picks routes by weight', () => {
     let x = 0;
-    const t = new RouteTable([rule('split', 1, { routes: [{ labels: { version: 'v1' }, weight: 90 }, { labels: { version: 'v2' }, weight: 10 }, { labels: { version: 'v3' }, weight: 0 }] })], () => (x++ % 100) / 100);
+    const t = new RouteTable(
+      [
+        rule('split', 1, {
+          routes: [
+            { labels: { version: 'v1' }, weight: 90 },
+            { labels: { version: 'v2' }, weight: 10 },
+            { labels: { version: 'v3' }, weight: 0 },
+          ],
+        }),
+      ],
+      () => (x++ % 100) / 100,
+    );
     const counts: Record<string, number> = {};
     for (let i = 0; i < 1000; i++) {
       const v = t.decide(req(), frontend).labels.version;

@@ -13,7 +13,10 @@ const Sample = Type.Object(
     mode: Type.Optional(StringEnum(['A', 'B'] as const, { default: 'A' })),
     window: Type.Optional(GoDuration({ default: '5s' })),
     limits: Type.Array(
-      Type.Object({ name: Type.String(), max: Type.Integer({ minimum: 0 }), tags: Type.Optional(Type.Array(Type.String(), { default: [] })) }, { additionalProperties: false }),
+      Type.Object(
+        { name: Type.String(), max: Type.Integer({ minimum: 0 }), tags: Type.Optional(Type.Array(Type.String(), { default: [] })) },
+        { additionalProperties: false },
+      ),
     ),
     nested: Type.Optional(Type.Object({ level: Type.Optional(Type.Integer({ default: 3 })) }, { additionalProperties: false, default: {} })),
   },
@@ -40,7 +43,19 @@ describe('sdk/params validateParams', () => {
   });
 
   it('reports every problem with its path and a readable reason', () => {
-    const r = validateParams(factory, { mode: 'C', window: '5 s', limits: [{ name: 'a', max: 1 }, { max: -1, colour: 'red' }], extra: 1 }, 'rules/q.yaml:4 spec.params');
+    const r = validateParams(
+      factory,
+      {
+        mode: 'C',
+        window: '5 s',
+        limits: [
+          { name: 'a', max: 1 },
+          { max: -1, colour: 'red' },
+        ],
+        extra: 1,
+      },
+      'rules/q.yaml:4 spec.params',
+    );
     assert.equal(r.config, undefined);
     const byField = new Map(r.errors.map((e) => [e.field, e.reason]));
     assert.equal(byField.get('rules/q.yaml:4 spec.params.mode'), 'must be one of: A, B');

@@ -96,8 +96,24 @@ for (const mode of ['memory', 'redis'] as const) {
         'unknown',
         'workload:batch/cron-reporter',
       ]);
-      assert.deepEqual(nodes[APP.v2], { id: APP.v2, nodeType: 'app', namespace: 'shop', app: 'backend', version: 'v2', workload: 'backend-v2', service: 'backend' });
-      assert.deepEqual(nodes[APP.ingress], { id: APP.ingress, nodeType: 'app', namespace: 'istio-system', app: 'istio-ingressgateway', version: '', workload: 'istio-ingressgateway', service: '' });
+      assert.deepEqual(nodes[APP.v2], {
+        id: APP.v2,
+        nodeType: 'app',
+        namespace: 'shop',
+        app: 'backend',
+        version: 'v2',
+        workload: 'backend-v2',
+        service: 'backend',
+      });
+      assert.deepEqual(nodes[APP.ingress], {
+        id: APP.ingress,
+        nodeType: 'app',
+        namespace: 'istio-system',
+        app: 'istio-ingressgateway',
+        version: '',
+        workload: 'istio-ingressgateway',
+        service: '',
+      });
       assert.equal(nodes['workload:batch/cron-reporter'].nodeType, 'workload');
       assert.equal(nodes['service:unknown/payments.example.com'].nodeType, 'service');
       assert.equal(nodes.unknown.workload, 'unknown');
@@ -134,7 +150,10 @@ for (const mode of ['memory', 'redis'] as const) {
       await handler.report(times(3, edge(FRONTEND, BACKEND_V2, 'backend')), { jobId: 'at-2m', attempt: 1 });
       const requests = async (window: string): Promise<string> => {
         const g = await graphJson(handler, { window });
-        return g.elements.edges.map((e) => `${e.data.target}=${e.data.requests}`).sort().join(' ');
+        return g.elements.edges
+          .map((e) => `${e.data.target}=${e.data.requests}`)
+          .sort()
+          .join(' ');
       };
       assert.equal(await requests('1m'), `${APP.v2}=3`);
       assert.equal(await requests('5m'), `${APP.v1}=2 ${APP.v2}=3`);
@@ -153,7 +172,10 @@ for (const mode of ['memory', 'redis'] as const) {
       const clock = new Clock();
       const { handler } = harness.handler(clock);
       await handler.report(
-        [edge(FRONTEND, BACKEND_V1, 'backend', { timestamp: T0 - 3 * 60_000 }), edge(FRONTEND, BACKEND_V2, 'backend', { timestamp: new Date(T0 - 1000).toISOString() })],
+        [
+          edge(FRONTEND, BACKEND_V1, 'backend', { timestamp: T0 - 3 * 60_000 }),
+          edge(FRONTEND, BACKEND_V2, 'backend', { timestamp: new Date(T0 - 1000).toISOString() }),
+        ],
         { jobId: 'stamped', attempt: 1 },
       );
       const targets = async (window: string): Promise<string[]> => (await graphJson(handler, { window })).elements.edges.map((e) => e.data.target).sort();
@@ -177,7 +199,10 @@ for (const mode of ['memory', 'redis'] as const) {
       const clock = new Clock();
       const { handler } = harness.handler(clock);
       const batch = [edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V1, 'backend', { responseCode: 'teapot' })];
-      await assert.rejects(Promise.resolve(handler.report(batch, { jobId: 'bad', attempt: 1 })), (err: unknown) => isPermanent(err) && /responseCode/.test(String(err)));
+      await assert.rejects(
+        Promise.resolve(handler.report(batch, { jobId: 'bad', attempt: 1 })),
+        (err: unknown) => isPermanent(err) && /responseCode/.test(String(err)),
+      );
       assert.equal((await graphJson(handler)).elements.edges.length, 0);
     });
 
@@ -190,7 +215,11 @@ for (const mode of ['memory', 'redis'] as const) {
         [{ format: 'svg' }, 'format'],
         [{ window: '1h', format: 'JSON' }, 'format'],
       ] as const) {
-        await assert.rejects(Promise.resolve().then(() => route(query)), (err: unknown) => err instanceof RouteError && err.field === field && err.status === 400, JSON.stringify(query));
+        await assert.rejects(
+          Promise.resolve().then(() => route(query)),
+          (err: unknown) => err instanceof RouteError && err.field === field && err.status === 400,
+          JSON.stringify(query),
+        );
       }
       const dot = await route({ format: 'dot', window: '1m' });
       assert.match(String(dot.contentType), /graphviz/);

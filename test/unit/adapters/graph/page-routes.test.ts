@@ -81,7 +81,14 @@ describe('graph page routes', () => {
     const owned = createAdapterEnv({ handlerName: 'default/graph' });
     const handler = await graphAdapter.create({}, owned.env);
     try {
-      assert.deepEqual(Object.keys(handler.routes ?? {}).sort(), ['/graph', '/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js', '/v1/graph']);
+      assert.deepEqual(Object.keys(handler.routes ?? {}).sort(), [
+        '/graph',
+        '/graph/app.css',
+        '/graph/app.js',
+        '/graph/cytoscape.min.js',
+        '/graph/layout.js',
+        '/v1/graph',
+      ]);
       assert.equal((await call(handler.routes!['/graph'])).contentType, 'text/html; charset=utf-8');
     } finally {
       await handler.close?.();

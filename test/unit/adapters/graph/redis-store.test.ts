@@ -96,7 +96,10 @@ describe('graph adapter: Redis state', () => {
     dead.on('error', () => undefined);
     clients.push(dead);
     const { handler } = harness.handler(new Clock(), {}, dead);
-    await assert.rejects(Promise.resolve(handler.report([edge(FRONTEND, BACKEND_V1, 'backend')], { jobId: 'down', attempt: 1 })), (err: unknown) => !isPermanent(err));
+    await assert.rejects(
+      Promise.resolve(handler.report([edge(FRONTEND, BACKEND_V1, 'backend')], { jobId: 'down', attempt: 1 })),
+      (err: unknown) => !isPermanent(err),
+    );
     await assert.rejects(Promise.resolve(handler.routes['/v1/graph']!({})));
   });
 });

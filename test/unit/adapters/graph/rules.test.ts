@@ -108,7 +108,12 @@ describe('rules/graph.yaml with the real attribute vocabulary', () => {
       call({ 'context.reporter.kind': 'inbound', 'response.code': 503, 'request.time': new Date(T0 - 5000).toISOString() }),
       call({ 'context.reporter.kind': 'outbound', 'response.code': 503 }),
       call(),
-      { 'destination.service.host': 'api.partner.example', 'destination.workload.name': 'egress', 'destination.workload.namespace': 'istio-system', 'response.duration': '1.5s' },
+      {
+        'destination.service.host': 'api.partner.example',
+        'destination.workload.name': 'egress',
+        'destination.workload.namespace': 'istio-system',
+        'response.duration': '1.5s',
+      },
     ];
     await handler.report(
       bags.flatMap((b) => instancesFor(plan, b)),

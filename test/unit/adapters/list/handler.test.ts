@@ -21,7 +21,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 runAdapterConformance(listAdapter, {
   validParams: { file: conformanceFile, refreshInterval: '20ms', ttl: '1s', overrides: ['c'] },
-  invalidParams: [{ entryType: 'IPS' }, { providerUrl: 'ftp://lists.example/x' }, { blacklist: 'yes' }, { ttl: '5 minutes' }, { overrides: 'a' }, { cachingUseCount: 1.5 }],
+  invalidParams: [
+    { entryType: 'IPS' },
+    { providerUrl: 'ftp://lists.example/x' },
+    { blacklist: 'yes' },
+    { ttl: '5 minutes' },
+    { overrides: 'a' },
+    { cachingUseCount: 1.5 },
+  ],
   use: async (h) => void (await h.check!({ name: 'default/v', template: 'listentry', fields: { value: 'a' } })),
 });
 
@@ -164,10 +171,13 @@ describe('list adapter', () => {
       const h = await list({ providerUrl: url, overrides: ['local'], refreshInterval: '20ms', ttl: '300ms' });
       status = 500;
       assert.equal(await code(h, 'alpha'), Code.OK, 'entries survive failed reloads within ttl');
-      const stale = await waitFor(async () => {
-        const r = await check(h, 'alpha');
-        return r.status.code === Code.UNAVAILABLE ? r : undefined;
-      }, { what: 'the list to go stale' });
+      const stale = await waitFor(
+        async () => {
+          const r = await check(h, 'alpha');
+          return r.status.code === Code.UNAVAILABLE ? r : undefined;
+        },
+        { what: 'the list to go stale' },
+      );
       assert.match(stale.status.message ?? '', /stale.*HTTP 500/);
       assert.equal(stale.validDuration, 0);
       assert.equal(await code(h, 'local'), Code.OK);

@@ -123,7 +123,12 @@ describe('memquota adapter', () => {
   });
 
   it('matches `namespace/name` exactly or the short name; an unconfigured quota grants 0 with INVALID_ARGUMENT', () => {
-    const h = handler({ quotas: [{ name: 'requestcount', maxAmount: 1, validDuration: '1s' }, { name: 'ns1/special', maxAmount: 1, validDuration: '1s' }] });
+    const h = handler({
+      quotas: [
+        { name: 'requestcount', maxAmount: 1, validDuration: '1s' },
+        { name: 'ns1/special', maxAmount: 1, validDuration: '1s' },
+      ],
+    });
     assert.equal(h.quota(inst({}, 'istio-system/requestcount'), ask(1)).grantedAmount, 1);
     assert.equal(h.quota(inst({}, 'ns1/special'), ask(1)).grantedAmount, 1);
     assert.deepEqual(h.quota(inst({}, 'ns2/special'), ask(1)), {
@@ -147,7 +152,16 @@ describe('memquota adapter', () => {
 
   it('rejects duplicate quota names', () => {
     assert.throws(
-      () => memquotaAdapter.create(config({ quotas: [{ name: 'q', maxAmount: 1 }, { name: 'q', maxAmount: 2 }] }), createAdapterEnv({ handlerName: 'x' }).env),
+      () =>
+        memquotaAdapter.create(
+          config({
+            quotas: [
+              { name: 'q', maxAmount: 1 },
+              { name: 'q', maxAmount: 2 },
+            ],
+          }),
+          createAdapterEnv({ handlerName: 'x' }).env,
+        ),
       /quotas\[1\]\.name: "q" is configured twice/,
     );
   });

@@ -8,7 +8,13 @@ import { createAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
 
 const counter = (name: string, extra: Record<string, unknown> = {}) => ({ name, instanceName: 'requestcount', kind: 'COUNTER', ...extra });
-const histo = (name: string, buckets?: unknown, extra: Record<string, unknown> = {}) => ({ name, instanceName: 'ns/latency', kind: 'DISTRIBUTION', ...(buckets === undefined ? {} : { buckets }), ...extra });
+const histo = (name: string, buckets?: unknown, extra: Record<string, unknown> = {}) => ({
+  name,
+  instanceName: 'ns/latency',
+  kind: 'DISTRIBUTION',
+  ...(buckets === undefined ? {} : { buckets }),
+  ...extra,
+});
 
 /** Schema validation (with defaults), then the checks the schema cannot express. */
 function check(params: unknown, namespace = 'default'): { schemaErrors: ErrorDetail[]; errors: ErrorDetail[]; settings?: PrometheusSettings } {
@@ -31,7 +37,10 @@ describe('prometheus params', () => {
 
   it('resolves instance names: namespace/name as is, a short name in the handler namespace', () => {
     const { settings } = check({ metrics: [counter('a_total'), histo('b')] }, 'istio-system');
-    assert.deepEqual(settings!.metrics.map((m) => m.instance), ['istio-system/requestcount', 'ns/latency']);
+    assert.deepEqual(
+      settings!.metrics.map((m) => m.instance),
+      ['istio-system/requestcount', 'ns/latency'],
+    );
   });
 
   it('computes explicit, shorthand, linear and exponential buckets', () => {
@@ -59,21 +68,38 @@ describe('prometheus params', () => {
 
   it('rejects bounds that are not strictly ascending, and buckets on a non-DISTRIBUTION', () => {
     const { errors } = check({ metrics: [histo('h', [1, 5, 5]), histo('g', { explicitBuckets: { bounds: [10, 1] } }), counter('c_total', { buckets: [1] })] });
-    assert.deepEqual(errors.map((e) => e.field), ['params.metrics[0].buckets', 'params.metrics[1].buckets', 'params.metrics[2].buckets']);
+    assert.deepEqual(
+      errors.map((e) => e.field),
+      ['params.metrics[0].buckets', 'params.metrics[1].buckets', 'params.metrics[2].buckets'],
+    );
     assert.match(errors[0].reason, /strictly ascending: 5 then 5/);
     assert.match(errors[2].reason, /only to DISTRIBUTION/);
   });
 
   it('rejects duplicate names, names clashing with a histogram series or with the adapter own metrics', () => {
-    const { errors } = check({ metrics: [counter('a_total'), counter('a_total'), histo('lat'), counter('lat_count'), counter('mixer_prometheus_dropped_total')] });
-    assert.deepEqual(errors.map((e) => e.field), ['params.metrics[1].name', 'params.metrics[3].name', 'params.metrics[4].name']);
+    const { errors } = check({
+      metrics: [counter('a_total'), counter('a_total'), histo('lat'), counter('lat_count'), counter('mixer_prometheus_dropped_total')],
+    });
+    assert.deepEqual(
+      errors.map((e) => e.field),
+      ['params.metrics[1].name', 'params.metrics[3].name', 'params.metrics[4].name'],
+    );
     assert.match(errors[0].reason, /a_total is already used by metrics\[0\]/);
     assert.match(errors[1].reason, /lat_count is already used by metrics\[2\]/);
   });
 
   it('rejects reserved, duplicate and histogram-bucket label names', () => {
-    const { errors } = check({ metrics: [counter('a_total', { labelNames: ['__x', 'app', 'app'] }), histo('h', undefined, { labelNames: ['le'] }), counter('b_total', { labelNames: ['le'] })] });
-    assert.deepEqual(errors.map((e) => e.field), ['params.metrics[0].labelNames[0]', 'params.metrics[0].labelNames[2]', 'params.metrics[1].labelNames[0]']);
+    const { errors } = check({
+      metrics: [
+        counter('a_total', { labelNames: ['__x', 'app', 'app'] }),
+        histo('h', undefined, { labelNames: ['le'] }),
+        counter('b_total', { labelNames: ['le'] }),
+      ],
+    });
+    assert.deepEqual(
+      errors.map((e) => e.field),
+      ['params.metrics[0].labelNames[0]', 'params.metrics[0].labelNames[2]', 'params.metrics[1].labelNames[0]'],
+    );
   });
 
   it('the schema rejects invalid metric and label names, unknown kinds and fields, bad buckets and durations', () => {
@@ -99,7 +125,10 @@ describe('prometheus params', () => {
     assert.deepEqual(never.errors, []);
     assert.equal(never.settings!.expiryMs, 0);
     const spin = check({ metrics: [counter('a_total')], metricsExpirationPolicy: { metricsExpiryDuration: '1m', expiryCheckIntervalDuration: '0s' } });
-    assert.deepEqual(spin.errors.map((e) => e.field), ['params.metricsExpirationPolicy.expiryCheckIntervalDuration']);
+    assert.deepEqual(
+      spin.errors.map((e) => e.field),
+      ['params.metricsExpirationPolicy.expiryCheckIntervalDuration'],
+    );
   });
 
   it('create() throws a PrometheusConfigError listing every problem', () => {

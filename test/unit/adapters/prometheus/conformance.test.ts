@@ -6,7 +6,13 @@ import { connectRedis, deleteKeys, metric, randomPrefix } from './helpers';
 const validParams = {
   metrics: [
     { name: 'requests_total', instanceName: 'requestcount', kind: 'COUNTER', labelNames: ['app'] },
-    { name: 'latency_ms', instanceName: 'latency', kind: 'DISTRIBUTION', labelNames: ['app'], buckets: { exponentialBuckets: { numFiniteBuckets: 5, growthFactor: 2, scale: 1 } } },
+    {
+      name: 'latency_ms',
+      instanceName: 'latency',
+      kind: 'DISTRIBUTION',
+      labelNames: ['app'],
+      buckets: { exponentialBuckets: { numFiniteBuckets: 5, growthFactor: 2, scale: 1 } },
+    },
   ],
   metricsExpirationPolicy: { metricsExpiryDuration: '1m', expiryCheckIntervalDuration: '10s' },
 };

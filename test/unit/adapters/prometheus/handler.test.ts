@@ -5,7 +5,13 @@ import { connectRedis, deleteKeys, linesOf, makeHandler, metric, randomPrefix } 
 import type { TestHandler } from './helpers';
 
 const COUNTER = { name: 'requests_total', instanceName: 'requestcount', kind: 'COUNTER', description: 'Requests.', labelNames: ['app', 'code', 'tls'] };
-const HISTO = { name: 'latency_ms', instanceName: 'default/latency', kind: 'DISTRIBUTION', labelNames: ['app'], buckets: { explicitBuckets: { bounds: [1, 5, 10] } } };
+const HISTO = {
+  name: 'latency_ms',
+  instanceName: 'default/latency',
+  kind: 'DISTRIBUTION',
+  labelNames: ['app'],
+  buckets: { explicitBuckets: { bounds: [1, 5, 10] } },
+};
 const GAUGE = { name: 'queue_depth', instanceName: 'depth', kind: 'GAUGE', labelNames: ['q'] };
 
 // The same behaviour is required of both stores: Redis (shared by processes) and memory (embedded mode).
@@ -177,7 +183,10 @@ for (const mode of ['memory', 'redis'] as const) {
       h.handler.close();
       h.handler.close();
       assert.equal(await h.env.registry.metrics(), '\n');
-      await assert.rejects(Promise.resolve().then(() => h.handler.report([], { jobId: 'y', attempt: 1 })), /closed/);
+      await assert.rejects(
+        Promise.resolve().then(() => h.handler.report([], { jobId: 'y', attempt: 1 })),
+        /closed/,
+      );
     });
   });
 }

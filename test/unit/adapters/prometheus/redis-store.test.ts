@@ -48,14 +48,20 @@ describe('prometheus handler: state shared through Redis', () => {
     const jobs: Array<Promise<void>> = [];
     for (let i = 0; i < 20; i++) {
       const h = i % 2 === 0 ? a : b;
-      jobs.push(h.handler.report([metric('default/requestcount', 1, { app: 'x' }), metric('default/latency', i * 10, { app: 'x' })], { jobId: `job-${i}`, attempt: 1 }));
+      jobs.push(
+        h.handler.report([metric('default/requestcount', 1, { app: 'x' }), metric('default/latency', i * 10, { app: 'x' })], { jobId: `job-${i}`, attempt: 1 }),
+      );
     }
     await Promise.all(jobs);
     for (const h of [a, b]) {
       const text = await h.env.registry.metrics();
       assert.deepEqual(linesOf(text, 'requests_total'), ['requests_total{app="x"} 20']);
       // 0..190 step 10: ≤10 → 2, ≤100 → 11, all → 20; sum 1900.
-      assert.deepEqual(linesOf(text, 'latency_ms_bucket'), ['latency_ms_bucket{app="x",le="10"} 2', 'latency_ms_bucket{app="x",le="100"} 11', 'latency_ms_bucket{app="x",le="+Inf"} 20']);
+      assert.deepEqual(linesOf(text, 'latency_ms_bucket'), [
+        'latency_ms_bucket{app="x",le="10"} 2',
+        'latency_ms_bucket{app="x",le="100"} 11',
+        'latency_ms_bucket{app="x",le="+Inf"} 20',
+      ]);
       assert.deepEqual(linesOf(text, 'latency_ms_sum'), ['latency_ms_sum{app="x"} 1900']);
     }
   });
@@ -127,8 +133,14 @@ describe('prometheus handler: state shared through Redis', () => {
     assert.equal(removed, 2, 'one counter series and one histogram series, each removed by one sweep');
     assert.deepEqual(await Promise.all([a.handler.sweep(), b.handler.sweep()]), [0, 0]);
     const text = await b.env.registry.metrics();
-    assert.deepEqual(linesOf(text, 'latency_ms_count').map((l) => l.split(' ')[0]), ['latency_ms_count{app="busy"}']);
-    assert.deepEqual(linesOf(text, 'requests_total').map((l) => l.split(' ')[0]), ['requests_total{app="busy"}']);
+    assert.deepEqual(
+      linesOf(text, 'latency_ms_count').map((l) => l.split(' ')[0]),
+      ['latency_ms_count{app="busy"}'],
+    );
+    assert.deepEqual(
+      linesOf(text, 'requests_total').map((l) => l.split(' ')[0]),
+      ['requests_total{app="busy"}'],
+    );
     const ids = Object.fromEntries(a.handler.settings.metrics.map((m) => [m.name, m.schemaId]));
     const fields = Object.keys(await connA.hgetall(`${a.env.keyPrefix}{prom}:m:latency_ms:${ids.latency_ms}:v`)).sort();
     assert.deepEqual(fields, ['b0:["busy"]', 'c:["busy"]', 's:["busy"]'], 'no field of the idle series is left');

@@ -20,11 +20,29 @@ const ROOT = path.resolve(__dirname, '../../../../..');
 const FILES = ['rules/attributes.yaml', 'rules/metrics.yaml'];
 const INSTANCES = ['default/requestcount', 'default/requestduration', 'default/requestsize', 'default/responsesize'];
 const LABELS = [
-  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version',
-  'destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
-  'destination_service', 'destination_service_name', 'destination_service_namespace', 'request_protocol', 'response_code',
-  'response_flags', 'connection_security_policy', 'source_canonical_service', 'source_canonical_revision',
-  'destination_canonical_service', 'destination_canonical_revision', 'grpc_response_status',
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'request_protocol',
+  'response_code',
+  'response_flags',
+  'connection_security_policy',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'grpc_response_status',
 ];
 
 function loadPlan(): ConfigPlan {
@@ -144,12 +162,15 @@ describe('default config rules/metrics.yaml: Istio standard metrics', () => {
     assert.ok(h);
     const cfg = h.config as PrometheusConfig;
     const metrics = cfg.metrics ?? [];
-    assert.deepEqual(metrics.map((m) => [m.name, m.kind, m.instanceName]), [
-      ['istio_requests_total', 'COUNTER', 'requestcount'],
-      ['istio_request_duration_milliseconds', 'DISTRIBUTION', 'requestduration'],
-      ['istio_request_bytes', 'DISTRIBUTION', 'requestsize'],
-      ['istio_response_bytes', 'DISTRIBUTION', 'responsesize'],
-    ]);
+    assert.deepEqual(
+      metrics.map((m) => [m.name, m.kind, m.instanceName]),
+      [
+        ['istio_requests_total', 'COUNTER', 'requestcount'],
+        ['istio_request_duration_milliseconds', 'DISTRIBUTION', 'requestduration'],
+        ['istio_request_bytes', 'DISTRIBUTION', 'requestsize'],
+        ['istio_response_bytes', 'DISTRIBUTION', 'responsesize'],
+      ],
+    );
     for (const m of metrics) assert.deepEqual([...(m.labelNames ?? [])].sort(), [...LABELS].sort(), m.name);
     const bounds = (i: number) => (metrics[i].buckets as { explicitBuckets: { bounds: number[] } }).explicitBuckets.bounds;
     assert.deepEqual(bounds(1), [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000]);
@@ -166,13 +187,19 @@ describe('default config rules/metrics.yaml: Istio standard metrics', () => {
     const insts = instancesFor(INBOUND);
     assert.deepEqual([...insts.keys()].sort(), [...INSTANCES].sort());
     for (const name of INSTANCES) assert.deepEqual(labelsOf(insts.get(name)), INBOUND_LABELS, name);
-    assert.deepEqual(INSTANCES.map((n) => insts.get(n)!.fields.value), [1, 12.5, 100, 2000]);
+    assert.deepEqual(
+      INSTANCES.map((n) => insts.get(n)!.fields.value),
+      [1, 12.5, 100, 2000],
+    );
   });
 
   it('an outbound report with little in it: source reporter, unknown policy, fallbacks and defaults', () => {
     const insts = instancesFor(OUTBOUND);
     for (const name of INSTANCES) assert.deepEqual(labelsOf(insts.get(name)), OUTBOUND_LABELS, name);
-    assert.deepEqual(INSTANCES.map((n) => insts.get(n)!.fields.value), [1, 0, 0, 0]);
+    assert.deepEqual(
+      INSTANCES.map((n) => insts.get(n)!.fields.value),
+      [1, 0, 0, 0],
+    );
   });
 
   it('connection_security_policy: mutual_tls, none without mTLS, none when mtls is absent; reporter defaults to destination', () => {
@@ -193,7 +220,12 @@ describe('default config rules/metrics.yaml: Istio standard metrics', () => {
     assert.equal(labels({}).destination_service, 'unknown');
     assert.equal(labels({ 'api.protocol': 'grpc', 'context.protocol': 'http2' }).request_protocol, 'grpc');
     assert.equal(labels({ 'context.protocol': 'http2' }).request_protocol, 'http2');
-    const only = labels({ 'destination.labels': { app: 'reviews' }, 'destination.workload.name': 'reviews-v2', 'source.labels': { version: 'v3' }, 'source.workload.name': 'pp-v1' });
+    const only = labels({
+      'destination.labels': { app: 'reviews' },
+      'destination.workload.name': 'reviews-v2',
+      'source.labels': { version: 'v3' },
+      'source.workload.name': 'pp-v1',
+    });
     assert.deepEqual(
       [only.destination_canonical_service, only.destination_canonical_revision, only.source_canonical_service, only.source_canonical_revision],
       ['reviews', 'latest', 'pp-v1', 'v3'],
@@ -218,7 +250,10 @@ describe('default config rules/metrics.yaml: Istio standard metrics', () => {
       const inboundLabels = (h.config as PrometheusConfig).metrics![0].labelNames!.map((l) => `${l}="${INBOUND_LABELS[l]}"`).join(',');
       assert.ok(linesOf(text, 'istio_requests_total').includes(`istio_requests_total{${inboundLabels}} 2`), text);
       const duration = linesOf(text, 'istio_request_duration_milliseconds_bucket').filter((l) => l.includes('reporter="destination"'));
-      assert.deepEqual(duration.slice(3, 6).map((l) => l.replace(/.*le="([^"]+)"\} /, '$1 ')), ['10 0', '25 2', '50 2']);
+      assert.deepEqual(
+        duration.slice(3, 6).map((l) => l.replace(/.*le="([^"]+)"\} /, '$1 ')),
+        ['10 0', '25 2', '50 2'],
+      );
       assert.ok(linesOf(text, 'istio_response_bytes_sum').includes(`istio_response_bytes_sum{${inboundLabels}} 4000`));
       assert.equal(linesOf(text, 'istio_request_bytes_count').length, 2, 'one series per reporter');
     } finally {

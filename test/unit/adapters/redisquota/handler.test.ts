@@ -19,7 +19,6 @@ const PREFIX = `mixer-test:redisquota:${process.pid}:${Date.now()}:`;
 const inst = (dimensions: Record<string, unknown> = {}, name = 'default/requestcount'): InstanceValue => ({ name, template: 'quota', fields: { dimensions } });
 const ask = (amount: number, more: Partial<QuotaArgs> = {}): QuotaArgs => ({ amount, bestEffort: false, dedupId: '', ...more });
 
-
 after(async () => {
   const cleaner = new Redis(REDIS_URL);
   await deleteKeys(cleaner, PREFIX);
@@ -121,7 +120,9 @@ describe('redisquota adapter', () => {
   });
 
   it('ROLLING_WINDOW on the Redis server clock grants and denies', async () => {
-    const h = await handler({ quotas: [{ name: 'requestcount', maxAmount: 3, validDuration: '1m', bucketDuration: '1s', rateLimitAlgorithm: 'ROLLING_WINDOW' }] });
+    const h = await handler({
+      quotas: [{ name: 'requestcount', maxAmount: 3, validDuration: '1m', bucketDuration: '1s', rateLimitAlgorithm: 'ROLLING_WINDOW' }],
+    });
     assert.equal((await h.quota(inst(), ask(3))).grantedAmount, 3);
     assert.equal((await h.quota(inst(), ask(1))).status?.code, Code.RESOURCE_EXHAUSTED);
   });
@@ -135,7 +136,11 @@ describe('redisquota adapter', () => {
       const h1 = await handler(params, a);
       const h2 = await handler(params, b);
       const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? h1 : h2).quota(inst({ algorithm }), ask(1))));
-      assert.equal(answers.reduce((sum, r) => sum + r.grantedAmount, 0), 10, algorithm);
+      assert.equal(
+        answers.reduce((sum, r) => sum + r.grantedAmount, 0),
+        10,
+        algorithm,
+      );
       assert.equal((await h2.quota(inst({ algorithm }), ask(1, { bestEffort: true }))).grantedAmount, 0, algorithm);
     }
   });
@@ -174,7 +179,15 @@ describe('redisquota adapter', () => {
     await assert.rejects(handler(rolling()), /bucketDuration: ROLLING_WINDOW needs/);
     await assert.rejects(handler(rolling('1s')), /less than validDuration/);
     await assert.rejects(handler(rolling('1ms', '1001ms')), /at most 1000 buckets/);
-    await assert.rejects(handler({ quotas: [{ name: 'q', maxAmount: 1, validDuration: '1s' }, { name: 'q', maxAmount: 1, validDuration: '2s' }] }), /configured twice/);
+    await assert.rejects(
+      handler({
+        quotas: [
+          { name: 'q', maxAmount: 1, validDuration: '1s' },
+          { name: 'q', maxAmount: 1, validDuration: '2s' },
+        ],
+      }),
+      /configured twice/,
+    );
   });
 
   it('a Redis that cannot be reached makes quota() reject (the core answers UNAVAILABLE)', async () => {

@@ -29,7 +29,14 @@ const entry = (severity: string | undefined, variables: Record<string, unknown>,
 
 runAdapterConformance(stdioAdapter, {
   validParams: { logStream: 'FILE', outputPath: path.join(dir, 'conformance.log'), severityLevels: { Critical: 'ERROR' }, outputLevel: 'INFO' },
-  invalidParams: [{ logStream: 'FILE' }, { logStream: 'SYSLOG' }, { outputLevel: 'DEBUG' }, { severityLevels: { info: 'LOUD' } }, { outputPath: '' }, { rotation: {} }],
+  invalidParams: [
+    { logStream: 'FILE' },
+    { logStream: 'SYSLOG' },
+    { outputLevel: 'DEBUG' },
+    { severityLevels: { info: 'LOUD' } },
+    { outputPath: '' },
+    { rotation: {} },
+  ],
   badReport: { instances: [{ name: 'default/requestcount', template: 'metric', fields: { value: 1 } }] },
   use: (h) => void h.report!([entry('info', { a: 1 })], { jobId: 'j', attempt: 1 }),
 });
@@ -76,7 +83,15 @@ describe('stdio adapter', () => {
       entry(undefined, { path: '/c' }),
       entry('Default', { path: '/d' }),
     ]);
-    assert.deepEqual(lines[0], { level: 'info', time: '2024-05-01T12:00:00.250Z', instance: 'default/accesslog', method: 'GET', code: 200, latency: 12.5, mtls: true });
+    assert.deepEqual(lines[0], {
+      level: 'info',
+      time: '2024-05-01T12:00:00.250Z',
+      instance: 'default/accesslog',
+      method: 'GET',
+      code: 200,
+      latency: 12.5,
+      mtls: true,
+    });
     assert.deepEqual(
       lines.map((l) => [l.level, l.path]),
       [
@@ -94,9 +109,18 @@ describe('stdio adapter', () => {
 
   it('outputLevel drops lines below it; debug entries are below the default INFO', async () => {
     const all = [entry('debug', { n: 1 }), entry('info', { n: 2 }), entry('warning', { n: 3 }), entry('error', { n: 4 })];
-    assert.deepEqual((await linesOf({}, all)).map((l) => l.n), [2, 3, 4]);
-    assert.deepEqual((await linesOf({ outputLevel: 'WARNING' }, all)).map((l) => l.n), [3, 4]);
-    assert.deepEqual((await linesOf({ outputLevel: 'ERROR' }, all)).map((l) => l.n), [4]);
+    assert.deepEqual(
+      (await linesOf({}, all)).map((l) => l.n),
+      [2, 3, 4],
+    );
+    assert.deepEqual(
+      (await linesOf({ outputLevel: 'WARNING' }, all)).map((l) => l.n),
+      [3, 4],
+    );
+    assert.deepEqual(
+      (await linesOf({ outputLevel: 'ERROR' }, all)).map((l) => l.n),
+      [4],
+    );
   });
 
   it('severityLevels maps severity text to a level (exact text first, then ignoring case)', async () => {
@@ -115,13 +139,24 @@ describe('stdio adapter', () => {
 
   it('keeps level, time and instance: variables with those names are written under variables.*', async () => {
     const [line] = await linesOf({}, [entry('info', { level: 'x', time: 'y', instance: 'z', user: 'u' }, 0)]);
-    assert.deepEqual(line, { level: 'info', time: '1970-01-01T00:00:00.000Z', instance: 'default/accesslog', 'variables.level': 'x', 'variables.time': 'y', 'variables.instance': 'z', user: 'u' });
+    assert.deepEqual(line, {
+      level: 'info',
+      time: '1970-01-01T00:00:00.000Z',
+      instance: 'default/accesslog',
+      'variables.level': 'x',
+      'variables.time': 'y',
+      'variables.instance': 'z',
+      user: 'u',
+    });
   });
 
   it('a timestamp that is not a time fails the batch permanently and writes nothing', async () => {
     const file = newFile();
     const h = await open({ logStream: 'FILE', outputPath: file });
-    assert.throws(() => h.report!([entry('info', { n: 1 }), entry('info', { n: 2 }, 'yesterday')], { jobId: 'j', attempt: 1 }), (err: unknown) => isPermanent(err) && /timestamp/.test(String(err)));
+    assert.throws(
+      () => h.report!([entry('info', { n: 1 }), entry('info', { n: 2 }, 'yesterday')], { jobId: 'j', attempt: 1 }),
+      (err: unknown) => isPermanent(err) && /timestamp/.test(String(err)),
+    );
     await h.close!();
     assert.equal(readFileSync(file, 'utf8'), '');
   });
@@ -136,7 +171,13 @@ describe('stdio adapter', () => {
     const h2 = await open({ logStream: 'FILE', outputPath: file });
     await h2.report!([entry('info', { n: 2 })], { jobId: 'b', attempt: 1 });
     await h2.close!();
-    assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n), [1, 2]);
+    assert.deepEqual(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { n: number }).n),
+      [1, 2],
+    );
   });
 
   it('fails to create when the file cannot be opened', async () => {
@@ -145,7 +186,10 @@ describe('stdio adapter', () => {
     const r = validateParams(stdioAdapter, { logStream: 'FILE', outputPath: path.join(blocker, 'x.log') }, 'params');
     const env = createAdapterEnv({ handlerName: 'default/stdio' });
     envs.push(env);
-    await assert.rejects(Promise.resolve().then(() => stdioAdapter.create(r.config as StdioConfig, env.env)), /cannot open/);
+    await assert.rejects(
+      Promise.resolve().then(() => stdioAdapter.create(r.config as StdioConfig, env.env)),
+      /cannot open/,
+    );
   });
 
   for (const [stream, key] of [
@@ -177,12 +221,21 @@ describe('stdio adapter', () => {
     const example = /## Example: an access log\n\n```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
     assert.ok(example, 'the README has the example');
     const file = newFile();
-    const loaded = [readFileSync(path.join(root, 'rules/attributes.yaml'), 'utf8'), example.replace('/var/log/mixer/access.log', file)]
-      .map((text, i) => parseConfigText(text, `doc${i}.yaml`, {}));
+    const loaded = [readFileSync(path.join(root, 'rules/attributes.yaml'), 'utf8'), example.replace('/var/log/mixer/access.log', file)].map((text, i) =>
+      parseConfigText(text, `doc${i}.yaml`, {}),
+    );
     for (const l of loaded) assert.deepEqual(l.errors, []);
-    const { plan, errors } = compileConfig(loaded.flatMap((l) => l.objects), new Map([[stdioAdapter.name, stdioAdapter]]));
+    const { plan, errors } = compileConfig(
+      loaded.flatMap((l) => l.objects),
+      new Map([[stdioAdapter.name, stdioAdapter]]),
+    );
     assert.deepEqual(errors, []);
-    const bag = decodeBag({ 'request.method': 'GET', 'request.path': '/cart', 'response.code': 503, 'response.duration': '1.5s', 'request.time': '2024-05-01T12:00:00Z' }, plan!.vocabulary, DEFAULT_LIMITS, 'bag');
+    const bag = decodeBag(
+      { 'request.method': 'GET', 'request.path': '/cart', 'response.code': 503, 'response.duration': '1.5s', 'request.time': '2024-05-01T12:00:00Z' },
+      plan!.vocabulary,
+      DEFAULT_LIMITS,
+      'bag',
+    );
     const instances = plan!.rules.filter((r) => r.predicate(bag)).flatMap((r) => r.actions.flatMap((a) => a.instances.map((i) => i.build(bag))));
     assert.equal(instances.length, 1);
     const h = await open(plan!.handlers.get('default/stdio')!.config as Record<string, unknown>);

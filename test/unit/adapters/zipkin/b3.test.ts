@@ -52,7 +52,18 @@ describe('zipkin adapter: B3', () => {
     });
 
     it('rejects malformed values', () => {
-      for (const bad of ['', 'x', '2', `${T64}`, `${T64}-`, `${T64}-${S}-true`, `${T64}-${S}-1-${P}-x`, `${T64}-${S}-1-zz`, `${T64.toUpperCase()}-${S}`, `${T64}-${T128}`]) {
+      for (const bad of [
+        '',
+        'x',
+        '2',
+        `${T64}`,
+        `${T64}-`,
+        `${T64}-${S}-true`,
+        `${T64}-${S}-1-${P}-x`,
+        `${T64}-${S}-1-zz`,
+        `${T64.toUpperCase()}-${S}`,
+        `${T64}-${T128}`,
+      ]) {
         assert.equal(parseB3Single(bad), undefined, bad);
       }
     });
@@ -97,15 +108,23 @@ describe('zipkin adapter: B3', () => {
     });
 
     it('falls back to b3 when traceId and spanId are absent or empty', () => {
-      assert.deepEqual(readTraceContext({ traceId: '', b3: `${T128}-${S}-d-${P}` }), { context: { traceId: T128, spanId: S, parentSpanId: P, sampling: 'debug' } });
+      assert.deepEqual(readTraceContext({ traceId: '', b3: `${T128}-${S}-d-${P}` }), {
+        context: { traceId: T128, spanId: S, parentSpanId: P, sampling: 'debug' },
+      });
     });
 
     it('takes the decision from sampled, or from a b3 that carries only a decision', () => {
       assert.deepEqual(readTraceContext({ traceId: T64, spanId: S, sampled: '0' }), { unsampled: true });
       assert.deepEqual(readTraceContext({ traceId: T64, spanId: S, b3: '0' }), { unsampled: true });
       assert.deepEqual(readTraceContext({ traceId: T64, spanId: S, b3: `${T64}-${S}-0` }), { unsampled: true }, 'b3 of the same trace');
-      assert.deepEqual(readTraceContext({ traceId: T64, spanId: S, sampled: '1', b3: '0' }), { context: { traceId: T64, spanId: S, parentSpanId: undefined, sampling: 'accept' } });
-      assert.deepEqual(readTraceContext({ b3: `${T64}-${S}-1`, sampled: '0' }), { context: { traceId: T64, spanId: S, parentSpanId: undefined, sampling: 'accept' } }, 'ids from b3: its own flag first');
+      assert.deepEqual(readTraceContext({ traceId: T64, spanId: S, sampled: '1', b3: '0' }), {
+        context: { traceId: T64, spanId: S, parentSpanId: undefined, sampling: 'accept' },
+      });
+      assert.deepEqual(
+        readTraceContext({ b3: `${T64}-${S}-1`, sampled: '0' }),
+        { context: { traceId: T64, spanId: S, parentSpanId: undefined, sampling: 'accept' } },
+        'ids from b3: its own flag first',
+      );
     });
 
     it('says unsampled before looking at ids, and names the reason for unusable ids', () => {

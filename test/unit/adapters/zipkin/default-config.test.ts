@@ -155,10 +155,15 @@ describe('zipkin adapter: the default rules/tracing.yaml', () => {
       sink.accepted().map((s) => s.id),
       ['0000000000000001', '0000000000000002', '0000000000000003'],
     );
-    const unknownNames = await dispatch(plan, [{ 'request.headers': headers('0000000000000006'), 'request.time': '2024-05-01T12:00:00Z', 'response.time': '2024-05-01T12:00:01Z' }]);
+    const unknownNames = await dispatch(plan, [
+      { 'request.headers': headers('0000000000000006'), 'request.time': '2024-05-01T12:00:00Z', 'response.time': '2024-05-01T12:00:01Z' },
+    ]);
     assert.equal(unknownNames, 1);
     const last = sink.accepted().at(-1)!;
-    assert.deepEqual([last.id, last.name, last.localEndpoint, last.remoteEndpoint], ['0000000000000006', '/', { serviceName: 'unknown' }, { serviceName: 'unknown' }]);
+    assert.deepEqual(
+      [last.id, last.name, last.localEndpoint, last.remoteEndpoint],
+      ['0000000000000006', '/', { serviceName: 'unknown' }, { serviceName: 'unknown' }],
+    );
   });
 
   it('with ZIPKIN_URL unset the handler is disabled and sends nothing', async () => {

@@ -29,7 +29,15 @@ describe('zipkin adapter: delivery', () => {
 
   runAdapterConformance(zipkinAdapter, {
     validParams: { url: 'http://127.0.0.1:9/', sampleProbability: 0.5, timeout: '2s', maxSpansPerRequest: 10 },
-    invalidParams: [{}, { url: 'zipkin:9411' }, { url: 'http://z', sampleProbability: 1.5 }, { url: 'http://z', timeout: '0s' }, { url: 'http://z', timeout: 'soon' }, { url: 'http://z', maxSpansPerRequest: 0 }, { url: 'http://z', colour: 'red' }],
+    invalidParams: [
+      {},
+      { url: 'zipkin:9411' },
+      { url: 'http://z', sampleProbability: 1.5 },
+      { url: 'http://z', timeout: '0s' },
+      { url: 'http://z', timeout: 'soon' },
+      { url: 'http://z', maxSpansPerRequest: 0 },
+      { url: 'http://z', colour: 'red' },
+    ],
     badReport: {
       get params() {
         sink.answer = () => ({ status: 400, body: 'Malformed reading List<Span> from json' });

@@ -52,7 +52,10 @@ describe('zipkin adapter: spans', () => {
 
   it('sends a CLIENT span with source local and destination remote (IPv6 too), not shared', async () => {
     const { handler } = await createZipkin({ url: sink.url });
-    await handler.report!([tracespan({ clientSpan: true, sourceName: 'frontend', sourceIp: '2001:db8::1', destinationIp: '10.1.2.3', httpStatusCode: 200 })], CTX);
+    await handler.report!(
+      [tracespan({ clientSpan: true, sourceName: 'frontend', sourceIp: '2001:db8::1', destinationIp: '10.1.2.3', httpStatusCode: 200 })],
+      CTX,
+    );
     const [s] = sink.accepted();
     assert.equal(s.kind, 'CLIENT');
     assert.equal(s.shared, undefined);
@@ -128,7 +131,10 @@ describe('zipkin adapter: spans', () => {
     const firstSent = sink.accepted();
     const perTrace = new Map<string, number>();
     for (const s of firstSent) perTrace.set(s.traceId, (perTrace.get(s.traceId) ?? 0) + 1);
-    assert.ok([...perTrace.values()].every((n) => n === 3), 'every trace sent whole');
+    assert.ok(
+      [...perTrace.values()].every((n) => n === 3),
+      'every trace sent whole',
+    );
     assert.ok(perTrace.size > 30 && perTrace.size < 90, `about half the traces kept: ${perTrace.size} of 120`);
     assert.equal(await metric(first.env, 'mixer_zipkin_spans_unsampled_total'), batch.length - firstSent.length);
 
@@ -155,7 +161,14 @@ describe('zipkin adapter: spans', () => {
       sink.accepted().map((s) => s.id),
       ['00000000000000aa', '00000000000000bb'],
     );
-    const reasons: Record<string, number> = { invalid_trace_id: 2, invalid_span_id: 1, invalid_parent_id: 1, missing_ids: 1, invalid_b3: 1, invalid_timestamp: 2 };
+    const reasons: Record<string, number> = {
+      invalid_trace_id: 2,
+      invalid_span_id: 1,
+      invalid_parent_id: 1,
+      missing_ids: 1,
+      invalid_b3: 1,
+      invalid_timestamp: 2,
+    };
     for (const [reason, n] of Object.entries(reasons)) assert.equal(await metric(env, 'mixer_zipkin_spans_dropped_total', { reason }), n, reason);
     await handler.report!(bad, CTX);
     assert.equal(await metric(env, 'mixer_zipkin_spans_dropped_total'), 16);

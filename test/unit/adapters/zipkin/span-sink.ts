@@ -86,7 +86,12 @@ export class SpanSink {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const r: SinkRequest = { method: req.method ?? '', path: req.url ?? '', contentType: req.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') };
+    const r: SinkRequest = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      contentType: req.headers['content-type'],
+      body: Buffer.concat(chunks).toString('utf8'),
+    };
     const index = this.requests.push(r) - 1;
     const a = this.answer(r, index);
     r.answered = a === 'hang' ? 'hang' : a.status;

@@ -4,7 +4,14 @@ import { IdentitySigner, IdentityVerifier } from '../../../../src/mesh/common/id
 import type { WorkloadIdentity } from '../../../../src/mesh/common/identity';
 
 const KEY = 'unit-test-mesh-key-0123456789';
-const frontend: WorkloadIdentity = { service: 'frontend', namespace: 'default', workload: 'frontend-v1', labels: { app: 'frontend', version: 'v1' }, principal: 'spiffe://cluster.local/ns/default/sa/frontend', instance: 'frontend-v1-abcd' };
+const frontend: WorkloadIdentity = {
+  service: 'frontend',
+  namespace: 'default',
+  workload: 'frontend-v1',
+  labels: { app: 'frontend', version: 'v1' },
+  principal: 'spiffe://cluster.local/ns/default/sa/frontend',
+  instance: 'frontend-v1-abcd',
+};
 
 describe('mesh/common identity and mesh-key', () => {
   const idKey = deriveKey(KEY, 'identity');

@@ -11,14 +11,36 @@ describe('mesh/common/pod-args sidecarArgsFromPod', () => {
       { mixerUrl: 'http://mixer:9091', adminPort: 15000 },
     );
     assert.deepEqual(args, [
-      'sidecar', '--service', 'backend', '--namespace', 'shop', '--labels', 'app=backend,version=v1',
-      '--app-port', '8080', '--inbound-port', '15006', '--outbound-port', '15001', '--mixer', 'http://mixer:9091',
-      '--service-account', 'backend-sa', '--admin-port', '15000',
+      'sidecar',
+      '--service',
+      'backend',
+      '--namespace',
+      'shop',
+      '--labels',
+      'app=backend,version=v1',
+      '--app-port',
+      '8080',
+      '--inbound-port',
+      '15006',
+      '--outbound-port',
+      '15001',
+      '--mixer',
+      'http://mixer:9091',
+      '--service-account',
+      'backend-sa',
+      '--admin-port',
+      '15000',
     ]);
   });
 
   it('annotations win; missing port or name is an error', () => {
-    const args = sidecarArgsFromPod({ metadata: { name: 'p', annotations: { 'sidecar.mixer.io/app-port': '9000', 'sidecar.mixer.io/service': 'api' } }, spec: { containers: [{ ports: [{ containerPort: 80 }] }] } }, { failOpen: true });
+    const args = sidecarArgsFromPod(
+      {
+        metadata: { name: 'p', annotations: { 'sidecar.mixer.io/app-port': '9000', 'sidecar.mixer.io/service': 'api' } },
+        spec: { containers: [{ ports: [{ containerPort: 80 }] }] },
+      },
+      { failOpen: true },
+    );
     assert.deepEqual(args.slice(0, 5), ['sidecar', '--service', 'api', '--namespace', 'default']);
     assert.ok(args.includes('9000') && args.includes('--fail-open'));
     assert.throws(() => sidecarArgsFromPod({ metadata: { labels: { app: 'x' } }, spec: { containers: [{}] } }), /containerPort/);

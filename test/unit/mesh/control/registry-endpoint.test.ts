@@ -8,7 +8,15 @@ import { registryRoutes } from '../../../../src/mesh/control/registry-endpoint';
 import { MemoryRegistryStore } from '../../../../src/mesh/control/registry-memory-store';
 
 const KEY = 'unit-test-mesh-key-0123456789';
-const instance = { id: 'backend-v1-1', service: 'backend', namespace: 'default', workload: 'backend-v1', labels: { app: 'backend', version: 'v1' }, address: '127.0.0.1:15006', principal: 'spiffe://cluster.local/ns/default/sa/backend' };
+const instance = {
+  id: 'backend-v1-1',
+  service: 'backend',
+  namespace: 'default',
+  workload: 'backend-v1',
+  labels: { app: 'backend', version: 'v1' },
+  address: '127.0.0.1:15006',
+  principal: 'spiffe://cluster.local/ns/default/sa/backend',
+};
 
 async function serve(meshKey: string | undefined): Promise<{ url: string; server: Server }> {
   const app = express();

@@ -9,7 +9,15 @@ import { decodeInstance } from '../../../../src/mesh/common/registry-types';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 function inst(id: string, version = 'v1'): ServiceInstance {
-  return { id, service: 'backend', namespace: 'default', workload: `backend-${version}`, labels: { app: 'backend', version }, address: '127.0.0.1:15006', principal: 'spiffe://cluster.local/ns/default/sa/backend' };
+  return {
+    id,
+    service: 'backend',
+    namespace: 'default',
+    workload: `backend-${version}`,
+    labels: { app: 'backend', version },
+    address: '127.0.0.1:15006',
+    principal: 'spiffe://cluster.local/ns/default/sa/backend',
+  };
 }
 
 function storeContract(name: string, make: (now: () => number) => Promise<RegistryStore>, cleanup: () => Promise<void> = async () => undefined): void {
@@ -25,12 +33,19 @@ function storeContract(name: string, make: (now: () => number) => Promise<Regist
     it('lists instances until their TTL passes without a heartbeat', async () => {
       await store.heartbeat(inst('b-2', 'v2'), 10_000);
       await store.heartbeat(inst('b-1'), 10_000);
-      assert.deepEqual((await store.list('default', 'backend')).map((i) => i.id), ['b-1', 'b-2']);
+      assert.deepEqual(
+        (await store.list('default', 'backend')).map((i) => i.id),
+        ['b-1', 'b-2'],
+      );
       assert.deepEqual(await store.list('default', 'other'), []);
       t += 5_000;
       await store.heartbeat(inst('b-1'), 10_000);
       t += 6_000;
-      assert.deepEqual((await store.list('default', 'backend')).map((i) => i.id), ['b-1'], 'b-2 stopped heartbeating');
+      assert.deepEqual(
+        (await store.list('default', 'backend')).map((i) => i.id),
+        ['b-1'],
+        'b-2 stopped heartbeating',
+      );
       assert.deepEqual((await store.list('default', 'backend'))[0], inst('b-1'));
     });
 
@@ -61,7 +76,16 @@ describe('mesh/control registry stores', () => {
   after(() => redis.disconnect());
 
   it('decodeInstance names every bad field', () => {
-    const { errors } = decodeInstance({ id: '', service: 'Bad_Name', namespace: 'default', workload: 'w', address: 'nope', principal: 'p', labels: { a: 1 }, extra: true });
+    const { errors } = decodeInstance({
+      id: '',
+      service: 'Bad_Name',
+      namespace: 'default',
+      workload: 'w',
+      address: 'nope',
+      principal: 'p',
+      labels: { a: 1 },
+      extra: true,
+    });
     assert.deepEqual(errors.map((e) => e.field).sort(), ['instance.address', 'instance.extra', 'instance.id', 'instance.labels.a', 'instance.service']);
     assert.ok(decodeInstance(inst('ok')).instance);
   });

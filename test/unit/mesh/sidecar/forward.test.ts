@@ -19,7 +19,11 @@ describe('mesh/sidecar/forward', () => {
     });
 
     it('takes one header out (every copy, joined), strips others from the forwarded list only', () => {
-      const h = scanHeaders(['x-mesh-identity', 'one', 'X-B3-TraceId', 'abc', 'x-mesh-identity', 'two', 'a', '1'], 'x-mesh-identity', new Set(['x-b3-traceid']));
+      const h = scanHeaders(
+        ['x-mesh-identity', 'one', 'X-B3-TraceId', 'abc', 'x-mesh-identity', 'two', 'a', '1'],
+        'x-mesh-identity',
+        new Set(['x-b3-traceid']),
+      );
       assert.equal(h.taken, 'one, two', 'two identities are one that does not verify, as Node would join them');
       assert.deepEqual(h.forward, ['a', '1']);
       assert.deepEqual(h.map, { 'x-b3-traceid': 'abc', a: '1' });
@@ -36,7 +40,23 @@ describe('mesh/sidecar/forward', () => {
   });
 
   it('responseHeaders leaves out hop-by-hop headers and those connection names', () => {
-    assert.deepEqual(responseHeaders(['Content-Type', 'text/plain', 'Connection', 'close, X-Hop', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']), ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2']);
+    assert.deepEqual(
+      responseHeaders([
+        'Content-Type',
+        'text/plain',
+        'Connection',
+        'close, X-Hop',
+        'X-Hop',
+        '1',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
+      ]),
+      ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'],
+    );
   });
 
   it('tryUpstream sends raw headers (a buffered body with its own length, a host when none) and relay streams the answer back', async () => {
@@ -56,7 +76,16 @@ describe('mesh/sidecar/forward', () => {
     let reported: [number, boolean] | undefined;
     const proxy = http.createServer((req, res) => {
       req.resume();
-      const { response } = tryUpstream({ agent, host: '127.0.0.1', port: appPort, method: 'POST', path: '/x', headers: ['Content-Length', '999', 'X-A', '1'], body: Buffer.from('hello'), timeoutMs: 2000 });
+      const { response } = tryUpstream({
+        agent,
+        host: '127.0.0.1',
+        port: appPort,
+        method: 'POST',
+        path: '/x',
+        headers: ['Content-Length', '999', 'X-A', '1'],
+        body: Buffer.from('hello'),
+        timeoutMs: 2000,
+      });
       void response.then((up) => relay(up, res, (size, complete) => (reported = [size, complete])));
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));

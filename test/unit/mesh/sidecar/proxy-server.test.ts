@@ -31,7 +31,10 @@ describe('mesh/sidecar/core proxyServer', () => {
       const ok = await fetch(`${base}/fine`);
       assert.equal(ok.status, 200);
       assert.equal(await ok.text(), 'ok');
-      assert.deepEqual(lines.map((l) => l.url), ['/throw', '/reject', '/late']);
+      assert.deepEqual(
+        lines.map((l) => l.url),
+        ['/throw', '/reject', '/late'],
+      );
       assert.match(lines[0].msg, /answered 500/);
     } finally {
       server.closeAllConnections();
