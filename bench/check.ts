@@ -69,7 +69,7 @@ async function verifyVerdicts(server: ServerProcess, set: BodySet): Promise<void
     const r = await postJson(`${server.url}/v1/check`, set.bodies[i]);
     const code = (r.json as { status?: { code?: unknown } } | undefined)?.status?.code;
     if (r.status !== 200 || code !== set.expected[i])
-      wrong.push(`body ${i}: HTTP ${r.status}, code ${code ?? JSON.stringify(r.json)}, expected 200 with code ${set.expected[i]}`);
+      wrong.push(`body ${i}: HTTP ${r.status}, code ${String(code ?? JSON.stringify(r.json))}, expected 200 with code ${set.expected[i]}`);
   }
   if (wrong.length > 0)
     throw new Error(`${server.name}: ${wrong.length}/${set.bodies.length} verdicts differ from the model:\n  ${wrong.slice(0, 10).join('\n  ')}`);

@@ -10,6 +10,7 @@
  * rounds are pooled. `--compare-bin <bin/mixer.js>` adds another build's sidecar pair as a fourth target;
  * `--profile` writes CPU profiles of Mixer and the proxies.
  */
+import { parseBenchArgs } from './options';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -150,7 +151,6 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
 }
 
 if (require.main === module) {
-  const { parseBenchArgs } = require('./options') as typeof import('./options');
   runMeshBench(parseBenchArgs(process.argv.slice(2)).options).catch((err: unknown) => {
     process.stderr.write(`bench failed: ${(err as Error).message}\n`);
     process.exitCode = 1;

@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage()}\n`);
     return 0;
   }
-  const bench = Object.prototype.hasOwnProperty.call(BENCHES, name) ? BENCHES[name] : undefined;
+  const bench = Object.hasOwn(BENCHES, name) ? BENCHES[name] : undefined;
   if (!bench) {
     process.stderr.write(`unknown bench ${JSON.stringify(name)}\n\n${usage()}\n`);
     return 2;

@@ -98,7 +98,7 @@ export class RedisGraphStore implements GraphStore {
     this.base = `${keyPrefix}{graph}:`;
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
     const commands = redis as unknown as Record<string, ApplyCommand>;
-    this.command = (numKeys, ...args) => commands[APPLY_COMMAND]!.call(redis, numKeys, ...args);
+    this.command = (numKeys, ...args) => commands[APPLY_COMMAND].call(redis, numKeys, ...args);
   }
 
   /** Key of the hash of one time bucket. */

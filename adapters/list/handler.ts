@@ -50,7 +50,7 @@ export class ListHandler implements Handler {
       try {
         h.install(await readListFile(settings.file));
       } catch (err) {
-        throw new Error(`params.file: cannot load "${settings.file}": ${(err as Error).message}`);
+        throw new Error(`params.file: cannot load "${settings.file}": ${(err as Error).message}`, { cause: err });
       }
       h.schedule();
     } else if (settings.providerUrl !== undefined) {

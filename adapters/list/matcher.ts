@@ -40,7 +40,7 @@ function prefixKey(bytes: readonly number[], len: number): string {
   let out = '';
   for (let i = 0; i * 8 < len; i++) {
     const bits = Math.min(8, len - i * 8);
-    out += String.fromCharCode(bytes[i]! & ((0xff << (8 - bits)) & 0xff));
+    out += String.fromCharCode(bytes[i] & ((0xff << (8 - bits)) & 0xff));
   }
   return out;
 }

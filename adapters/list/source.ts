@@ -38,7 +38,7 @@ export async function fetchList(url: string, timeoutMs: number, signal: AbortSig
   if (!res.body) return '';
   const chunks: Uint8Array[] = [];
   let total = 0;
-  const reader = res.body.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -84,7 +84,7 @@ function labelText(v: unknown): string {
 export function seriesKeyOf(labelNames: readonly string[], fields: Readonly<Record<string, unknown>>): string {
   const d = fields.dimensions;
   const dims = typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : {};
-  return JSON.stringify(labelNames.map((l) => labelText(Object.prototype.hasOwnProperty.call(dims, l) ? dims[l] : undefined)));
+  return JSON.stringify(labelNames.map((l) => labelText(Object.hasOwn(dims, l) ? dims[l] : undefined)));
 }
 
 /** Index of the first bound ≥ `value` (`bounds.length` for +Inf). */

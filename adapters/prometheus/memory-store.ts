@@ -32,7 +32,7 @@ export class MemoryMetricStore implements MetricStore {
   private seriesOf(metric: MetricSpec): Map<string, Series> {
     const id = `${metric.name}:${metric.schemaId}`;
     let s = this.state.get(id);
-    if (!s) this.state.set(id, (s = new Map()));
+    if (!s) this.state.set(id, (s = new Map<string, Series>()));
     return s;
   }
 

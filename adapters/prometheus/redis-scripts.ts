@@ -80,7 +80,7 @@ export function definePrometheusScripts(redis: RedisConnection): PrometheusScrip
   redis.defineCommand(SWEEP, { numberOfKeys: 2, lua: SWEEP_LUA });
   const commands = redis as unknown as Record<string, Command>;
   return {
-    apply: (keys, args) => commands[APPLY]!.call(redis, keys.length, ...keys, ...args),
-    sweep: (values, seen, args) => commands[SWEEP]!.call(redis, values, seen, ...args),
+    apply: (keys, args) => commands[APPLY].call(redis, keys.length, ...keys, ...args),
+    sweep: (values, seen, args) => commands[SWEEP].call(redis, values, seen, ...args),
   };
 }

@@ -80,7 +80,7 @@ export function defineQuotaScripts(redis: RedisConnection): QuotaScripts {
   redis.defineCommand(ROLLING, { numberOfKeys: 1, lua: ROLLING_WINDOW_LUA });
   const commands = redis as unknown as Record<string, AllocateCommand>;
   return {
-    fixedWindow: (key, ...args) => commands[FIXED]!.call(redis, key, ...args),
-    rollingWindow: (key, ...args) => commands[ROLLING]!.call(redis, key, ...args),
+    fixedWindow: (key, ...args) => commands[FIXED].call(redis, key, ...args),
+    rollingWindow: (key, ...args) => commands[ROLLING].call(redis, key, ...args),
   };
 }

@@ -69,7 +69,7 @@ export class StdioHandler implements Handler {
         await fs.promises.mkdir(path.dirname(file), { recursive: true });
         fd = await promisify(fs.open)(file, 'a');
       } catch (err) {
-        throw new Error(`stdio: cannot open ${file}: ${(err as Error).message}`);
+        throw new Error(`stdio: cannot open ${file}: ${(err as Error).message}`, { cause: err });
       }
     } else fd = settings.destination;
     const dest = pino.destination({ fd, sync: false, maxLength: MAX_BUFFER_BYTES });

@@ -1,7 +1,5 @@
 import type { AttributeReader, AttributeValue, ReferencedAttribute } from './types';
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 /** Plain decoded attributes, as carried in a report job. */
 export type BagValues = Readonly<Record<string, AttributeValue>>;
 
@@ -20,14 +18,14 @@ export class Bag implements AttributeReader {
   get(name: string): AttributeValue | undefined {
     // One lookup for an absent name (the common miss); an own-property check only for a hit.
     const v = this.values[name];
-    return v !== undefined && hasOwn.call(this.values, name) ? v : undefined;
+    return v !== undefined && Object.hasOwn(this.values, name) ? v : undefined;
   }
 
   getKey(name: string, key: string): string | undefined {
     const map = this.get(name);
     if (map === undefined || typeof map !== 'object') return undefined;
     const v = map[key];
-    return v !== undefined && hasOwn.call(map, key) ? v : undefined;
+    return v !== undefined && Object.hasOwn(map, key) ? v : undefined;
   }
 
   /** Names of the attributes present. */
@@ -54,7 +52,7 @@ const MAX_INTERNED = 10_000;
  * slices of the YAML text, and a property lookup turns such a string into an internalized one for
  * good (later lookups compare pointers), where a Map would compare its characters on every read.
  */
-const interned: Record<string, Interned | undefined> = Object.create(null);
+const interned = Object.create(null) as Record<string, Interned | undefined>;
 let internedCount = 0;
 
 function record(name: string, key: string | undefined, present: boolean): ReferencedAttribute {

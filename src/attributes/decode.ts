@@ -20,8 +20,6 @@ export const DEFAULT_LIMITS: Readonly<DecodeLimits> = Object.freeze({ maxAttribu
 /** Most problems reported for one bag; decoding stops once this many are found. */
 const MAX_DETAILS = 20;
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 /** `prefix.name` for an error field, with a hostile name cut to 100 characters. */
 function fieldOf(prefix: string, name: string): string {
   return `${prefix}.${name.length > 100 ? `${name.slice(0, 100)}…` : name}`;
@@ -58,7 +56,7 @@ class Problems {
 /** Adds one problem per non-string value of a STRING_MAP, named `field.key`. */
 function reportStringMap(v: object, field: string, problems: Problems): void {
   for (const key in v) {
-    if (!hasOwn.call(v, key)) continue;
+    if (!Object.hasOwn(v, key)) continue;
     const item = (v as Record<string, unknown>)[key];
     if (typeof item === 'string') continue;
     problems.add('MIXER_ERR_ATTRIBUTE_TYPE', fieldOf(field, key), `expected a string value in STRING_MAP, got ${describe(item)}`);
@@ -94,7 +92,7 @@ export function decodeBag(raw: unknown, vocab: Vocabulary, limits: DecodeLimits,
   let problems: Problems | undefined;
   let count = 0;
   for (const name in raw) {
-    if (!hasOwn.call(raw, name)) continue;
+    if (!Object.hasOwn(raw, name)) continue;
     if (++count > limits.maxAttributes) {
       problems ??= new Problems();
       problems.add('MIXER_ERR_TOO_MANY_ATTRIBUTES', fieldOf(where, name), `a bag may carry at most ${limits.maxAttributes} attributes`);

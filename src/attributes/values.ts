@@ -23,8 +23,6 @@ export const WIRE_FORM: Readonly<Record<ValueType, string>> = {
   BYTES: 'BYTES (base64 text)',
 };
 
-const hasOwn = Object.prototype.hasOwnProperty;
-
 /**
  * Dotted IPv4 with four decimal parts of 0–255 and no leading zeros: the same set of strings
  * as ipaddr.js's `IPv4.isValidFourPartDecimal`, checked without a regex (it is on the hot path).
@@ -125,7 +123,7 @@ export function isBase64(s: string): boolean {
 export function decodeStringMap(v: object): Readonly<Record<string, string>> | undefined {
   const out: Record<string, string> = {};
   for (const key in v) {
-    if (!hasOwn.call(v, key)) continue;
+    if (!Object.hasOwn(v, key)) continue;
     const item = (v as Record<string, unknown>)[key];
     if (typeof item !== 'string') return undefined;
     if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
@@ -137,7 +135,7 @@ export function decodeStringMap(v: object): Readonly<Record<string, string>> | u
 /** True when every own value of `v` is a string. */
 export function isStringMap(v: object): boolean {
   for (const key in v) {
-    if (hasOwn.call(v, key) && typeof (v as Record<string, unknown>)[key] !== 'string') return false;
+    if (Object.hasOwn(v, key) && typeof (v as Record<string, unknown>)[key] !== 'string') return false;
   }
   return true;
 }

@@ -32,7 +32,7 @@ export const alwaysTrue: Predicate = () => true;
 
 type Node = Record<string, unknown>;
 
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: string): boolean => Object.hasOwn(o, k);
 const isObject = (v: unknown): v is Node => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const DOT_KEY = /^\$\.([A-Za-z0-9_-]+)$/;
@@ -236,7 +236,7 @@ function checkLeaf(c: Node, vocab: Vocabulary, at: string, out: ErrorDetail[]): 
   const value = c.value;
   if (isFactRef(value)) {
     for (const k of Object.keys(value)) if (!REF_ALLOWED.has(k)) fail(`${at}.value.${k}`, `unexpected field \`${k}\` in a fact reference`);
-    valueKind = checkFact(value as unknown as Node, vocab, `${at}.value`, out);
+    valueKind = checkFact(value, vocab, `${at}.value`, out);
   }
   if (op !== undefined) checkOperands(op, kind, value, valueKind, at, out);
 }

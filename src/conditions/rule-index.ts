@@ -65,7 +65,7 @@ function bucketKey(values: readonly Scalar[]): Scalar {
   return values.length === 1 ? values[0] : `${tag(values[0])}\u0001${tag(values[1])}`;
 }
 
-const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: string): boolean => Object.hasOwn(o, k);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function isIndexable(v: unknown): v is Scalar {
@@ -167,9 +167,9 @@ export class RuleIndex<T> {
       if (bucket === undefined) slot.buckets.set(bk, [ordinal]);
       else bucket.push(ordinal);
     });
-    this.lists = new Array(this.slots.length + 1);
-    this.heads = new Array(this.slots.length + 1).fill(0);
-    this.values = new Array(this.keys.length);
+    this.lists = new Array<readonly number[]>(this.slots.length + 1);
+    this.heads = new Array<number>(this.slots.length + 1).fill(0);
+    this.values = new Array<Scalar | undefined | typeof UNREAD>(this.keys.length);
   }
 
   /**

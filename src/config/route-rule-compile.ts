@@ -45,7 +45,7 @@ function compileHeaders(raw: Readonly<Record<string, HeaderMatch>>, at: (path: A
   for (const [name, m] of Object.entries(raw)) {
     const path = ['spec', 'match', 'request', 'headers', name];
     const key = name.toLowerCase();
-    if (Object.prototype.hasOwnProperty.call(out, key)) at(path, `header ${key} is matched twice (names are case-insensitive)`);
+    if (Object.hasOwn(out, key)) at(path, `header ${key} is matched twice (names are case-insensitive)`);
     if (m.regex !== undefined) {
       try {
         new RegExp(m.regex);

@@ -8,8 +8,8 @@ export class ExpressionError extends Error {}
 
 type Term = { kind: 'literal'; value: AttributeValue } | { kind: 'attr'; name: string } | { kind: 'index'; name: string; key: string };
 
-const NAME = /^[a-zA-Z_][a-zA-Z0-9_.\-]*$/;
-const INDEX = /^([a-zA-Z_][a-zA-Z0-9_.\-]*)\[\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\]$/;
+const NAME = /^[a-zA-Z_][a-zA-Z0-9_.-]*$/;
+const INDEX = /^([a-zA-Z_][a-zA-Z0-9_.-]*)\[\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*\]$/;
 const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 /** Splits on `|` outside quotes and brackets. */

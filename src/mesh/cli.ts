@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
 import type { Logger } from 'pino';
 import { runService } from '../base/run-service';
 import type { Service } from '../base/run-service';

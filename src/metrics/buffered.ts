@@ -137,12 +137,12 @@ export class BatchedHistogram<T extends string> extends Histogram<T> {
     this.names = config.labelNames ?? [];
     const direct = (this.observe as (...args: unknown[]) => void).bind(this);
     this.direct = direct;
-    this.observe = ((...args: unknown[]): void => {
+    this.observe = (...args: unknown[]): void => {
       const v = args[0];
       if (args.length === 1 && typeof v === 'number' && Number.isFinite(v)) return this.enqueue(null, v);
       this.flush();
       direct(...args);
-    }) as Histogram<T>['observe'];
+    };
   }
 
   override labels(...args: [LabelValues<T>] | string[]): Histogram.Internal<T> {

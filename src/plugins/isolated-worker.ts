@@ -30,6 +30,8 @@ async function loadFactory(): Promise<AdapterFactory> {
     if (!f) throw new Error(`no built-in adapter "${src.name}"`);
     return f;
   }
+  // A plugin is a CommonJS file named at run time (MIXER_PLUGINS_DIR): only require() can load it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const module: unknown = require(src.file);
   const exported = exportedFactory(module);
   const candidate = exported?.exportName === src.exportName ? exported.candidate : (module as Record<string, unknown>)?.[src.exportName];
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
           try {
             await handler.close?.();
           } finally {
-            owned!.dispose();
+            owned.dispose();
             redis?.disconnect();
           }
         })();

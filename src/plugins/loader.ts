@@ -95,6 +95,8 @@ export function loadPlugin(name: string, lookup: PluginLookup): LoadedPlugin {
   if ('problem' in found) return { errors: [{ field, reason: found.problem }] };
   let module: unknown;
   try {
+    // A plugin is a CommonJS file named at run time (MIXER_PLUGINS_DIR): only require() can load it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     module = require(found.file);
   } catch (err) {
     return { file: found.file, errors: [{ field, reason: `plugin ${found.file} failed to load: ${(err as Error)?.message ?? String(err)}` }] };

@@ -179,6 +179,8 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
   }
   const names = quotaNames ?? NONE;
   if (pending) {
+    // `checks` and `quotas` mix answers and promises of answers: Promise.all takes both.
+    // eslint-disable-next-line @typescript-eslint/await-thenable
     return Promise.all([Promise.all(checks), Promise.all(quotas ?? [])]).then(([c, q]) => combine(snapshot, req, reader, c, names, q));
   }
   return combine(snapshot, req, reader, checks as CheckResult[], names, (quotas ?? NONE) as QuotaResult[]);

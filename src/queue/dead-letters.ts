@@ -70,7 +70,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
 
   async add(dl: DeadLetter): Promise<void> {
     let m = this.byHandler.get(dl.handler);
-    if (!m) this.byHandler.set(dl.handler, (m = new Map()));
+    if (!m) this.byHandler.set(dl.handler, (m = new Map<string, DeadLetter>()));
     m.set(dl.id, dl);
   }
 

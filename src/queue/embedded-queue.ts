@@ -3,7 +3,7 @@ import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../base/errors';
 import { runAttempt, RetryLater } from './attempt';
 import type { AttemptDeps } from './attempt';
-import { MemoryDeadLetters } from './dead-letters';
+import type { MemoryDeadLetters } from './dead-letters';
 import { backoffDelay } from './report-queue';
 import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
 

@@ -54,7 +54,7 @@ function testOf(m: HeaderMatch): Test {
   } catch {
     re = undefined;
   }
-  return re ? (v) => re!.test(v) : () => false;
+  return re ? (v) => re.test(v) : () => false;
 }
 
 function compile(plan: RouteRulePlan): CompiledRule {

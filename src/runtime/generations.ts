@@ -88,13 +88,13 @@ export class RedisGenerations implements Generations {
   async assign(digest: string, previous: ConfigVersion | undefined): Promise<ConfigVersion> {
     const keys = [`${this.prefix}config:generations`, `${this.prefix}config:generation`, `${this.prefix}config:epoch`];
     try {
-      const [generation, epoch] = (await withTimeout(
+      const [generation, epoch] = await withTimeout(
         this.redis.eval(ASSIGN, 3, ...keys, digest, String(previous?.generation ?? 0), randomBytes(6).toString('hex'), previous?.epoch ?? '') as Promise<
           [number, string]
         >,
         this.timeoutMs,
         'numbering the config in Redis',
-      )) as [number, string];
+      );
       this.unsynced = false;
       void this.trim(keys[0]);
       return { generation: Number(generation), epoch: String(epoch) };

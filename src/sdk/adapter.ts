@@ -158,6 +158,9 @@ export interface AdapterEnv {
 }
 
 /** The factory of an adapter: its name (as used in YAML), templates, config schema and constructor. */
+// `any` by default so that factories of different config types fit one list (the inventory);
+// each adapter names its own config type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export interface AdapterFactory<C = any> {
   readonly name: string;
   readonly description?: string;

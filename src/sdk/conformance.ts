@@ -45,7 +45,7 @@ export async function waitFor<T>(cond: () => T | Promise<T>, opts: { timeoutMs?:
   const deadline = Date.now() + (opts.timeoutMs ?? 2000);
   for (;;) {
     const v = await cond();
-    if (v) return v as NonNullable<T>;
+    if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what ?? 'condition'}`);
     await new Promise((r) => realSetTimeout(r, opts.intervalMs ?? 10));
   }
@@ -178,7 +178,7 @@ export function runAdapterConformance(factory: AdapterFactory, opts: Conformance
       const handler: Handler = await factory.create(configOf(factory, opts.validParams), owned.env);
       try {
         for (const t of factory.templates) {
-          const variety = TEMPLATES[t]!.variety;
+          const variety = TEMPLATES[t].variety;
           assert.equal(typeof handler[variety], 'function', `template ${t} needs ${variety}()`);
         }
       } finally {

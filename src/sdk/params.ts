@@ -159,7 +159,7 @@ function describeErrors(errors: readonly ErrorObject[], where: string): ErrorDet
     for (const b of branch) folded.add(b);
     const direct = branch.filter((b) => b.instancePath === u.instancePath);
     if (direct.length > 0 && direct.every((b) => b.keyword === 'const' || b.keyword === 'enum')) {
-      const values = direct.flatMap((b) => (b.keyword === 'const' ? [b.params.allowedValue] : (b.params.allowedValues as unknown[])));
+      const values = direct.flatMap((b) => (b.keyword === 'const' ? [b.params.allowedValue] : (b.params.allowedValues as unknown[])) as unknown[]);
       reasons.set(u, `must be one of: ${quoteAll(values)}`);
     } else if (direct.length > 0 && direct.length === branch.length && direct.every((b) => b.keyword === 'type')) {
       reasons.set(u, `must be ${direct.map((b) => b.params.type as string).join(' or ')}`);

@@ -280,14 +280,14 @@ describe('the graph page (GET /graph in a real browser)', function () {
     await open();
     const [png] = await Promise.all([page.waitForEvent('download'), page.click('#export-png')]);
     assert.match(png.suggestedFilename(), /^mixer-graph-5m-.+\.png$/);
-    const bytes = fs.readFileSync((await png.path())!);
+    const bytes = fs.readFileSync(await png.path());
     assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG signature');
     assert.ok(bytes.readUInt32BE(16) > 100 && bytes.readUInt32BE(20) > 100, 'a real image (IHDR width and height)');
     assert.ok(bytes.length > 5000, `a non-trivial PNG (${bytes.length} bytes)`);
 
     const [json] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
     assert.match(json.suggestedFilename(), /^mixer-graph-5m-.+\.json$/);
-    const g = JSON.parse(fs.readFileSync((await json.path())!, 'utf8'));
+    const g = JSON.parse(fs.readFileSync(await json.path(), 'utf8'));
     assert.equal(g.window, '5m');
     assert.deepEqual(g.elements.nodes.map((n: { data: { id: string } }) => n.data.id).sort(), [ID.frontend, ID.v1, ID.v2, ID.ingress].sort());
     assert.equal(g.elements.edges.length, 3);

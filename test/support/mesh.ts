@@ -72,7 +72,7 @@ export async function startMeshService(
     );
   } catch (err) {
     await Promise.all([app.stop(), sidecar.stop()]);
-    throw new Error(`${(err as Error).message}\n${sidecar.output()}`);
+    throw new Error(`${(err as Error).message}\n${sidecar.output()}`, { cause: err });
   }
   return { app, sidecar, inboundPort, outboundPort, adminUrl, stop: async () => void (await Promise.all([sidecar.stop(), app.stop()])) };
 }

@@ -9,7 +9,7 @@ import { freePort } from './processes';
 /** Where the dashboard test looks for Prometheus: PROMETHEUS_BIN, then PATH, then Debian's /usr/bin/prometheus. */
 export function findExecutable(name: string, envVar?: string): string | undefined {
   const candidates = [
-    ...(envVar && process.env[envVar] ? [process.env[envVar]!] : []),
+    ...(envVar && process.env[envVar] ? [process.env[envVar]] : []),
     ...(process.env.PATH ?? '')
       .split(path.delimiter)
       .filter(Boolean)

@@ -23,7 +23,7 @@
 
   function initialWindow() {
     var w = new URLSearchParams(location.search).get('window');
-    return Object.prototype.hasOwnProperty.call(WINDOWS, w) ? w : '5m';
+    return Object.hasOwn(WINDOWS, w) ? w : '5m';
   }
 
   // ---- formatting -------------------------------------------------------------------------

@@ -67,7 +67,7 @@ function decodeQuotas(raw: unknown): Record<string, QuotaRequest> {
     if (extra !== undefined) return bad(`${field}.${extra}`, 'unknown field (expected amount, bestEffort)');
     if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 1) return bad(`${field}.amount`, 'must be a positive integer');
     if (bestEffort !== undefined && typeof bestEffort !== 'boolean') return bad(`${field}.bestEffort`, 'must be a boolean');
-    out[name] = { amount, bestEffort: bestEffort as boolean | undefined };
+    out[name] = { amount, bestEffort: bestEffort };
   }
   return out;
 }
@@ -126,7 +126,7 @@ function quotasText(quotas: Readonly<Record<string, QuotaAnswer>>): string | und
   let out = ',"quotas":{';
   let first = true;
   for (const name in quotas) {
-    if (!Object.prototype.hasOwnProperty.call(quotas, name)) continue;
+    if (!Object.hasOwn(quotas, name)) continue;
     const q = quotas[name];
     if (typeof q !== 'object' || q === null || !isCount(q.grantedAmount)) return undefined;
     out += `${first ? '' : ','}${JSON.stringify(name)}:{"grantedAmount":${q.grantedAmount},"validDuration":${durationText(q.validDuration)}}`;

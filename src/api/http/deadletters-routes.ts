@@ -39,7 +39,7 @@ export function deadLetterRoutes(queue: ReportQueue, adminToken: string | undefi
         details: [{ field: 'ids', reason: 'not an array of strings' }],
       });
     }
-    const replayed = await queue.replay(handler, ids as string[] | undefined);
+    const replayed = await queue.replay(handler, ids);
     res.status(202).json({ handler, replayed });
   });
   return r;

@@ -42,7 +42,7 @@ export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'sto
     });
   }
   const vocab = deps.store.current.plan.vocabulary;
-  const out: BagValues[] = new Array(bags.length);
+  const out = new Array<BagValues>(bags.length);
   for (let i = 0; i < bags.length; i++) out[i] = decodeBag(bags[i], vocab, deps.limits, `attributes[${i}]`).values;
   return out;
 }

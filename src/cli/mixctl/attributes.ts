@@ -17,7 +17,8 @@ export interface AttributeFlags {
   stringmap_attributes?: readonly string[];
 }
 
-type Parser = (value: string, now: () => Date) => unknown | Error;
+/** A parsed value, or an Error saying why the text is not one. */
+type Parser = (value: string, now: () => Date) => unknown;
 
 interface FlagSpec {
   key: keyof AttributeFlags;

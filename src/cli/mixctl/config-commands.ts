@@ -70,7 +70,7 @@ export function normalizeList(body: unknown): ListedObject[] {
 
 /** Calls `fn` on every item, at most `limit` at a time, keeping the order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {

@@ -38,7 +38,7 @@ function rank(kind: Kind): number {
  * (Mixer expands `${VAR}` with its own environment when the document arrives).
  */
 export function lenientEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return new Proxy({} as NodeJS.ProcessEnv, { get: (_t, k) => (typeof k === 'string' ? (env[k] ?? '') : undefined) });
+  return new Proxy({}, { get: (_t, k) => (typeof k === 'string' ? (env[k] ?? '') : undefined) });
 }
 
 /** Reads `file` (`-` is stdin). @throws CliError (exit 2) when it cannot be read. */

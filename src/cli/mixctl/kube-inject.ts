@@ -204,7 +204,7 @@ function injectWorkload(doc: Document, base: readonly Key[], workload: Obj, o: K
       labels: labels as Record<string, string>,
       annotations: annotations as Record<string, string>,
     },
-    spec: { serviceAccountName: spec.serviceAccountName as string | undefined, containers: containers as NonNullable<PodLike['spec']>['containers'] },
+    spec: { serviceAccountName: spec.serviceAccountName as string | undefined, containers: containers },
   };
   let args: string[];
   try {

@@ -58,7 +58,7 @@ export function addSubjectToDocument(doc: Document, subject: string): void {
   const original = doc.getIn(['spec', 'match'], true) as Node | undefined;
   const none = original === undefined || (isScalar(original) && original.value === null);
   const wrapped = doc.createNode(none ? withSubject(undefined, subject) : { all: [null, subjectCondition(subject)] });
-  if (!none) ((wrapped as unknown as { get(k: string, keep: true): YAMLSeq }).get('all', true).items as unknown[])[0] = original;
+  if (!none) (wrapped as unknown as { get(k: string, keep: true): YAMLSeq }).get('all', true).items[0] = original;
   doc.setIn(['spec', 'match'], wrapped);
 }
 
@@ -94,7 +94,7 @@ export function describeCondition(c: unknown, top = true): string {
   if (typeof c !== 'object' || c === null) return JSON.stringify(c);
   const o = c as Record<string, unknown>;
   const group = (items: unknown, join: string, flatten: string): string => {
-    const parts = (Array.isArray(items) ? items : []).map((i) =>
+    const parts = (Array.isArray(items) ? (items as unknown[]) : []).map((i) =>
       i && typeof i === 'object' && flatten in i && Object.keys(i).length === 1 ? describeCondition(i, true) : describeCondition(i, false),
     );
     const text = parts.join(` ${join} `);

@@ -14,7 +14,7 @@ export class MemoryRegistryStore implements RegistryStore {
   async heartbeat(instance: ServiceInstance, ttlMs: number): Promise<void> {
     const key = `${instance.namespace}/${instance.service}`;
     let m = this.services.get(key);
-    if (!m) this.services.set(key, (m = new Map()));
+    if (!m) this.services.set(key, (m = new Map<string, { instance: ServiceInstance; expiresAt: number }>()));
     if (!m.has(instance.id)) {
       if (this.size >= MAX_INSTANCES) this.sweep();
       if (this.size >= MAX_INSTANCES) throw new MixerError('MIXER_ERR_CONFLICT', `the registry is full (${MAX_INSTANCES} instances)`);

@@ -97,10 +97,10 @@ function canonical(v: unknown): string {
 }
 
 function read(bag: AttributeBag, ref: ReferencedAttribute): unknown {
-  const v = Object.prototype.hasOwnProperty.call(bag, ref.name) ? bag[ref.name] : undefined;
+  const v = Object.hasOwn(bag, ref.name) ? bag[ref.name] : undefined;
   if (ref.key === undefined) return v;
   if (typeof v !== 'object' || v === null) return undefined;
-  return Object.prototype.hasOwnProperty.call(v, ref.key) ? (v as Record<string, unknown>)[ref.key] : undefined;
+  return Object.hasOwn(v, ref.key) ? (v as Record<string, unknown>)[ref.key] : undefined;
 }
 
 /** The bag's key under a shape, or undefined when the bag does not fit it (present vs absent). */

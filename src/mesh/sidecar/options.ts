@@ -84,7 +84,7 @@ export function resolveProxyOptions(
   defaults: { service?: string; namespace: string; outboundPort: number },
 ): ProxyOptions {
   const e = (k: string): string | undefined => env[`MIXER_${kind.toUpperCase()}_${k}`] || undefined;
-  const s = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+  const s = (k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
   const service = s('service') ?? e('SERVICE') ?? defaults.service;
   if (!service || !NAME.test(service))
     throw new Error(`--service (MIXER_${kind.toUpperCase()}_SERVICE) must be a DNS-1123 label, got ${JSON.stringify(service)}`);
@@ -111,7 +111,7 @@ export function resolveProxyOptions(
 /** Sidecar options from flags over the environment (see docs/mesh.md for every name). */
 export function resolveSidecarOptions(f: Flags, env: NodeJS.ProcessEnv = process.env): SidecarOptions {
   const e = (k: string): string | undefined => env[`MIXER_SIDECAR_${k}`] || undefined;
-  const s = (k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+  const s = (k: string): string | undefined => (typeof f[k] === 'string' ? f[k] : undefined);
   const base = resolveProxyOptions('sidecar', f, env, { namespace: 'default', outboundPort: 15001 });
   const appPort = int('--app-port', s('appPort') ?? e('APP_PORT'), undefined, 1);
   if (appPort === undefined) throw new Error('--app-port (MIXER_SIDECAR_APP_PORT) is required: the port the app listens on');

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { deriveKey } from '../common/mesh-key';
 import { IdentityVerifier } from '../common/identity';
@@ -6,7 +6,7 @@ import { Registration } from '../mixer-client/registry-client';
 import { CheckCache } from './check-cache';
 import type { CheckTransport } from './check-cache';
 import { adminServer, closeServer, coreStatus, createProxyCore, listen, proxyServer } from './core';
-import type { ProxyCore } from './core';
+import type { ProxyCore, ProxyHandler } from './core';
 import { handleInbound } from './inbound';
 import type { InboundDeps } from './inbound';
 import { checkTransport } from './mixer-calls';
@@ -25,7 +25,7 @@ export interface RunningSidecar {
 }
 
 /** The outbound listener's handler: the app names the service in `Host` (or in an absolute URL, proxy style). */
-export function outboundHandler(core: ProxyCore): (req: IncomingMessage, res: ServerResponse) => void {
+export function outboundHandler(core: ProxyCore): ProxyHandler {
   return (req, res) => {
     let host = req.headers.host;
     let path = req.url ?? '/';

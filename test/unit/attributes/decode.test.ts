@@ -257,7 +257,7 @@ describe('attributes/decode', () => {
     });
 
     it('applies the default limit of 256', () => {
-      const wide: Vocabulary = new Map(Array.from({ length: 300 }, (_, i) => [`x${i}`, 'STRING' as ValueType]));
+      const wide: Vocabulary = new Map(Array.from({ length: 300 }, (_, i) => [`x${i}`, 'STRING']));
       const bag = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x${i}`, 'v']));
       assert.equal(DEFAULT_LIMITS.maxAttributes, 256);
       assert.equal(decodeBag(bag(256), wide, DEFAULT_LIMITS, 'attributes').names().length, 256);

@@ -31,9 +31,9 @@ describe('attributes/duration', () => {
       ['0.000000001s', 0.000001],
       ['0.0000000001s', 0], // Go truncates below a nanosecond
       ['2562047h', 2562047 * 3_600_000],
-      ['9223372036854775807ns', 9223372036854.775807], // Go's largest duration
-      ['-9223372036854775808ns', -9223372036854.775808], // and its smallest
-      ['2562047h47m16.854775807s', 9223372036854.775807],
+      ['9223372036854775807ns', Number('9223372036854.775807')], // Go's largest duration
+      ['-9223372036854775808ns', Number('-9223372036854.775808')], // and its smallest
+      ['2562047h47m16.854775807s', Number('9223372036854.775807')],
     ];
     for (const [text, ms] of good) {
       it(`parses ${JSON.stringify(text)} as ${ms} ms`, () => {

@@ -103,7 +103,7 @@ describe('cli/mixctl attributes (typed flags, as mixc)', () => {
   it('mixctl check exits 2 on a bad typed flag, with the flag in the message, before calling Mixer', async () => {
     const written: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((s: string) => (written.push(String(s)), true)) as typeof process.stderr.write;
+    process.stderr.write = (s: string) => (written.push(String(s)), true);
     let code: number;
     try {
       code = await main(['node', 'mixctl', '--mixer', 'http://127.0.0.1:9', 'check', '-i', 'response.code=abc']);

@@ -137,7 +137,7 @@ spec:
       ports: [{containerPort: 8000, protocol: UDP}, {containerPort: 8080}]
 `;
 
-const docsOf = (text: string): Obj[] => parseAllDocuments(text, { merge: true } as never).map((d: any) => d.toJS());
+const docsOf = (text: string): Obj[] => parseAllDocuments(text, { merge: true }).map((d: any) => d.toJS());
 const podTemplate = (o: Obj): Obj => (o.kind === 'Pod' ? o : o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template : o.spec.template);
 const sidecarOf = (o: Obj): Obj =>
   [...(podTemplate(o).spec.containers ?? []), ...(podTemplate(o).spec.initContainers ?? [])].find((c: Obj) => c.name === SIDECAR_CONTAINER);
@@ -174,6 +174,7 @@ function withoutAddedLines(text: string): string {
 }
 
 /** kubernetes-models is ESM only: load one model with a real import() (a TS import() would become require). */
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a TS import() would compile to require(), which ESM-only packages refuse
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, any>>;
 async function validateWithModel(o: Obj): Promise<void> {
   const file = path.join(REPO, 'node_modules', 'kubernetes-models', ...o.apiVersion.split('/'), `${o.kind}.js`);

@@ -77,7 +77,7 @@ async function fakeMixer(list: unknown = { items: [] }): Promise<{ url: string; 
 /** Runs `fn` with stdout swallowed. */
 async function quietly<T>(fn: () => Promise<T>): Promise<T> {
   const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
+  process.stdout.write = () => true;
   try {
     return await fn();
   } finally {
@@ -213,7 +213,7 @@ describe('cli/mixctl rule (scope and subject, as istioctl mixer rule)', () => {
       );
       const out: string[] = [];
       const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+      process.stdout.write = (s: string) => (out.push(String(s)), true);
       try {
         await ruleGet(client, 'json', 'global', 'backend');
       } finally {

@@ -9,7 +9,7 @@ import type { ApiRecord, ApiStore } from '../../../src/config/api-store';
 import { DirApiStore } from '../../../src/config/dir-api-store';
 import { RedisApiStore } from '../../../src/config/redis-api-store';
 import { parseConfigText } from '../../../src/config/load';
-import { MixerError } from '../../../src/base/errors';
+import type { MixerError } from '../../../src/base/errors';
 import { silentLogger } from '../../../src/base/log';
 import { freePort } from '../../support/processes';
 import { TestRedis } from '../../support/redis-server';
@@ -83,7 +83,7 @@ describe('config/api-store', () => {
     });
   });
 
-  describe('RedisApiStore', () => {
+  describe('RedisApiStore @redis', () => {
     const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
     const redis = new Redis(REDIS_URL);
     const stores: RedisApiStore[] = [];

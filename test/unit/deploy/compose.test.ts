@@ -264,7 +264,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes Mixer, Grafana, Prometheus and Zipkin on their usual host ports', () => {
-    const published = (svc: string) => (services[svc].ports ?? []).map((p) => (typeof p === 'object' ? `${p.published}:${p.target}` : String(p)));
+    const published = (svc: string) => (services[svc].ports ?? []).map((p) => (typeof p === 'object' ? `${String(p.published)}:${String(p.target)}` : String(p)));
     assert.deepEqual(published('mixer'), ['9091:9091']);
     assert.deepEqual(published('grafana'), ['3000:3000']);
     assert.deepEqual(published('prometheus'), ['9090:9090']);

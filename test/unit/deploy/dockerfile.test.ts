@@ -64,7 +64,7 @@ function stagesOf(instructions: Instruction[]): Stage[] {
 function execForm(args: string): string[] {
   const parsed = JSON.parse(args) as unknown;
   assert.ok(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string'), `exec form: ${args}`);
-  return parsed as string[];
+  return parsed;
 }
 
 interface Copy {

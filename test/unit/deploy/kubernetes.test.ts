@@ -32,6 +32,7 @@ interface Model {
 }
 
 /** kubernetes-models is ESM only (and its exports have no `require`): load it with a real import(). */
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- a TS import() would compile to require(), which ESM-only packages refuse
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<Record<string, unknown>>;
 
 /** The model class for `apiVersion`/`kind`: `apps/v1` + `Deployment` → kubernetes-models/apps/v1/Deployment.js. */

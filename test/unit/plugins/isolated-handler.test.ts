@@ -148,7 +148,7 @@ describe('plugins: isolated handler (isolation: worker)', () => {
     await assert.rejects(Promise.resolve(iso.handler.check!(entry('fine'))), /its worker is down and restarting/);
   });
 
-  it("the worker reaches Redis through a connection of its own, under the handler's key prefix", async () => {
+  it("the worker reaches Redis through a connection of its own, under the handler's key prefix @redis", async () => {
     const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     const prefix = `mixer-test:isolated:${process.pid}:${Date.now()}:`;
     try {

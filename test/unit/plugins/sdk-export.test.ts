@@ -4,8 +4,11 @@ import { REPO } from '../../support/processes';
 
 /** What a plugin author gets from `require('mixer')`: the package's main module. */
 describe('plugins: the SDK as the package export', () => {
+  // Loaded by path at run time, as a plugin author's require('mixer') resolves it.
+  /* eslint-disable @typescript-eslint/no-require-imports */
   const pkg = require(path.join(REPO, 'package.json')) as { main: string; types: string };
   const sdk = require(path.join(REPO, pkg.main)) as Record<string, unknown>;
+  /* eslint-enable @typescript-eslint/no-require-imports */
 
   it('exports the adapter contract, params helpers, the conformance kit, env and templates by name', () => {
     for (const name of [

@@ -11,7 +11,7 @@ const bagsOf = (n: number): BagValues[] => frontendToBackend(n).map((r) => r.bag
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-describe('queue/batch-store', () => {
+describe('queue/batch-store @redis', () => {
   const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(REDIS_URL);
   after(async () => {

@@ -23,7 +23,7 @@ describe('runtime/generations', () => {
     assert.notEqual(new LocalGenerations().epoch, g.epoch, 'two processes never share an epoch');
   });
 
-  describe('replicas on one Redis', () => {
+  describe('replicas on one Redis @redis', () => {
     const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
     const conns: Redis[] = [];
     const replica = (): RedisGenerations => {
@@ -56,7 +56,7 @@ describe('runtime/generations', () => {
     });
   });
 
-  describe('Redis away', () => {
+  describe('Redis away @redis', () => {
     const server = new TestRedis();
     let conn: Redis;
     before(async () => {
@@ -67,7 +67,7 @@ describe('runtime/generations', () => {
     after(async () => {
       conn.disconnect();
       await server.stop();
-      server.cleanup();
+      await server.cleanup();
     });
 
     it('numbers on its own in an epoch of its own, then asks to be renumbered and rejoins the shared number', async () => {

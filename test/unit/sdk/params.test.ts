@@ -38,8 +38,8 @@ describe('sdk/params validateParams', () => {
     assert.deepEqual(input, { limits: [{ name: 'a', max: 1 }] });
     const config = r.config as { limits: Array<{ tags: string[] }>; nested: object };
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.limits) && Object.isFrozen(config.limits[0]));
-    assert.ok(Object.isFrozen(config.limits[0]!.tags) && Object.isFrozen(config.nested));
-    assert.throws(() => config.limits[0]!.tags.push('x'), TypeError);
+    assert.ok(Object.isFrozen(config.limits[0].tags) && Object.isFrozen(config.nested));
+    assert.throws(() => config.limits[0].tags.push('x'), TypeError);
   });
 
   it('reports every problem with its path and a readable reason', () => {
@@ -80,9 +80,9 @@ describe('sdk/params validateParams', () => {
       r.errors.map((e) => e.field),
       ['p.kind', 'p.size', 'p.shape'],
     );
-    assert.equal(r.errors[0]!.reason, 'must be one of: x, y');
-    assert.equal(r.errors[1]!.reason, 'must be string or number');
-    assert.match(r.errors[2]!.reason, /^matches none of the allowed forms: a must be string; or must be array$/);
+    assert.equal(r.errors[0].reason, 'must be one of: x, y');
+    assert.equal(r.errors[1].reason, 'must be string or number');
+    assert.match(r.errors[2].reason, /^matches none of the allowed forms: a must be string; or must be array$/);
   });
 
   it('accepts Go durations and rejects anything else', () => {
@@ -106,13 +106,13 @@ describe('sdk/params validateParams', () => {
   it('rejects params that are not plain data', () => {
     const r = validateParams(factory, { limits: [], fn: () => 1 }, 'p');
     assert.equal(r.errors.length, 1);
-    assert.match(r.errors[0]!.reason, /plain data/);
+    assert.match(r.errors[0].reason, /plain data/);
   });
 
   it('reports a broken adapter schema as an error instead of throwing', () => {
     const r = validateParams(factoryOf({ type: 'object', properties: { a: { type: 'no-such-type' } } }, 'broken'), {}, 'p');
     assert.equal(r.errors.length, 1);
-    assert.match(r.errors[0]!.reason, /adapter "broken" has an invalid config schema/);
+    assert.match(r.errors[0].reason, /adapter "broken" has an invalid config schema/);
   });
 
   it('compiles a factory schema once and keeps schemas of different factories apart', () => {

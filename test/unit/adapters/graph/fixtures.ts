@@ -1,5 +1,5 @@
 /** Shared inputs of the graph adapter's tests. */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { graphAdapter } from '../../../../adapters/graph';
 import { resolveGraphConfig } from '../../../../adapters/graph/config';
 import type { GraphConfig } from '../../../../adapters/graph/config';
@@ -104,7 +104,7 @@ interface GraphJson {
 
 /** Calls the handler's `/v1/graph` route and returns the JSON body. */
 export async function graphJson(handler: GraphHandler, query: Record<string, string> = {}): Promise<GraphJson> {
-  const answer = await handler.routes['/v1/graph']!(query);
+  const answer = await handler.routes['/v1/graph'](query);
   return answer.body as GraphJson;
 }
 

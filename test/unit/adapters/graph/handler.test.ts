@@ -21,7 +21,7 @@ const APP = {
 
 /** The same behaviour, in embedded mode (memory) and with Redis. */
 for (const mode of ['memory', 'redis'] as const) {
-  describe(`graph adapter (${mode})`, () => {
+  describe(`graph adapter (${mode})${mode === 'redis' ? ' @redis' : ''}`, () => {
     const prefix = testPrefix(`handler-${mode}`);
     let redis: Redis | undefined;
     const harness = new Harness(prefix, () => redis);
@@ -208,7 +208,7 @@ for (const mode of ['memory', 'redis'] as const) {
 
     it('answers a bad window or format with a RouteError naming the parameter', async () => {
       const { handler } = harness.handler(new Clock());
-      const route = handler.routes['/v1/graph']!;
+      const route = handler.routes['/v1/graph'];
       for (const [query, field] of [
         [{ window: '2m' }, 'window'],
         [{ window: '' }, 'window'],

@@ -49,7 +49,7 @@ describe('graph page routes', () => {
     const dir = defaultPageDir();
     assert.equal(dir, path.resolve(__dirname, '..', '..', '..', '..', '..', 'adapters', 'graph', 'page'));
     for (const file of ['index.html', 'app.js', 'layout.js', 'app.css']) {
-      const route = Object.keys(PAGE_FILES).find((p) => PAGE_FILES[p]!.file === file);
+      const route = Object.keys(PAGE_FILES).find((p) => PAGE_FILES[p].file === file);
       assert.equal((await call(routes[route!])).body, fs.readFileSync(path.join(dir, file), 'utf8'), file);
     }
     const cytoscape = (await call(routes['/graph/cytoscape.min.js'])).body;
@@ -59,7 +59,7 @@ describe('graph page routes', () => {
   it('every script and stylesheet the page asks for is a route (no CDN, no build step)', async () => {
     const routes = pageRoutes(recordingLogger().logger);
     const html = (await call(routes['/graph'])).body;
-    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((r) => !r.startsWith('data:'));
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((r) => !r.startsWith('data:'));
     assert.deepEqual(refs.sort(), ['/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js']);
     for (const r of refs) assert.ok(routes[r], `${r} is served`);
   });

@@ -34,7 +34,7 @@ runAdapterConformance(prometheusAdapter, {
 });
 
 // With Redis: state in Redis, every env under one prefix that is deleted after.
-describe('prometheus conformance with Redis', () => {
+describe('prometheus conformance with Redis @redis', () => {
   const base = randomPrefix();
   let redis: Redis;
   let n = 0;

@@ -16,7 +16,7 @@ const GAUGE = { name: 'queue_depth', instanceName: 'depth', kind: 'GAUGE', label
 
 // The same behaviour is required of both stores: Redis (shared by processes) and memory (embedded mode).
 for (const mode of ['memory', 'redis'] as const) {
-  describe(`prometheus handler (${mode} store)`, () => {
+  describe(`prometheus handler (${mode} store)${mode === 'redis' ? ' @redis' : ''}`, () => {
     let redis: Redis | undefined;
     let prefix: string;
     const open: TestHandler[] = [];

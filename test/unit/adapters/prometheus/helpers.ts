@@ -60,7 +60,7 @@ export async function makeHandler(
     handler,
     env: owned.env,
     close: async () => {
-      await handler.close();
+      handler.close();
       owned.dispose();
     },
   };

@@ -14,7 +14,7 @@ const PARAMS = {
 };
 
 /** Two "processes": two connections to one Redis, two handlers with the same name and key prefix. */
-describe('prometheus handler: state shared through Redis', () => {
+describe('prometheus handler: state shared through Redis @redis', () => {
   let connA: Redis;
   let connB: Redis;
   let prefix: string;

@@ -85,7 +85,7 @@ describe('zipkin adapter: the default rules/tracing.yaml', () => {
     const hp = plan.handlers.get(action.handler)!;
     const owned = createAdapterEnv({ handlerName: hp.ref });
     const handler = await hp.adapter.create(hp.config, owned.env);
-    handlers.push({ handler, dispose: owned.dispose });
+    handlers.push({ handler, dispose: () => owned.dispose() });
     const bags = raws.map((raw, i) => decodeBag(raw, plan.vocabulary, DEFAULT_LIMITS, `attributes[${i}]`)).filter((b) => rule.predicate(b));
     const instances = bags.flatMap((b) => action.instances.map((i) => i.build(b)));
     await handler.report!(instances, { jobId: 'job-defaults', attempt: 1 });

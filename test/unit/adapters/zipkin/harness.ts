@@ -51,7 +51,7 @@ export async function createZipkin(params: Record<string, unknown>): Promise<Har
   counter += 1;
   const owned = createAdapterEnv({ handlerName: `default/zipkin-${counter}`, logger: pino({ level: 'debug' }, stream) });
   const handler = await zipkinAdapter.create(r.config as ZipkinConfig, owned.env);
-  live.push({ handler, dispose: owned.dispose });
+  live.push({ handler, dispose: () => owned.dispose() });
   return { handler, env: owned.env, logs };
 }
 

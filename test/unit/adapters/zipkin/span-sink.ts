@@ -46,15 +46,15 @@ export class SpanSink {
   ) {}
 
   static async start(): Promise<SpanSink> {
-    let sink: SpanSink | undefined;
-    const server = createServer((req, res) => void sink!.handle(req, res));
+    const started: { sink?: SpanSink } = {};
+    const server = createServer((req, res) => void started.sink!.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const { port } = server.address() as AddressInfo;
-    sink = new SpanSink(server, `http://127.0.0.1:${port}`);
-    return sink;
+    started.sink = new SpanSink(server, `http://127.0.0.1:${port}`);
+    return started.sink;
   }
 
   /** Spans of every POST to `/api/v2/spans` that was answered 2xx, in arrival order. */

@@ -63,7 +63,7 @@ describe('mesh/control registry stores', () => {
   const redis = new Redis(REDIS_URL, { lazyConnect: true });
   const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
   storeContract(
-    'redis',
+    'redis @redis',
     async (now) => {
       if (redis.status !== 'ready') await redis.connect();
       return new RedisRegistryStore(redis, prefix, now);
