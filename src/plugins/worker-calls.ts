@@ -2,6 +2,7 @@
  * The life of an isolated handler's worker thread and the calls in flight to it: start, calls with
  * deadlines, hang detection (a ping after a call timed out), restart with backoff after an exit, close.
  */
+import { TimeoutError } from '../base/timeout';
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { FromWorker, IsolatedOp, WireError } from './isolation-protocol';
@@ -209,7 +210,7 @@ export class WorkerCalls {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    p.reject(new Error(`handler ${this.opts.name} (isolated): ${p.op} timed out after ${ms} ms`));
+    p.reject(new TimeoutError(`handler ${this.opts.name} (isolated): ${p.op}`, ms));
     if (p.posted && this.state === 'ready') this.checkAlive();
   }
 

@@ -5,6 +5,7 @@ import { MixerError } from '../base/errors';
 import { Code } from '../sdk/adapter';
 import type { CheckResult, QuotaArgs, QuotaResult, Status } from '../sdk/adapter';
 import type { Call, Snapshot } from '../runtime/snapshot';
+import { TimeoutError } from '../base/timeout';
 import type { ThrottledLog } from '../base/throttled-log';
 
 /** Defaults of a check answer when no handler says otherwise. */
@@ -53,7 +54,7 @@ function isThenable<T>(v: Maybe<T>): v is Promise<T> {
 
 function failed(call: Call, err: unknown, opts: CheckOptions, timeout: boolean): CheckResult {
   (timeout ? call.handler.timeoutCount : call.handler.errorCount).inc();
-  const message = `handler ${call.handler.ref} ${timeout ? `timed out after ${opts.timeoutMs} ms` : `failed: ${(err as Error)?.message ?? String(err)}`}`;
+  const message = timeout && err instanceof TimeoutError ? err.message : `handler ${call.handler.ref} ${timeout ? `timed out after ${opts.timeoutMs} ms` : `failed: ${(err as Error)?.message ?? String(err)}`}`;
   opts.log.warn(`check:${call.handler.ref}`, { handler: call.handler.ref, instance: call.instance.ref, err }, message);
   return { status: { code: Code.UNAVAILABLE, message }, validDuration: 0, validUseCount: 0 };
 }
@@ -80,7 +81,8 @@ function raceTimeout<T>(
   });
   const settled = r.then(
     (v) => (valid(v) ? settleOk(call, t0, v) : onError(invalid(v), false)),
-    (err: unknown) => onError(err, false),
+    // A handler whose own call timed out (an isolated handler's worker) counts as a timeout too.
+    (err: unknown) => onError(err, err instanceof TimeoutError),
   );
   return Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
 }
