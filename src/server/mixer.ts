@@ -107,7 +107,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     mount: (a) =>
       a.use(
         deadLetterRoutes(queue, settings.adminToken),
-        configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }),
+        configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxConfigBodyBytes }),
         meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger }),
       ),
   });

@@ -22,6 +22,8 @@ export interface Settings {
   adminToken?: string;
   /** MIXER_MAX_BODY_BYTES, default 1 MiB. */
   maxBodyBytes: number;
+  /** MIXER_MAX_CONFIG_BODY_BYTES: largest config API PUT body, default 64 KiB. */
+  maxConfigBodyBytes: number;
   /** MIXER_MAX_ATTRIBUTES, attributes per bag, default 256. */
   maxAttributes: number;
   /** MIXER_MAX_BAGS, bags per report, default 1000. */
@@ -68,6 +70,7 @@ export function resolveSettings(
     redisUrl: (flags.redisUrl ?? env.REDIS_URL) || undefined,
     adminToken,
     maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),
+    maxConfigBodyBytes: int('MIXER_MAX_CONFIG_BODY_BYTES', flags.maxConfigBodyBytes ?? env.MIXER_MAX_CONFIG_BODY_BYTES, 64 * 1024, 1),
     maxAttributes: int('MIXER_MAX_ATTRIBUTES', flags.maxAttributes ?? env.MIXER_MAX_ATTRIBUTES, 256, 1),
     maxBags: int('MIXER_MAX_BAGS', flags.maxBags ?? env.MIXER_MAX_BAGS, 1000, 1),
     adapterTimeoutMs: int('MIXER_ADAPTER_TIMEOUT_MS', flags.adapterTimeoutMs ?? env.MIXER_ADAPTER_TIMEOUT_MS, 1000, 1),

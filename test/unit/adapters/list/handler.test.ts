@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { join } from 'node:path';
@@ -127,6 +128,17 @@ describe('list adapter', () => {
   it('rejects overrides that are invalid for the entry type, naming them', async () => {
     await assert.rejects(list({ overrides: ['10.0.0.1', '10.0.0.300'], entryType: 'IP_ADDRESSES' }), /overrides\[1\]: "10\.0\.0\.300"/);
     await assert.rejects(list({ overrides: ['('], entryType: 'REGEX' }), /overrides\[0\]: "\(" cannot be used: invalid regular expression/);
+  });
+
+  it('reads only regular files: a device, a FIFO or a directory is refused without being read; a symlink to a file is fine', async () => {
+    const fifo = join(dir, 'list.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of ['/dev/zero', fifo, dir]) {
+      await assert.rejects(list({ file }), new RegExp(`params\\.file: cannot load .*: .* is not a regular file`), file);
+    }
+    const link = join(dir, 'link.txt');
+    symlinkSync(tempFile('linked\n'), link);
+    assert.equal(await code(await list({ file: link }), 'linked'), Code.OK);
   });
 
   it('rejects a missing file, both providerUrl and file, and a ttl not above refreshInterval', async () => {
