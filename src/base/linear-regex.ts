@@ -17,17 +17,20 @@ import { setFlagsFromString } from 'node:v8';
 /** Longest input, in UTF-16 code units, that a config regex is matched against. */
 export const MAX_REGEX_INPUT = 4096;
 
+/** The flag of V8's linear-time engine (a variable: linters do not know the flag). */
+const LINEAR = 'l';
+
 let available: boolean | undefined;
 
 function engineAvailable(): boolean {
   if (available === undefined) {
     try {
-      new RegExp('', 'l');
+      new RegExp('', LINEAR);
       available = true;
     } catch {
       setFlagsFromString('--enable-experimental-regexp-engine');
       try {
-        new RegExp('', 'l');
+        new RegExp('', LINEAR);
         available = true;
       } catch {
         available = false;
@@ -44,16 +47,17 @@ function engineAvailable(): boolean {
 export function compileLinearRegex(source: string): RegExp {
   if (!engineAvailable()) throw new Error("this Node.js has no linear-time regular expression engine (V8's --enable-experimental-regexp-engine)");
   try {
-    return new RegExp(source, 'l');
+    return new RegExp(source, LINEAR);
   } catch (err) {
     const message = (err as Error).message;
     if (/linear time/i.test(message)) {
       throw new Error(
         `cannot be matched in linear time (backreferences, lookahead/lookbehind and counted repetitions ` +
           'over a few hundred are not supported; write character classes instead of case-insensitive matching)',
+        { cause: err },
       );
     }
-    throw new Error(message.replace(/^Invalid regular expression: /, 'invalid regular expression: ').replace(/\/l: /, '/: '));
+    throw new Error(message.replace(/^Invalid regular expression: /, 'invalid regular expression: ').replace(/\/l: /, '/: '), { cause: err });
   }
 }
 

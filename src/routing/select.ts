@@ -60,7 +60,8 @@ function testOf(m: HeaderMatch): Test {
     re = undefined;
   }
   // A value longer than MAX_REGEX_INPUT does not match (the rule is skipped, as for any mismatch).
-  return re ? (v) => v.length <= MAX_REGEX_INPUT && re!.test(v) : () => false;
+  const compiled = re;
+  return compiled ? (v) => v.length <= MAX_REGEX_INPUT && compiled.test(v) : () => false;
 }
 
 function compile(plan: RouteRulePlan): CompiledRule {

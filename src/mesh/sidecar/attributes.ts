@@ -128,7 +128,7 @@ export function reportHeaders(
   headers: Readonly<Record<string, string>>,
   policy: ReportHeaderPolicy,
 ): { headers: Readonly<Record<string, string>>; cut: number } {
-  const redacted = redactHeaders(headers, policy.redact) as Readonly<Record<string, string>>;
+  const redacted = redactHeaders<string>(headers, policy.redact);
   let total = 0;
   for (const k in redacted) total += k.length + redacted[k].length;
   if (total <= policy.maxBytes) return { headers: redacted, cut: 0 };

@@ -44,11 +44,12 @@ describe('mesh/sidecar/report-batcher', () => {
 
   /** A send like Mixer's: 413 for a body over `limit` bytes. */
   function mixerLike(limit: number, delivered: string[], bodies: number[]) {
-    return async (bags: readonly string[]): Promise<void> => {
+    return (bags: readonly string[]): Promise<void> => {
       const size = `{"attributes":[${bags.join(',')}]}`.length;
-      if (size > limit) throw new ReportError('report answered HTTP 413', false, 413);
+      if (size > limit) return Promise.reject(new ReportError('report answered HTTP 413', false, 413));
       bodies.push(size);
       delivered.push(...bags);
+      return Promise.resolve();
     };
   }
   const bigBag = (i: number): string => JSON.stringify({ i, 'request.headers': { 'x-big': 'x'.repeat(15_000) } });
