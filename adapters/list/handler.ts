@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Code } from '../../src/sdk';
+import { Code, MAX_REGEX_INPUT } from '../../src/sdk';
 import type { AdapterEnv, CheckResult, Handler, InstanceValue } from '../../src/sdk';
 import type { ListSettings } from './config';
 import { compileList, prepareValue } from './matcher';
@@ -66,6 +66,9 @@ export class ListHandler implements Handler {
     const raw = instance.fields.value;
     if (raw === undefined || raw === null) return this.answer(false, undefined);
     const text = typeof raw === 'string' ? raw : String(raw);
+    if (s.entryType === 'REGEX' && text.length > MAX_REGEX_INPUT) {
+      return this.cacheable({ code: Code.INVALID_ARGUMENT, message: `value is longer than ${MAX_REGEX_INPUT} characters, the most a REGEX list matches` });
+    }
     const value = prepareValue(s.entryType, text);
     if (value === undefined) {
       return this.cacheable({ code: Code.INVALID_ARGUMENT, message: `${text} is not a valid IP address` });

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { MAX_REGEX_INPUT, compileLinearRegex } from '../../src/sdk';
 import type { IPv4, IPv6 } from 'ipaddr.js';
 
 /** How list entries and checked values are compared. */
@@ -89,8 +90,9 @@ function parseIpEntry(entry: string): [IPv4 | IPv6, number] | undefined {
 
 /**
  * Compiles `entries` for `type`. Entries that are not valid for the type (a bad address or CIDR, a
- * regex that does not compile) are skipped and passed to `onInvalid`. REGEX entries are JavaScript
- * regular expressions matched unanchored, as Istio does (write `^...$` for a whole-value match).
+ * regex that does not compile or cannot run in linear time) are skipped and passed to `onInvalid`.
+ * REGEX entries are JavaScript regular expressions matched unanchored, as Istio does (write `^...$`
+ * for a whole-value match), on V8's linear-time engine; values longer than `MAX_REGEX_INPUT` never match.
  */
 export function compileList(type: EntryType, entries: readonly string[], onInvalid: (entry: string, reason: string) => void): ListMatcher {
   switch (type) {
@@ -112,12 +114,12 @@ export function compileList(type: EntryType, entries: readonly string[], onInval
       const res: RegExp[] = [];
       for (const e of entries) {
         try {
-          res.push(new RegExp(e));
+          res.push(compileLinearRegex(e));
         } catch (err) {
-          onInvalid(e, `is not a valid regular expression (${(err as Error).message})`);
+          onInvalid(e, `cannot be used: ${(err as Error).message}`);
         }
       }
-      return { size: res.length, has: (v) => typeof v === 'string' && res.some((re) => re.test(v)) };
+      return { size: res.length, has: (v) => typeof v === 'string' && v.length <= MAX_REGEX_INPUT && res.some((re) => re.test(v)) };
     }
   }
 }

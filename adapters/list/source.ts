@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 
 /** Largest list a provider or file may deliver, bytes; larger ones fail the load. */
 export const MAX_LIST_BYTES = 32 * 1024 * 1024;
@@ -13,13 +14,34 @@ export function parseEntries(text: string): string[] {
   return out;
 }
 
-/** Reads a list file (UTF-8, at most {@link MAX_LIST_BYTES}); rejects with the OS error otherwise. */
+/**
+ * Reads a list file (UTF-8, at most {@link MAX_LIST_BYTES}). Only regular files (symlinks to them
+ * too): a device (`/dev/zero`), a FIFO or a directory is refused without being read, and a file that
+ * grows past the limit while it is read is refused too. Rejects with the reason or the OS error.
+ */
 export async function readListFile(path: string): Promise<string> {
-  const fh = await open(path, 'r');
+  if (!(await stat(path)).isFile()) throw new Error(`${path} is not a regular file`);
+  // O_NONBLOCK: should the path be swapped for a FIFO after the check, open does not wait for a writer.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const { size } = await fh.stat();
-    if (size > MAX_LIST_BYTES) throw new Error(`${path} is larger than ${MAX_LIST_BYTES} bytes`);
-    return await fh.readFile({ encoding: 'utf8' });
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+    if (st.size > MAX_LIST_BYTES) throw new Error(`${path} is larger than ${MAX_LIST_BYTES} bytes`);
+    // Sized by stat, grown (up to the limit and one byte) should the file grow while it is read.
+    let buf = Buffer.alloc(Math.min(st.size, MAX_LIST_BYTES) + 1);
+    let total = 0;
+    for (;;) {
+      if (total === buf.length) {
+        if (total > MAX_LIST_BYTES) throw new Error(`${path} is larger than ${MAX_LIST_BYTES} bytes`);
+        const bigger = Buffer.alloc(Math.min(buf.length * 2, MAX_LIST_BYTES + 1));
+        buf.copy(bigger);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, total, buf.length - total, total);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+    }
+    return buf.toString('utf8', 0, total);
   } finally {
     await fh.close();
   }

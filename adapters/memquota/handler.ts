@@ -1,23 +1,18 @@
+import { Counter } from 'prom-client';
 import { Code } from '../../src/sdk';
 import type { AdapterEnv, Handler, InstanceValue, QuotaArgs, QuotaResult } from '../../src/sdk';
 import type { MemQuotaSettings, QuotaLimit, QuotaSettings } from './config';
-import { byInstanceName, canonicalDimensions, dimensionsOf, firstMatch } from './dimensions';
+import { boundedKey, byInstanceName, canonicalDimensions, dimensionsOf, firstMatch } from './dimensions';
+import { QuotaWindows } from './windows';
 
 /** Tuning and test hooks of {@link MemQuotaHandler}. */
 export interface MemQuotaOptions {
   /** Clock in ms (default `Date.now`). */
   now?: () => number;
-  /** Most distinct (quota, dimensions) windows kept; beyond it the oldest window is dropped (default 100 000). */
+  /** Most distinct dimension sets kept per quota; beyond it one window of that quota is evicted (see QuotaWindows; default 100 000). */
   maxWindows?: number;
   /** Most dedup answers kept; beyond it the oldest is dropped (default 100 000). */
   maxDedup?: number;
-}
-
-interface Window {
-  start: number;
-  /** Infinity for quotas that never refill. */
-  end: number;
-  used: number;
 }
 
 /** How often idle windows and old dedup answers are dropped, at least, ms. */
@@ -32,7 +27,9 @@ const WARN_EVERY_MS = 60_000;
  */
 export class MemQuotaHandler implements Handler {
   private readonly quotas: ReadonlyMap<string, QuotaSettings>;
-  private readonly windows = new Map<string, Window>();
+  /** Quota name → its windows by dimension set. */
+  private readonly windows = new Map<string, QuotaWindows>();
+  private readonly evictions: Counter;
   private readonly dedup = new Map<string, { result: QuotaResult; expires: number }>();
   private readonly unknownLogged = new Set<string>();
   private readonly now: () => number;
@@ -51,6 +48,12 @@ export class MemQuotaHandler implements Handler {
     this.now = opts.now ?? Date.now;
     this.maxWindows = opts.maxWindows ?? 100_000;
     this.maxDedup = opts.maxDedup ?? 100_000;
+    this.evictions = new Counter({
+      name: 'mixer_memquota_evictions_total',
+      help: 'Live windows (by quota) or dedup answers dropped because their table was full; an evicted window starts afresh.',
+      labelNames: ['table'],
+      registers: [env.registry],
+    });
     this.sweeper = env.timers.setInterval(() => this.sweep(), Math.max(MIN_SWEEP_MS, settings.minDeduplicationDuration));
   }
 
@@ -65,24 +68,25 @@ export class MemQuotaHandler implements Handler {
     if (!q) return this.unknown(instance.name);
     const dims = dimensionsOf(instance.fields);
     const limit: QuotaLimit = firstMatch(q.overrides, dims)?.limit ?? q.limit;
-    const key = `${q.name}\u0000${canonicalDimensions(dims)}`;
+    const key = canonicalDimensions(dims);
     const now = this.now();
-    const dedupKey = args.dedupId ? `${key}\u0000${args.dedupId}` : undefined;
+    const dedupKey = args.dedupId ? `${q.name}\u0000${key}\u0000${boundedKey(args.dedupId)}` : undefined;
     if (dedupKey !== undefined) {
       const hit = this.dedup.get(dedupKey);
       if (hit && hit.expires > now) return copy(hit.result);
     }
 
-    let w = this.windows.get(key);
-    if (!w || now >= w.end) {
-      if (w) this.windows.delete(key);
-      else this.makeRoom(this.windows, this.maxWindows, now);
+    let table = this.windows.get(q.name);
+    if (!table) this.windows.set(q.name, (table = new QuotaWindows(this.maxWindows)));
+    let w = table.take(key, now);
+    if (!w) {
       w = { start: now, end: limit.validDuration > 0 ? now + limit.validDuration : Infinity, used: 0 };
-      this.windows.set(key, w);
+      if (table.add(key, w)) this.overflow(q.name, now);
     }
     const left = Math.max(0, limit.maxAmount - w.used);
     const granted = args.amount <= left ? Math.max(0, args.amount) : args.bestEffort ? left : 0;
     w.used += granted;
+    if (w.used >= limit.maxAmount) table.exhausted(key);
     const result: QuotaResult = { grantedAmount: granted, validDuration: limit.validDuration };
     if (granted === 0 && args.amount > 0) result.status = { code: Code.RESOURCE_EXHAUSTED, message: `quota ${q.name} is exhausted` };
 
@@ -97,22 +101,25 @@ export class MemQuotaHandler implements Handler {
   /** Drops ended windows and expired dedup answers. Called by the env timer. */
   sweep(): void {
     const now = this.now();
-    for (const [k, w] of this.windows) if (now >= w.end) this.windows.delete(k);
+    for (const table of this.windows.values()) table.sweep(now);
     for (const [k, d] of this.dedup) {
       if (d.expires > now) break; // insertion order is expiry order
       this.dedup.delete(k);
     }
   }
 
-  /** Number of live windows (for tests and diagnostics). */
+  /** Number of live windows, of all quotas (for tests and diagnostics). */
   get windowCount(): number {
-    return this.windows.size;
+    let n = 0;
+    for (const table of this.windows.values()) n += table.size;
+    return n;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.env.timers.clear(this.sweeper);
+    for (const table of this.windows.values()) table.clear();
     this.windows.clear();
     this.dedup.clear();
   }
@@ -125,14 +132,23 @@ export class MemQuotaHandler implements Handler {
     return { grantedAmount: 0, validDuration: 0, status: { code: Code.INVALID_ARGUMENT, message: `memquota has no limit for quota ${name}` } };
   }
 
-  /** Evicts the oldest entry when `map` is full (warning at most once a minute). */
+  /** Evicts the oldest dedup answer when the table is full. */
   private makeRoom(map: Map<string, unknown>, max: number, now: number): void {
     if (map.size < max) return;
     const oldest = map.keys().next();
     if (!oldest.done) map.delete(oldest.value);
+    this.overflow('dedup', now);
+  }
+
+  /** Counts one eviction from `table` (a quota name, or `dedup`); warns at most once a minute. */
+  private overflow(table: string, now: number): void {
+    this.evictions.inc({ table });
     if (now - this.lastOverflowWarn >= WARN_EVERY_MS) {
       this.lastOverflowWarn = now;
-      this.env.logger.warn({ max }, 'memquota: too many distinct dimension sets or dedup ids; dropping the oldest');
+      this.env.logger.warn(
+        { table, maxWindows: this.maxWindows, maxDedup: this.maxDedup },
+        'memquota: a table is full; evicting (see mixer_memquota_evictions_total)',
+      );
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { InstanceValue } from '../../src/sdk';
 import type { MetricSpec } from './settings';
+import { safeLabelValue } from './label-value';
 
 /**
  * Per-series state is a small record of numeric fields, the same in Redis and in memory:
@@ -84,7 +85,7 @@ function labelText(v: unknown): string {
 export function seriesKeyOf(labelNames: readonly string[], fields: Readonly<Record<string, unknown>>): string {
   const d = fields.dimensions;
   const dims = typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : {};
-  return JSON.stringify(labelNames.map((l) => labelText(Object.hasOwn(dims, l) ? dims[l] : undefined)));
+  return JSON.stringify(labelNames.map((l) => safeLabelValue(labelText(Object.hasOwn(dims, l) ? dims[l] : undefined))));
 }
 
 /** Index of the first bound ≥ `value` (`bounds.length` for +Inf). */

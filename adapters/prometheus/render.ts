@@ -3,6 +3,7 @@ import type { SeriesFields } from './aggregate';
 import { FIELD_COUNT, FIELD_SUM, FIELD_VALUE, bucketField } from './aggregate';
 import type { MetricSpec } from './settings';
 import { OVERFLOW_METRIC } from './settings';
+import { safeLabelValue } from './label-value';
 import type { MetricStore } from './store';
 
 /** One sample, as prom-client's registry renders it (`metricName` defaults to the metric's name). */
@@ -35,7 +36,8 @@ function labelsOf(metric: MetricSpec, key: string): Record<string, string> | und
   }
   if (!Array.isArray(values) || values.length !== metric.labelNames.length) return undefined;
   const labels: Record<string, string> = {};
-  metric.labelNames.forEach((l, i) => (labels[l] = String(values[i])));
+  // Series stored before values were cleaned on write may still hold control characters.
+  metric.labelNames.forEach((l, i) => (labels[l] = safeLabelValue(String(values[i]))));
   return labels;
 }
 

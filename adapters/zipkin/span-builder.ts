@@ -63,6 +63,16 @@ function putTags(span: model.Span, fields: Readonly<Record<string, unknown>>): v
   }
 }
 
+/**
+ * The span name from `spanName`: without a query string or fragment (`/search?token=...` names the
+ * span `/search`), since names are indexed and shown to everyone who can read traces; '' when none.
+ */
+function spanNameOf(v: unknown): string {
+  if (typeof v !== 'string') return '';
+  const cut = v.search(/[?#]/);
+  return cut < 0 ? v : v.slice(0, cut);
+}
+
 function makeSpan(ctx: TraceContext, fields: Readonly<Record<string, unknown>>, startUs: number, endUs: number): model.Span {
   const client = isTrue(fields.clientSpan);
   const traceId = new TraceId({
@@ -75,7 +85,8 @@ function makeSpan(ctx: TraceContext, fields: Readonly<Record<string, unknown>>, 
     shared: !client,
   });
   const span = new model.Span(traceId);
-  if (typeof fields.spanName === 'string' && fields.spanName !== '') span.setName(fields.spanName);
+  const name = spanNameOf(fields.spanName);
+  if (name !== '') span.setName(name);
   span.setKind(client ? 'CLIENT' : 'SERVER');
   span.setTimestamp(startUs);
   span.setDuration(Math.max(1, endUs - startUs));
@@ -97,7 +108,7 @@ function makeSpan(ctx: TraceContext, fields: Readonly<Record<string, unknown>>, 
  *   least 1 µs. A missing or non-positive start or end drops the span (`invalid_timestamp`).
  * - Endpoints: SERVER local = destination, remote = source; CLIENT the other way round
  *   (`*Name` → `serviceName`, lowercased; `*Ip` → `ipv4` or `ipv6`).
- * - Name: `spanName`, lowercased. Tags: `http.status_code` (from a positive `httpStatusCode`), `error`
+ * - Name: `spanName` without its query string or fragment, lowercased. Tags: `http.status_code` (from a positive `httpStatusCode`), `error`
  *   (the code, when ≥ 500), `request_size`/`response_size`/`request_total_size`/`response_total_size`,
  *   then every `spanTags` entry as text (these win on a clash).
  *

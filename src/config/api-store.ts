@@ -19,7 +19,7 @@ export const API_DIR_NAME = '.mixer-api';
 export interface ApiRecord {
   /** `Kind/namespace/name`. */
   key: string;
-  /** The one document as the client sent it (YAML or JSON), before `${VAR}` substitution. */
+  /** The one document as the client sent it (YAML or JSON); `${VAR}` in it is never substituted. */
   text: string;
   /** When it was last written, RFC 3339. */
   updatedAt: string;
@@ -122,15 +122,16 @@ export function applyToRecords(records: Map<string, ApiRecord>, files: readonly 
 }
 
 /**
- * Parses stored API records into config objects, exactly as files are parsed (`${VAR}` substitution,
- * schema), with `file` {@link API_SOURCE}. A record that does not hold exactly one document whose key is
- * its own is an error.
+ * Parses stored API records into config objects as files are parsed (schema), with `file`
+ * {@link API_SOURCE}, but taken as written: no `${VAR}` substitution, so that a caller of the API
+ * cannot read Mixer's environment. A record that does not hold exactly one document whose key is its
+ * own is an error.
  */
-export function parseApiRecords(records: Iterable<ApiRecord>, env: NodeJS.ProcessEnv): { objects: ConfigObject[]; errors: ErrorDetail[] } {
+export function parseApiRecords(records: Iterable<ApiRecord>): { objects: ConfigObject[]; errors: ErrorDetail[] } {
   const objects: ConfigObject[] = [];
   const errors: ErrorDetail[] = [];
   for (const r of records) {
-    const parsed = parseConfigText(r.text, API_SOURCE, env);
+    const parsed = parseConfigText(r.text, API_SOURCE, null);
     if (parsed.errors.length > 0) {
       // Name the object after the location, as config errors do: `api:6 Rule/default/x spec.actions`.
       for (const e of parsed.errors) {
@@ -162,7 +163,7 @@ export function mergeObjects(files: readonly ConfigObject[], api: readonly Confi
   return { objects, shadowed };
 }
 
-/** The document of a stored record as the client sent it (no `${VAR}` substitution); undefined when it does not parse. */
+/** The document of a stored record as the client sent it; undefined when it does not parse. */
 export function rawDocument(text: string): unknown {
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs) || docs.length === 0 || docs[0].errors.length > 0) return undefined;

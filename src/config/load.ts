@@ -70,8 +70,12 @@ export async function loadConfigDir(dir: string, env: NodeJS.ProcessEnv = proces
   return result;
 }
 
-/** Parses the YAML (or JSON) text of one file or API body into validated objects. */
-export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+/**
+ * Parses the YAML (or JSON) text of one file or API body into validated objects. `${VAR}` references
+ * are substituted from `env`; `env` null takes the text as written (objects sent through the config API,
+ * whose callers must not be able to read Mixer's environment).
+ */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv | null = process.env): LoadResult {
   const result: LoadResult = { objects: [], errors: [] };
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -89,9 +93,13 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       return;
     }
     if (doc.contents === null) return;
-    for (const e of substituteEnv(doc, env)) {
-      const start = e.node.range?.[0];
-      result.errors.push({ field: start === undefined ? file : `${file}:${lines.linePos(start).line}`, reason: e.reason });
+    if (env !== null && text.includes('$')) {
+      const written: unknown = doc.toJS({ maxAliasCount: 100 });
+      for (const e of substituteEnv(doc, env)) {
+        const start = e.node.range?.[0];
+        result.errors.push({ field: start === undefined ? file : `${file}:${lines.linePos(start).line}`, reason: e.reason });
+      }
+      source.written = written;
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     const obj = validateDocument(value, source, result.errors);

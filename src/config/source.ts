@@ -10,6 +10,11 @@ export interface ConfigSource {
   index: number;
   doc?: Document;
   lines?: LineCounter;
+  /**
+   * The document as written, before `${VAR}` substitution; set only for file documents in which a
+   * substitution happened. What the config API shows, so that it never reveals the environment.
+   */
+  written?: unknown;
 }
 
 /** One validated document. */

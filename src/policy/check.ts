@@ -54,7 +54,10 @@ function isThenable<T>(v: Maybe<T>): v is Promise<T> {
 
 function failed(call: Call, err: unknown, opts: CheckOptions, timeout: boolean): CheckResult {
   (timeout ? call.handler.timeoutCount : call.handler.errorCount).inc();
-  const message = timeout && err instanceof TimeoutError ? err.message : `handler ${call.handler.ref} ${timeout ? `timed out after ${opts.timeoutMs} ms` : `failed: ${(err as Error)?.message ?? String(err)}`}`;
+  const message =
+    timeout && err instanceof TimeoutError
+      ? err.message
+      : `handler ${call.handler.ref} ${timeout ? `timed out after ${opts.timeoutMs} ms` : `failed: ${(err as Error)?.message ?? String(err)}`}`;
   opts.log.warn(`check:${call.handler.ref}`, { handler: call.handler.ref, instance: call.instance.ref, err }, message);
   return { status: { code: Code.UNAVAILABLE, message }, validDuration: 0, validUseCount: 0 };
 }

@@ -1,8 +1,13 @@
+import { MAX_REGEX_INPUT, compileLinearRegex } from '../base/linear-regex';
 import type { HeaderMatch, RouteRulePlan, WeightedRoute } from './types';
 
-/** Compiles a header rule's `regex` as a whole-value match (Envoy's semantics); throws on bad syntax. */
+/**
+ * Compiles a header rule's `regex` as a whole-value match (Envoy's semantics) on the linear-time
+ * engine; throws on bad syntax or a pattern that cannot run in linear time.
+ */
 export function compileHeaderRegex(source: string): RegExp {
-  return new RegExp(`^(?:${source})$`);
+  compileLinearRegex(source);
+  return compileLinearRegex(`^(?:${source})$`);
 }
 
 /** What a proxy knows about a request when it picks a route. */
@@ -54,7 +59,9 @@ function testOf(m: HeaderMatch): Test {
   } catch {
     re = undefined;
   }
-  return re ? (v) => re.test(v) : () => false;
+  // A value longer than MAX_REGEX_INPUT does not match (the rule is skipped, as for any mismatch).
+  const compiled = re;
+  return compiled ? (v) => v.length <= MAX_REGEX_INPUT && compiled.test(v) : () => false;
 }
 
 function compile(plan: RouteRulePlan): CompiledRule {

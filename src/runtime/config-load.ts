@@ -70,7 +70,7 @@ export async function gatherCandidate(src: LoadSources, api: ApiObjects | undefi
       });
     existed = applyToRecords(read.records, loaded.objects, change);
   }
-  const parsed = parseApiRecords(read?.records.values() ?? [], env);
+  const parsed = parseApiRecords(read?.records.values() ?? []);
   const { objects, shadowed } = mergeObjects(loaded.objects, parsed.objects);
   return { objects, errors: [...loaded.errors, ...parsed.errors], shadowed, api: read, existed };
 }

@@ -10,6 +10,7 @@
  * - Tests: {@link runAdapterConformance} (the kit every adapter's tests call) and
  *   {@link createAdapterEnv} (an env like the one Mixer gives, for a plugin's own tests).
  * - {@link TEMPLATES}: every template Mixer knows, with its variety and fields.
+ * - {@link compileLinearRegex}: config regexes in linear time (inputs capped at {@link MAX_REGEX_INPUT}).
  */
 export { Code, PermanentError, RouteError, isPermanent } from './adapter';
 export type {
@@ -39,3 +40,4 @@ export type { AdapterEnvOptions, OwnedAdapterEnv } from './env';
 export { TEMPLATES } from '../templates/templates';
 export type { TemplateField, TemplateInfo, TemplateName, TemplateVariety } from '../templates/templates';
 export type { ErrorDetail } from '../base/errors';
+export { MAX_REGEX_INPUT, compileLinearRegex, testCapped } from '../base/linear-regex';

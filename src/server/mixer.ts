@@ -107,7 +107,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     mount: (a) =>
       a.use(
         deadLetterRoutes(queue, settings.adminToken),
-        configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxBodyBytes }),
+        configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxConfigBodyBytes }),
         meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger }),
       ),
   });
@@ -115,7 +115,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   const server: Server = createHttpServer(
     app,
     { store, metrics, log: new ThrottledLog(logger), limits, adapterTimeoutMs: settings.adapterTimeoutMs },
-    { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits }) },
+    { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }) },
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

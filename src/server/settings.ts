@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DeliveryOptions } from '../queue/report-queue';
+import { parseRedactedHeaders } from '../attributes/redact';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -22,6 +23,10 @@ export interface Settings {
   adminToken?: string;
   /** MIXER_MAX_BODY_BYTES, default 1 MiB. */
   maxBodyBytes: number;
+  /** MIXER_MAX_CONFIG_BODY_BYTES: largest config API PUT body, default 64 KiB. */
+  maxConfigBodyBytes: number;
+  /** MIXER_REDACT_HEADERS: header names redacted from reported bags (comma list, or `none`); default authorization, cookie, proxy-authorization, set-cookie. */
+  redactHeaders: ReadonlySet<string>;
   /** MIXER_MAX_ATTRIBUTES, attributes per bag, default 256. */
   maxAttributes: number;
   /** MIXER_MAX_BAGS, bags per report, default 1000. */
@@ -68,6 +73,8 @@ export function resolveSettings(
     redisUrl: (flags.redisUrl ?? env.REDIS_URL) || undefined,
     adminToken,
     maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),
+    redactHeaders: parseRedactedHeaders(env.MIXER_REDACT_HEADERS),
+    maxConfigBodyBytes: int('MIXER_MAX_CONFIG_BODY_BYTES', flags.maxConfigBodyBytes ?? env.MIXER_MAX_CONFIG_BODY_BYTES, 64 * 1024, 1),
     maxAttributes: int('MIXER_MAX_ATTRIBUTES', flags.maxAttributes ?? env.MIXER_MAX_ATTRIBUTES, 256, 1),
     maxBags: int('MIXER_MAX_BAGS', flags.maxBags ?? env.MIXER_MAX_BAGS, 1000, 1),
     adapterTimeoutMs: int('MIXER_ADAPTER_TIMEOUT_MS', flags.adapterTimeoutMs ?? env.MIXER_ADAPTER_TIMEOUT_MS, 1000, 1),

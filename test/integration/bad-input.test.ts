@@ -101,6 +101,20 @@ describe('bad check input gets a clear 4xx and the service keeps serving', funct
       field: 'quotas.nosuchquota',
     },
     {
+      name: 'a quota named __proto__ (not silently dropped)',
+      body: '{"attributes": {}, "quotas": {"__proto__": {"amount": 1}}}',
+      status: 400,
+      code: 'MIXER_ERR_BAD_REQUEST',
+      field: 'quotas.__proto__',
+    },
+    {
+      name: 'a dedupId over 256 characters',
+      body: { attributes: {}, dedupId: 'd'.repeat(257) },
+      status: 400,
+      code: 'MIXER_ERR_BAD_REQUEST',
+      field: 'dedupId',
+    },
+    {
       name: 'a bad quota amount',
       body: { attributes: {}, quotas: { requestcount: { amount: 0 } } },
       status: 400,

@@ -21,6 +21,10 @@ export interface CheckRouteDeps {
 }
 
 const ALLOWED = new Set(['attributes', 'quotas', 'dedupId']);
+/** Longest `dedupId` a check may carry, characters (a UUID is 36). */
+export const MAX_DEDUP_ID_LENGTH = 256;
+/** Most quotas one check may ask for. */
+export const MAX_QUOTAS_PER_CHECK = 64;
 
 /**
  * Validates the JSON of a check request against the live vocabulary. Throws MixerError (4xx).
@@ -48,6 +52,10 @@ export function decodeCheckRequest(body: unknown, deps: CheckRouteDeps, owned = 
   if (b.dedupId !== undefined) {
     if (typeof b.dedupId !== 'string')
       throw new MixerError('MIXER_ERR_BAD_REQUEST', 'dedupId must be a string', { details: [{ field: 'dedupId', reason: 'not a string' }] });
+    if (b.dedupId.length > MAX_DEDUP_ID_LENGTH)
+      throw new MixerError('MIXER_ERR_BAD_REQUEST', `dedupId is longer than ${MAX_DEDUP_ID_LENGTH} characters`, {
+        details: [{ field: 'dedupId', reason: `${b.dedupId.length} characters, at most ${MAX_DEDUP_ID_LENGTH}` }],
+      });
     req.dedupId = b.dedupId;
   }
   return req;
@@ -58,9 +66,14 @@ function decodeQuotas(raw: unknown): Record<string, QuotaRequest> {
     throw new MixerError('MIXER_ERR_BAD_REQUEST', `${field}: ${reason}`, { details: [{ field, reason }] as ErrorDetail[] });
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('quotas', 'must be an object {name: {"amount": n}}');
-  const out: Record<string, QuotaRequest> = {};
-  for (const [name, q] of Object.entries(raw as Record<string, unknown>)) {
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length > MAX_QUOTAS_PER_CHECK) return bad('quotas', `asks for ${entries.length} quotas, at most ${MAX_QUOTAS_PER_CHECK}`);
+  // No prototype: a quota name is never looked up on Object.prototype.
+  const out = Object.create(null) as Record<string, QuotaRequest>;
+  for (const [name, q] of entries) {
     const field = `quotas.${name}`;
+    // JSON.parse makes "__proto__" an own key; assigning it to an object would change its prototype and drop the quota.
+    if (name === '__proto__') return bad(field, 'is not a quota name');
     if (typeof q !== 'object' || q === null) return bad(field, 'must be an object {"amount": n}');
     const { amount, bestEffort, ...rest } = q as Record<string, unknown>;
     const extra = Object.keys(rest)[0];

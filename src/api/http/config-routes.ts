@@ -17,7 +17,10 @@ import { requireAdmin } from './admin';
 export interface ConfigRoutesOptions {
   /** The admin token (settings.adminToken); unset: every call answers 403 (the API is off). */
   adminToken?: string;
-  /** Largest PUT body, bytes (MIXER_MAX_BODY_BYTES). */
+  /**
+   * Largest PUT body, bytes (MIXER_MAX_CONFIG_BODY_BYTES, default 64 KiB): YAML parsing costs grow
+   * faster than the size, so config bodies get a cap of their own, well under the check/report one.
+   */
   maxBodyBytes: number;
 }
 
@@ -114,13 +117,13 @@ interface Described {
   file?: string;
   /** When an API object was last written. */
   updatedAt?: string;
-  /** An API object as it was sent (before `${VAR}` substitution, so it round-trips); a file object as it runs. */
+  /** An API object as it was sent; a file object as written (before `${VAR}` substitution: the API never shows the environment). */
   object: unknown;
 }
 
 function describe(store: ConfigStore, o: ConfigObject): Described {
   const base = { kind: o.kind, namespace: o.namespace, name: o.name };
-  if (o.source.file !== API_SOURCE) return { ...base, source: 'file', file: locate(o.source, []), object: o.doc };
+  if (o.source.file !== API_SOURCE) return { ...base, source: 'file', file: locate(o.source, []), object: o.source.written ?? o.doc };
   const record = store.apiRecord(o.key);
   return { ...base, source: 'api', ...(record?.updatedAt ? { updatedAt: record.updatedAt } : {}), object: (record && rawDocument(record.text)) ?? o.doc };
 }
@@ -173,7 +176,7 @@ function readText(limit: number): RequestHandler {
       const type = (err as { type?: string }).type;
       if (type === 'entity.too.large')
         return next(
-          new MixerError('MIXER_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes (MIXER_MAX_BODY_BYTES)`, {
+          new MixerError('MIXER_ERR_BODY_TOO_LARGE', `config body is larger than ${limit} bytes (MIXER_MAX_CONFIG_BODY_BYTES)`, {
             details: [{ field: 'body', reason: `over ${limit} bytes` }],
           }),
         );
@@ -188,7 +191,7 @@ function oneDocument(text: string): unknown {
   const docs = parseAllDocuments(text, { uniqueKeys: true });
   const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null || d.errors.length > 0) : [];
   if (list.some((d) => d.errors.length > 0)) {
-    const { errors } = parseConfigText(text, API_SOURCE, {});
+    const { errors } = parseConfigText(text, API_SOURCE, null);
     throw new ConfigError(`the body is not valid YAML: ${errors.length} problem(s)`, errors);
   }
   if (list.length !== 1) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BagValues } from '../../attributes/bag';
 import { decodeBag } from '../../attributes/decode';
+import { redactBag } from '../../attributes/redact';
 import type { DecodeLimits } from '../../attributes/decode';
 import { MixerError } from '../../base/errors';
 import type { ConfigStore } from '../../runtime/config-store';
@@ -13,13 +14,15 @@ export interface ReportRouteDeps {
   metrics: SelfMetrics;
   queue: ReportQueue;
   limits: DecodeLimits & { maxBodyBytes: number; maxBags: number };
+  /** Header names redacted from `request.headers`/`response.headers` before a bag is queued (MIXER_REDACT_HEADERS); default the standard credentials. */
+  redact?: ReadonlySet<string>;
 }
 
 /**
- * Validates a report body against the live vocabulary: every bag, all or nothing.
- * Throws MixerError naming the first bad bag's index and attribute.
+ * Validates a report body against the live vocabulary: every bag, all or nothing; credentials in
+ * header maps are redacted (`deps.redact`). Throws MixerError naming the first bad bag's index and attribute.
  */
-export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'store' | 'limits'>): BagValues[] {
+export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'store' | 'limits' | 'redact'>): BagValues[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new MixerError('MIXER_ERR_BAD_REQUEST', 'report body must be a JSON object {"attributes": [bag, ...]}', {
       details: [{ field: 'body', reason: 'not an object' }],
@@ -43,7 +46,7 @@ export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'sto
   }
   const vocab = deps.store.current.plan.vocabulary;
   const out = new Array<BagValues>(bags.length);
-  for (let i = 0; i < bags.length; i++) out[i] = decodeBag(bags[i], vocab, deps.limits, `attributes[${i}]`).values;
+  for (let i = 0; i < bags.length; i++) out[i] = redactBag(decodeBag(bags[i], vocab, deps.limits, `attributes[${i}]`).values, deps.redact);
   return out;
 }
 

@@ -3,6 +3,7 @@ import { adminServer, closeServer, coreStatus, createProxyCore, listen, proxySer
 import { resolveProxyOptions } from '../sidecar/options';
 import type { Flags, ProxyOptions } from '../sidecar/options';
 import { proxyOutbound } from '../sidecar/outbound';
+import { normaliseRequestPath } from './normalise-path';
 import { matchIngressRoute, parseIngressRoutes } from './routes';
 import type { IngressRoute } from './routes';
 
@@ -42,7 +43,11 @@ export function resolveIngressOptions(f: Flags, routeFlags: readonly string[] = 
 export async function startIngress(o: IngressOptions, logger: Logger): Promise<RunningIngress> {
   const core = await createProxyCore(o, logger, 2000);
   const server = proxyServer((req, res) => {
-    const path = req.url ?? '/';
+    const path = normaliseRequestPath(req.url ?? '/');
+    if (path === undefined) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request path (malformed or escaped-slash percent-encoding, or not a path)\n');
+      return;
+    }
     const route = matchIngressRoute(o.routes, req.headers.host, path);
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no ingress route for ${req.headers.host ?? ''}${path}\n`);

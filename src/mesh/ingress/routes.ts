@@ -2,7 +2,8 @@
  * The ingress's edge routes: which service answers a host and path. Written
  * `[host]/path-prefix=service[.namespace]`, e.g. `/=frontend` (every host, every path) or
  * `shop.example.com/api=backend.shop`. A route naming a host wins over one for every host; among
- * those, the longest path prefix wins (a plain string prefix, as Istio's `prefix`).
+ * those, the longest path prefix wins (a plain string prefix, as Istio's `prefix`), matched against
+ * the normalised path (see normalise-path.ts), which is also the path sent on.
  */
 
 /** One edge route. */

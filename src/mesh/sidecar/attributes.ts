@@ -5,6 +5,7 @@
  * has mutual TLS.
  */
 import { formatDuration } from '../../attributes/duration';
+import { DEFAULT_REDACTED_HEADERS, redactHeaders } from '../../attributes/redact';
 import type { WorkloadIdentity } from '../common/identity';
 import type { ServiceInstance } from '../common/registry-types';
 
@@ -100,12 +101,77 @@ export interface ResponseFacts {
   flags: string;
 }
 
+/** How `request.headers` goes into report bags (check bags keep the headers whole: they are not stored). */
+export interface ReportHeaderPolicy {
+  /** Header names whose values are replaced by `[REDACTED]` (see src/attributes/redact.ts). */
+  redact: ReadonlySet<string>;
+  /** Most bytes of header names and values a report bag carries (default {@link DEFAULT_MAX_HEADER_BYTES}). */
+  maxBytes: number;
+}
+
+/** Default cap on the headers of one report bag, bytes. */
+export const DEFAULT_MAX_HEADER_BYTES = 8192;
+
+/** The default policy: the standard credentials redacted, headers capped at 8 KiB. */
+export const DEFAULT_REPORT_HEADERS: ReportHeaderPolicy = Object.freeze({ redact: new Set(DEFAULT_REDACTED_HEADERS), maxBytes: DEFAULT_MAX_HEADER_BYTES });
+
+/** Appended to a header value cut to fit the cap. */
+export const CUT_MARK = '...[truncated]';
+
 /**
- * A report bag as JSON text: the request's bag, then `extra` (attributes the bag does not hold),
- * `response.*` and `context.proxy_error_code`. Written as text on the bag's own encoding instead
- * of copying the bag into a new object per request (the copy cost three times the encoding).
+ * The headers a report bag carries: credentials redacted, then at most `maxBytes` of names and
+ * values in arrival order; the header that crosses the cap is cut (ending in {@link CUT_MARK}) when
+ * a useful part fits, the ones after it are left out. Returns `headers` itself when nothing changes;
+ * `cut` counts headers cut or left out. (Node reads header bytes as latin1: one byte per character.)
  */
-export function reportJson(base: MutableBag, r: ResponseFacts, extra?: MutableBag): string {
+export function reportHeaders(
+  headers: Readonly<Record<string, string>>,
+  policy: ReportHeaderPolicy,
+): { headers: Readonly<Record<string, string>>; cut: number } {
+  const redacted = redactHeaders<string>(headers, policy.redact);
+  let total = 0;
+  for (const k in redacted) total += k.length + redacted[k].length;
+  if (total <= policy.maxBytes) return { headers: redacted, cut: 0 };
+  const out: Record<string, string> = {};
+  let used = 0;
+  let cut = 0;
+  for (const k in redacted) {
+    const v = redacted[k];
+    const left = policy.maxBytes - used - k.length;
+    if (cut === 0 && v.length <= left) {
+      out[k] = v;
+      used += k.length + v.length;
+    } else {
+      if (cut === 0 && left >= CUT_MARK.length + 16) {
+        out[k] = v.slice(0, left - CUT_MARK.length) + CUT_MARK;
+        used = policy.maxBytes;
+      }
+      cut += 1;
+    }
+  }
+  return { headers: out, cut };
+}
+
+/**
+ * A report bag as JSON text: the request's bag (its `request.headers` as {@link reportHeaders}
+ * gives them under `policy`), then `extra` (attributes the bag does not hold), `response.*` and
+ * `context.proxy_error_code`. Written as text on the bag's own encoding instead of copying the bag
+ * into a new object per request (the copy cost three times the encoding). `onCut` hears how many
+ * headers were cut or left out, when any were.
+ */
+export function reportJson(
+  base: MutableBag,
+  r: ResponseFacts,
+  extra?: MutableBag,
+  policy: ReportHeaderPolicy = DEFAULT_REPORT_HEADERS,
+  onCut?: (n: number) => void,
+): string {
+  const h = base['request.headers'];
+  if (typeof h === 'object' && h !== null) {
+    const shown = reportHeaders(h as Record<string, string>, policy);
+    if (shown.cut > 0) onCut?.(shown.cut);
+    if (shown.headers !== h) base = { ...base, 'request.headers': shown.headers };
+  }
   let tail = `"response.code":${r.code},"response.size":${r.size},"response.time":"${new Date(r.endMs).toISOString()}","response.duration":${JSON.stringify(formatDuration(Math.max(0, Math.round(r.durationMs * 1000) / 1000)))},"context.proxy_error_code":${JSON.stringify(r.flags)}`;
   if (extra) for (const k in extra) if (extra[k] !== undefined) tail += `,${JSON.stringify(k)}:${JSON.stringify(extra[k])}`;
   const head = JSON.stringify(base);

@@ -56,7 +56,12 @@ export async function createProxyCore(
   const mixer = new MixerHttp(options.mixerUrl, timeoutMs);
   // Reports get connections of their own, so a slow report never queues a check behind it.
   const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4);
-  const reports = new ReportBatcher({ send: reportTransport(reportHttp), logger });
+  const reports = new ReportBatcher({
+    send: reportTransport(reportHttp),
+    logger,
+    maxBatchBytes: options.maxReportBytes,
+    headers: options.reportHeaders,
+  });
   const routes = new RoutesPoller(mixer, logger, onRoutes);
   await routes.start();
   const agent = upstreamAgent();

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:http';
 import { IDENTITY_HEADER } from '../common/identity';
 import type { IdentityVerifier, WorkloadIdentity } from '../common/identity';
-import { putRequest, putService, putWorkload, reportJson } from './attributes';
+import { putRequest, putService, putWorkload } from './attributes';
 import type { MutableBag } from './attributes';
 import type { CheckCache, CheckVerdict } from './check-cache';
 import { relay, scanHeaders, tryUpstream } from './forward';
@@ -71,7 +71,7 @@ class InboundCall {
   ) {}
 
   report(code: number, size: number, flags: string): void {
-    this.d.reports.addJson(reportJson(this.bag, { code, size, endMs: Date.now(), durationMs: performance.now() - this.t0, flags }, this.extra));
+    this.d.reports.addReport(this.bag, { code, size, endMs: Date.now(), durationMs: performance.now() - this.t0, flags }, this.extra);
   }
 
   /** Answers with a proxy-made text (a refusal or an upstream failure) and reports it. */

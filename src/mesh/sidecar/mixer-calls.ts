@@ -17,6 +17,8 @@ export class ReportError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
+    /** Mixer's HTTP status; undefined for a network error. */
+    readonly status?: number,
   ) {
     super(message);
   }
@@ -24,7 +26,8 @@ export class ReportError extends Error {
 
 /**
  * `POST /v1/report` over `http` of bags already encoded as JSON text; a 4xx is permanent (bad
- * data), a 5xx or network error retryable.
+ * data), a 5xx or network error retryable. The error carries the status (the batcher splits a
+ * batch answered 413).
  */
 export function reportTransport(http: MixerHttp): (bags: readonly string[]) => Promise<void> {
   return async (bags) => {
@@ -38,6 +41,6 @@ export function reportTransport(http: MixerHttp): (bags: readonly string[]) => P
       throw new ReportError((err as Error).message, true);
     }
     if (status === 202) return;
-    throw new ReportError(`report answered HTTP ${status}: ${text}`, status >= 500 || status === 429);
+    throw new ReportError(`report answered HTTP ${status}: ${text}`, status >= 500 || status === 429, status);
   };
 }

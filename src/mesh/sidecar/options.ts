@@ -1,4 +1,8 @@
+import { parseRedactedHeaders } from '../../attributes/redact';
 import { meshKeyFromEnv } from '../common/mesh-key';
+import { DEFAULT_MAX_HEADER_BYTES } from './attributes';
+import type { ReportHeaderPolicy } from './attributes';
+import { DEFAULT_MAX_BATCH_BYTES } from './report-batcher';
 import { principalOf } from '../common/identity';
 import type { WorkloadIdentity } from '../common/identity';
 import { randomHex } from './trace';
@@ -19,6 +23,14 @@ export interface ProxyOptions {
   /** Whole-request timeout when no RouteRule sets one, ms (default 15 s, Envoy's). */
   defaultTimeoutMs: number;
   logLevel: string;
+  /**
+   * Report bags' `request.headers`: names redacted (`MIXER_<KIND>_REDACT_HEADERS`, comma list or
+   * `none`; default authorization, cookie, proxy-authorization, set-cookie) and the byte cap
+   * (`MIXER_<KIND>_MAX_HEADER_BYTES`, default 8192).
+   */
+  reportHeaders: ReportHeaderPolicy;
+  /** Bytes of bags per report (`MIXER_<KIND>_MAX_REPORT_BYTES`, default 512 KiB; keep under Mixer's MIXER_MAX_BODY_BYTES). */
+  maxReportBytes: number;
 }
 
 /** A sidecar: a proxy beside one app instance. */
@@ -105,6 +117,12 @@ export function resolveProxyOptions(
     adminPort: int('--admin-port', s('adminPort') ?? e('ADMIN_PORT'), undefined),
     defaultTimeoutMs: int('MIXER_PROXY_TIMEOUT_MS', env.MIXER_PROXY_TIMEOUT_MS, 15_000, 1, 3_600_000)!,
     logLevel: s('logLevel') ?? env.MIXER_LOG_LEVEL ?? 'info',
+    reportHeaders: {
+      // Set but empty means "none", so the raw variable is read here, not through e().
+      redact: parseRedactedHeaders(env[`MIXER_${kind.toUpperCase()}_REDACT_HEADERS`]),
+      maxBytes: int(`MIXER_${kind.toUpperCase()}_MAX_HEADER_BYTES`, e('MAX_HEADER_BYTES'), DEFAULT_MAX_HEADER_BYTES, 0, 1 << 20)!,
+    },
+    maxReportBytes: int(`MIXER_${kind.toUpperCase()}_MAX_REPORT_BYTES`, e('MAX_REPORT_BYTES'), DEFAULT_MAX_BATCH_BYTES, 1024, 64 << 20)!,
   };
 }
 

@@ -11,7 +11,7 @@ import { IDENTITY_HEADER } from '../common/identity';
 import type { ServiceInstance } from '../common/registry-types';
 import { hasLabels } from '../../routing/select';
 import type { RouteRulePlan } from '../../routing/types';
-import { putRequest, putService, putWorkload, reportJson } from './attributes';
+import { putRequest, putService, putWorkload } from './attributes';
 import type { MutableBag } from './attributes';
 import { relay, scanHeaders, tryUpstream, UpstreamError } from './forward';
 import type { ProxyCore } from './core';
@@ -99,7 +99,7 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
   bag['context.reporter.uid'] = `kubernetes://${self.instance}.${self.namespace}`;
   let flags = '-';
   const finish = (code: number, size: number): void => {
-    core.reports.addJson(reportJson(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags }));
+    core.reports.addReport(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags });
   };
   const fail = (status: number, text: string, why: string): void => {
     flags = why;

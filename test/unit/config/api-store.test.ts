@@ -168,25 +168,47 @@ describe('config/api-store', () => {
     const file = parseConfigText(instance('shared').text, '/etc/mixer/a.yaml', {}).objects;
 
     it('parses records like files, naming the object in every problem', () => {
-      const good = parseApiRecords([instance('a')], {});
+      const good = parseApiRecords([instance('a')]);
       assert.deepEqual(good.errors, []);
       assert.equal(good.objects[0].key, 'Instance/default/a');
       assert.equal(good.objects[0].source.file, 'api');
-      const bad = parseApiRecords(
-        [
-          { ...instance('b'), text: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: b}\nspec:\n  template: ${UNSET_VAR_FOR_TEST}\n' },
-          { ...instance('c'), key: 'Instance/default/other' },
-        ],
-        {},
-      );
+      const bad = parseApiRecords([
+        { ...instance('b'), text: 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: b}\nspec:\n  template: 7\n' },
+        { ...instance('c'), key: 'Instance/default/other' },
+      ]);
       assert.equal(bad.objects.length, 0);
       assert.match(bad.errors[0].field, /^api:5 Instance\/default\/b/);
-      assert.match(bad.errors[0].reason, /UNSET_VAR_FOR_TEST/);
       assert.match(bad.errors[1].reason, /holds Instance\/default\/c, not Instance\/default\/other/);
     });
 
+    it('takes records as written: ${VAR} is never expanded from the environment, and an unset one is no error', () => {
+      process.env.MIXER_TEST_SECRET = 's3cret';
+      try {
+        const text = [
+          'apiVersion: mixer/v1',
+          'kind: Handler',
+          'metadata: {name: leak}',
+          'spec: {adapter: denier, params: {status: {code: 7, message: "${MIXER_TEST_SECRET} ${UNSET_VAR_FOR_TEST} $$"}}}',
+          '',
+        ].join('\n');
+        const parsed = parseApiRecords([{ key: 'Handler/default/leak', text, updatedAt: 'x' }]);
+        assert.deepEqual(parsed.errors, []);
+        const spec = parsed.objects[0].doc.spec as { params: { status: { message: string } } };
+        assert.equal(spec.params.status.message, '${MIXER_TEST_SECRET} ${UNSET_VAR_FOR_TEST} $$');
+      } finally {
+        delete process.env.MIXER_TEST_SECRET;
+      }
+    });
+
+    it('keeps a file object as written beside its expanded form, for the API to show', () => {
+      const text = 'apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: f}\nspec: {template: "${T:-checknothing}"}\n';
+      const [o] = parseConfigText(text, '/etc/mixer/f.yaml', {}).objects;
+      assert.equal((o.doc.spec as { template: string }).template, 'checknothing');
+      assert.deepEqual((o.source.written as { spec: unknown }).spec, { template: '${T:-checknothing}' });
+    });
+
     it('lets a file object win over an API object with the same key, and says where the file is', () => {
-      const api = parseApiRecords([instance('shared'), instance('own')], {}).objects;
+      const api = parseApiRecords([instance('shared'), instance('own')]).objects;
       const merged = mergeObjects(file, api);
       assert.deepEqual(
         merged.objects.map((o) => `${o.source.file} ${o.key}`),

@@ -90,6 +90,15 @@ describe('config/route-rule-compile', () => {
     assert.equal(text.length, expect.length, text.join('\n'));
   });
 
+  it('refuses a header regex that cannot run in linear time, naming the field', () => {
+    const { errors, routes } = compile(doc('backref', '  destination: {name: backend}\n  match: {request: {headers: {x-user: {regex: "(a+)\\\\1"}}}}'));
+    assert.equal(routes.length, 0);
+    assert.match(
+      errors.map((e) => `${e.field}: ${e.reason}`).join('\n'),
+      /RouteRule\/default\/backref spec\.match\.request\.headers\.x-user\.regex: cannot be matched in linear time/,
+    );
+  });
+
   it('the schema requires destination.name and rejects unknown fields and double header matches', () => {
     const { schemaErrors } = compile(
       doc('no-dest', '  precedence: 1') +

@@ -18,7 +18,8 @@ import { findRepoRoot } from '../../../deploy/kubernetes/generate-configmap';
 
 const ROOT = findRepoRoot(__dirname);
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
-const SCHEMA_FILE = path.resolve(ROOT, '..', 'shared', 'data', 'compose-spec.json');
+/** The Compose spec's schema, from compose-spec/compose-spec (see test/fixtures/README.md). */
+const SCHEMA_FILE = path.join(ROOT, 'test', 'fixtures', 'compose-spec.json');
 
 type Obj = Record<string, unknown>;
 interface Service extends Obj {

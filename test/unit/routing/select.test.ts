@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
+import * as path from 'node:path';
+import { MAX_REGEX_INPUT } from '../../../src/base/linear-regex';
 import { RouteTable } from '../../../src/routing/select';
+import { answerInWorker } from '../../support/in-worker';
 import type { RouteRulePlan } from '../../../src/routing/types';
 
 function rule(name: string, precedence: number, extra: Partial<RouteRulePlan> = {}): RouteRulePlan {
@@ -75,5 +78,20 @@ describe('routing/select', () => {
       counts[v] = (counts[v] ?? 0) + 1;
     }
     assert.deepEqual(counts, { v1: 900, v2: 100 });
+  });
+
+  it('header regexes run in linear time, and a value over MAX_REGEX_INPUT does not match', async () => {
+    const select = path.resolve(__dirname, '..', '..', '..', 'src', 'routing', 'select.js');
+    const evil = rule('evil', 3, { match: { headers: { 'x-user': { regex: '(a+)+' } } }, routes: [{ labels: { version: 'v3' }, weight: 100 }] });
+    const answer = await answerInWorker(
+      `const { RouteTable } = require(${JSON.stringify(select)});
+       const t = new RouteTable(${JSON.stringify([evil, rule('all-v1', 1)])});
+       const at = (v) => t.decide({ service: 'backend', namespace: 'default', headers: { 'x-user': v }, path: '/' }, ${JSON.stringify(frontend)}).rule.name;
+       parentPort.postMessage([at('${'a'.repeat(40)}!'), at('aaa')]);`,
+      20_000,
+    );
+    assert.deepEqual(answer, ['all-v1', 'evil']);
+    const t = new RouteTable([evil, rule('all-v1', 1)]);
+    assert.equal(t.decide(req({ 'x-user': 'a'.repeat(MAX_REGEX_INPUT + 1) }), frontend).rule?.name, 'all-v1');
   });
 });

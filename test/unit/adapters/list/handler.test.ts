@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,8 @@ import { runAdapterConformance, waitFor } from '../../../../src/sdk/conformance'
 import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
 import { validateParams } from '../../../../src/sdk/params';
+import { MAX_REGEX_INPUT } from '../../../../src/base/linear-regex';
+import { answerInWorker } from '../../../support/in-worker';
 
 const dir = mkdtempSync(join(tmpdir(), 'mixer-list-test-'));
 const conformanceFile = join(dir, 'conformance.txt');
@@ -91,6 +95,25 @@ describe('list adapter', () => {
     assert.equal(await code(h, 'svc-1'), Code.NOT_FOUND);
   });
 
+  it('REGEX entries run in linear time: ^(a+)+$ against 40 a and a "!" answers (it took hours before)', async () => {
+    const matcher = path.resolve(__dirname, '..', '..', '..', '..', 'adapters', 'list', 'matcher.js');
+    const answer = await answerInWorker(
+      `const { compileList } = require(${JSON.stringify(matcher)});
+       const m = compileList('REGEX', ['^(a+)+$'], () => {});
+       parentPort.postMessage([m.has('${'a'.repeat(40)}!'), m.has('aaaa')]);`,
+      20_000,
+    );
+    assert.deepEqual(answer, [false, true]);
+  });
+
+  it('REGEX: refuses overrides that cannot run in linear time; a value over MAX_REGEX_INPUT is INVALID_ARGUMENT', async () => {
+    await assert.rejects(list({ overrides: ['(a)\\1'], entryType: 'REGEX' }), /overrides\[0\]: "\(a\)\\1" cannot be used: cannot be matched in linear time/);
+    for (const blacklist of [false, true]) {
+      const h = await list({ overrides: ['a'], entryType: 'REGEX', blacklist });
+      assert.equal(await code(h, 'b'.repeat(MAX_REGEX_INPUT + 1)), Code.INVALID_ARGUMENT);
+    }
+  });
+
   it('blacklist: in the list is PERMISSION_DENIED "<value> is blacklisted", else OK', async () => {
     const h = await list({ overrides: ['10.0.0.0/8'], entryType: 'IP_ADDRESSES', blacklist: true });
     assert.deepEqual((await check(h, '10.2.3.4')).status, { code: Code.PERMISSION_DENIED, message: '10.2.3.4 is blacklisted' });
@@ -104,7 +127,18 @@ describe('list adapter', () => {
 
   it('rejects overrides that are invalid for the entry type, naming them', async () => {
     await assert.rejects(list({ overrides: ['10.0.0.1', '10.0.0.300'], entryType: 'IP_ADDRESSES' }), /overrides\[1\]: "10\.0\.0\.300"/);
-    await assert.rejects(list({ overrides: ['('], entryType: 'REGEX' }), /overrides\[0\]: "\(" is not a valid regular expression/);
+    await assert.rejects(list({ overrides: ['('], entryType: 'REGEX' }), /overrides\[0\]: "\(" cannot be used: invalid regular expression/);
+  });
+
+  it('reads only regular files: a device, a FIFO or a directory is refused without being read; a symlink to a file is fine', async () => {
+    const fifo = join(dir, 'list.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const file of ['/dev/zero', fifo, dir]) {
+      await assert.rejects(list({ file }), new RegExp(`params\\.file: cannot load .*: .* is not a regular file`), file);
+    }
+    const link = join(dir, 'link.txt');
+    symlinkSync(tempFile('linked\n'), link);
+    assert.equal(await code(await list({ file: link }), 'linked'), Code.OK);
   });
 
   it('rejects a missing file, both providerUrl and file, and a ttl not above refreshInterval', async () => {

@@ -138,8 +138,8 @@ describe('memquota adapter', () => {
     });
   });
 
-  it('bounds memory: the sweep drops ended windows, and the oldest window goes when the table is full', () => {
-    const h = handler({ quotas: [{ name: 'requestcount', maxAmount: 1, validDuration: '1s' }] }, { maxWindows: 3 });
+  it('bounds memory: the sweep drops ended windows, and a one-off window goes when the table is full', () => {
+    const h = handler({ quotas: [{ name: 'requestcount', maxAmount: 2, validDuration: '1s' }] }, { maxWindows: 3 });
     for (const k of ['a', 'b', 'c']) assert.equal(granted(h, { k }), 1);
     assert.equal(h.windowCount, 3);
     assert.equal(granted(h, { k: 'd' }), 1);
@@ -148,6 +148,41 @@ describe('memquota adapter', () => {
     clock += 1000;
     h.sweep();
     assert.equal(h.windowCount, 0);
+  });
+
+  it("a caller varying one dimension cannot reset an active caller's window, nor another quota's", () => {
+    const h = handler(
+      {
+        quotas: [
+          { name: 'requestcount', maxAmount: 3, validDuration: '1m' },
+          { name: 'other', maxAmount: 1, validDuration: '1m' },
+        ],
+      },
+      { maxWindows: 4 },
+    );
+    const other = (): number => h.quota(inst({ user: 'alice' }, 'default/other'), ask(1)).grantedAmount;
+    assert.equal(other(), 1);
+    // alice comes back (an active caller); bob uses his whole amount at once.
+    assert.equal(granted(h, { user: 'alice' }), 1);
+    assert.equal(granted(h, { user: 'alice' }), 1);
+    assert.equal(granted(h, { user: 'bob' }, ask(3)), 3);
+    // A client sending a new value each time fills the table over and over.
+    for (let i = 0; i < 1000; i++) assert.equal(granted(h, { user: `mallory-${i}` }), 1);
+    assert.equal(granted(h, { user: 'alice' }), 1, 'alice still has one left');
+    assert.equal(granted(h, { user: 'alice' }), 0, 'and then none: her window was kept');
+    assert.equal(granted(h, { user: 'bob' }), 0, "bob's exhausted window was kept");
+    assert.equal(other(), 0, 'the other quota kept its window');
+    assert.equal(h.windowCount, 4 + 1, 'each quota holds at most maxWindows windows');
+  });
+
+  it('keys stay bounded: long dimension values are hashed; a long dedupId still dedups', () => {
+    const h = handler({ quotas: [{ name: 'requestcount', maxAmount: 5, validDuration: '1m' }] });
+    const long = 'x'.repeat(100_000);
+    assert.equal(granted(h, { user: long }), 1);
+    assert.equal(granted(h, { user: long }, ask(1, { dedupId: long })), 1);
+    assert.equal(granted(h, { user: long }, ask(1, { dedupId: long })), 1, 'the earlier answer, uncharged');
+    assert.equal(granted(h, { user: long }, ask(5, { bestEffort: true })), 3, 'two were charged, not three');
+    assert.equal(granted(h, { user: `${long}y` }), 1, 'a different long value has its own window');
   });
 
   it('rejects duplicate quota names', () => {

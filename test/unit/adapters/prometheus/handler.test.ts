@@ -60,6 +60,15 @@ for (const mode of ['memory', 'redis'] as const) {
       ]);
     });
 
+    it('CR, NUL and other control characters in a label value never reach /metrics raw; LF, quotes and backslashes are escaped', async () => {
+      const h = await handler({ metrics: [COUNTER] });
+      await h.handler.report([metric('default/requestcount', 1, { app: 'a\r\nb\u0000c\u001bd"e\\f\tg' })], { jobId: 'c1', attempt: 1 });
+      const text = await h.env.registry.metrics();
+      // eslint-disable-next-line no-control-regex -- the point: no raw control character in the scrape
+      assert.doesNotMatch(text, /[\u0000-\u0008\u000b-\u001f\u007f]/, 'no raw control character but tab and the line ends');
+      assert.deepEqual(linesOf(text, 'requests_total'), ['requests_total{app="a\ufffd\\nb\ufffdc\ufffdd\\"e\\\\f\tg",code="unknown",tls="unknown"} 1']);
+    });
+
     it('renders a histogram: cumulative le buckets, +Inf, _sum and _count', async () => {
       const h = await handler({ metrics: [HISTO] });
       const obs = [0.5, 1, 5, 7, 100].map((v) => metric('default/latency', v, { app: 'a' }));

@@ -50,6 +50,15 @@ describe('zipkin adapter: spans', () => {
     assert.equal(await metric(env, 'mixer_zipkin_spans_sent_total'), 1);
   });
 
+  it('names spans without the query string or fragment (it may hold tokens)', async () => {
+    const { handler } = await createZipkin({ url: sink.url });
+    await handler.report!([tracespan({ spanName: '/search?access_token=s3cret&q=x' }), tracespan({ spanName: '/page#frag', spanId: 'a'.repeat(16) })], CTX);
+    assert.deepEqual(
+      sink.accepted().map((s) => s.name),
+      ['/search', '/page'],
+    );
+  });
+
   it('sends a CLIENT span with source local and destination remote (IPv6 too), not shared', async () => {
     const { handler } = await createZipkin({ url: sink.url });
     await handler.report!(

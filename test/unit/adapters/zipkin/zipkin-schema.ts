@@ -7,8 +7,8 @@ import { parse as parseYaml } from 'yaml';
 /** The repository root (tests run from `dist/test/unit/adapters/zipkin`). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..', '..', '..');
 
-/** Zipkin's own v2 API spec (Swagger 2.0), kept beside the repository. */
-export const ZIPKIN_API_SPEC = path.resolve(REPO_ROOT, '..', 'shared', 'data', 'zipkin2-api.yaml');
+/** Zipkin's own v2 API spec (Swagger 2.0), from openzipkin/zipkin-api (see test/fixtures/README.md). */
+export const ZIPKIN_API_SPEC = path.join(REPO_ROOT, 'test', 'fixtures', 'zipkin2-api.yaml');
 
 type Json = Record<string, unknown>;
 

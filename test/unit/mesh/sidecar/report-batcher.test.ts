@@ -41,4 +41,41 @@ describe('mesh/sidecar/report-batcher', () => {
     assert.equal(b.stats.sent, 2);
     assert.deepEqual(sent, [[{ n: 1 }, { n: 2 }]]);
   });
+
+  /** A send like Mixer's: 413 for a body over `limit` bytes. */
+  function mixerLike(limit: number, delivered: string[], bodies: number[]) {
+    return (bags: readonly string[]): Promise<void> => {
+      const size = `{"attributes":[${bags.join(',')}]}`.length;
+      if (size > limit) return Promise.reject(new ReportError('report answered HTTP 413', false, 413));
+      bodies.push(size);
+      delivered.push(...bags);
+      return Promise.resolve();
+    };
+  }
+  const bigBag = (i: number): string => JSON.stringify({ i, 'request.headers': { 'x-big': 'x'.repeat(15_000) } });
+  const smallBag = (i: number): string => JSON.stringify({ i });
+
+  it('splits batches by bytes: 70 bags with 15 KB headers and 30 small ones all arrive, no body over the cap', async () => {
+    const delivered: string[] = [];
+    const bodies: number[] = [];
+    const b = new ReportBatcher({ send: mixerLike(1 << 20, delivered, bodies), logger: silentLogger(), flushMs: 20, maxBatchBytes: 256 * 1024 });
+    for (let i = 0; i < 100; i++) b.addJson(i % 10 < 7 ? bigBag(i) : smallBag(i));
+    await waitFor('every bag delivered', () => delivered.length === 100, 5000);
+    await b.close();
+    assert.ok(Math.max(...bodies) <= 256 * 1024 + 64, `bodies ${bodies.join(', ')}`);
+    assert.deepEqual(b.stats, { sent: 100, dropped: 0, failedBatches: 0, splitBatches: 0, headersCut: 0 });
+  });
+
+  it('a batch answered 413 is split and sent again until it fits; only a bag too large alone is dropped', async () => {
+    const delivered: string[] = [];
+    const b = new ReportBatcher({ send: mixerLike(1 << 20, delivered, []), logger: silentLogger(), flushMs: 20, maxBatchBytes: 64 << 20 });
+    const huge = JSON.stringify({ huge: 'h'.repeat(1.5 * (1 << 20)) });
+    for (let i = 0; i < 100; i++) b.addJson(i === 50 ? huge : i % 10 < 7 ? bigBag(i) : smallBag(i));
+    await waitFor('the 99 that fit delivered', () => delivered.length === 99, 5000);
+    await waitFor('the huge one dropped', () => b.stats.dropped === 1, 5000);
+    await b.close();
+    assert.equal(new Set(delivered).size, 99, 'each once');
+    assert.ok(!delivered.includes(huge));
+    assert.ok(b.stats.splitBatches >= 2);
+  });
 });
