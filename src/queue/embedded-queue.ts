@@ -3,9 +3,10 @@ import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../base/errors';
 import { runAttempt, RetryLater } from './attempt';
 import type { AttemptDeps } from './attempt';
-import { MemoryDeadLetters } from './dead-letters';
+import { lettersToReplay } from './dead-letters';
+import type { MemoryDeadLetters } from './dead-letters';
 import { backoffDelay } from './report-queue';
-import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
+import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
 
 interface Item {
   id: string;
@@ -118,8 +119,8 @@ export class EmbeddedQueue implements ReportQueue {
     return d;
   }
 
-  deadLetters(handler: string, limit = 100): Promise<DeadLetter[]> {
-    return this.deps.deadLetters.list(handler, limit);
+  deadLetterPage(handler: string, opts: { limit: number; cursor?: string }): Promise<DeadLetterPage> {
+    return this.deps.deadLetters.page(handler, opts.limit, opts.cursor);
   }
 
   deadLetter(handler: string, id: string): Promise<DeadLetter | undefined> {
@@ -127,9 +128,7 @@ export class EmbeddedQueue implements ReportQueue {
   }
 
   async replay(handler: string, ids?: readonly string[]): Promise<number> {
-    const all = ids
-      ? (await Promise.all(ids.map((id) => this.deps.deadLetters.get(handler, id)))).filter((d): d is DeadLetter => !!d)
-      : await this.deps.deadLetters.list(handler, Number.MAX_SAFE_INTEGER);
+    const all = await lettersToReplay(this.deps.deadLetters, handler, ids);
     for (const dl of all) {
       await this.deps.deadLetters.remove(handler, dl.id);
       this.push(handler, { id: dl.id, bags: dl.bags, attempt: 0 });
