@@ -10,8 +10,8 @@ export const LABEL_NAME_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_]*$';
 export const DEFAULT_MAX_LABEL_VALUE_LENGTH = 256;
 /** Smallest `maxLabelValueLength`: room for some of the value and the truncation marker. */
 export const MIN_LABEL_VALUE_LENGTH = 32;
-/** Default of `maxScrapeBytes`: 16 MiB, so `/metrics` stays under 20 MB with Mixer's own metrics. */
-export const DEFAULT_MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
+/** Default of `maxScrapeBytes`: 8 MiB, so `/metrics` stays well under 20 MB with Mixer's own metrics and Mixer under 300 MB RSS while rendering it. */
+export const DEFAULT_MAX_SCRAPE_BYTES = 8 * 1024 * 1024;
 /** Most finite buckets a distribution may have (bounded state per series). */
 export const MAX_BUCKETS = 200;
 
@@ -100,7 +100,7 @@ export const PrometheusParams = Type.Object(
      */
     maxLabelValueLength: Type.Optional(Type.Integer({ minimum: MIN_LABEL_VALUE_LENGTH, maximum: 65_536, default: DEFAULT_MAX_LABEL_VALUE_LENGTH })),
     /**
-     * Most bytes this handler's metrics may add to one `/metrics` page (default 16 MiB). Split between
+     * Most bytes this handler's metrics may add to one `/metrics` page (default 8 MiB). Split between
      * its metrics in proportion to the size of one series; a new series that would not fit its
      * metric's share is refused and counted like one over `maxSeriesPerMetric`.
      */
