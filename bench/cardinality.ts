@@ -80,7 +80,7 @@ export async function runCardinalityBench(_o: BenchOptions): Promise<void> {
     const deadline = Date.now() + 180_000;
     let c = await counted();
     while (c.total < expected && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 2000));
       c = await counted();
     }
     if (c.total < expected) throw new Error(`only ${c.total} of ${expected} requests counted after 180 s`);

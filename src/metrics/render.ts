@@ -10,7 +10,12 @@ import type { Registry } from 'prom-client';
  * handler's stored series) costs memory once, not three times.
  */
 export async function renderMetrics(self: Registry, handlers: Iterable<Registry>): Promise<string> {
-  const parts = [await self.metrics()];
+  // Concatenated, never trimmed or joined: a family's text can be megabytes, and V8 concatenates without copying.
+  let text = await self.metrics();
+  const add = (part: string): void => {
+    if (part === '' || part === '\n') return;
+    text += part.endsWith('\n') ? `\n${part}` : `\n${part}\n`;
+  };
   const byName = new Map<string, Registry[]>();
   for (const r of handlers) {
     for (const m of r.getMetricsAsArray()) {
@@ -21,14 +26,11 @@ export async function renderMetrics(self: Registry, handlers: Iterable<Registry>
   }
   for (const [name, regs] of byName) {
     if (regs.length === 1) {
-      parts.push(await regs[0].getSingleMetricAsString(name));
+      add(await regs[0].getSingleMetricAsString(name));
       continue;
     }
     const merged = AggregatorRegistry.aggregate(await Promise.all(regs.map(async (r) => [await r.getSingleMetric(name)!.get()])));
-    parts.push(await merged.metrics());
+    add(await merged.metrics());
   }
-  return `${parts
-    .map((p) => p.trim())
-    .filter((p) => p !== '')
-    .join('\n\n')}\n`;
+  return text;
 }
