@@ -113,11 +113,11 @@ export class RedisDeadLetters implements DeadLetterStore {
     redis.defineCommand('mixerDeadLetterAdd', { numberOfKeys: 4, lua: ADD_LUA });
     redis.defineCommand('mixerDeadLetterPage', { numberOfKeys: 2, lua: PAGE_LUA });
     redis.defineCommand('mixerDeadLetterRemove', { numberOfKeys: 4, lua: REMOVE_LUA });
-    const c = redis as unknown as Record<string, Script>;
+    const c = redis as unknown as Record<'mixerDeadLetterAdd' | 'mixerDeadLetterPage' | 'mixerDeadLetterRemove', Script>;
     this.run = {
-      add: (...a) => c.mixerDeadLetterAdd!.call(redis, ...a),
-      page: (...a) => c.mixerDeadLetterPage!.call(redis, ...a),
-      remove: (...a) => c.mixerDeadLetterRemove!.call(redis, ...a),
+      add: (...a) => c.mixerDeadLetterAdd.call(redis, ...a),
+      page: (...a) => c.mixerDeadLetterPage.call(redis, ...a),
+      remove: (...a) => c.mixerDeadLetterRemove.call(redis, ...a),
     };
   }
 

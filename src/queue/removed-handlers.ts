@@ -81,11 +81,11 @@ export class RemovedHandlers {
     const entry = { worker: undefined as unknown as Worker, queue, check: undefined as unknown as NodeJS.Timeout, discarded: 0 };
     entry.worker = new Worker(
       name,
-      async () => {
+      () => {
         entry.discarded++;
         this.discarded?.inc({ handler, reason: 'handler_removed' });
         this.log.warn(`removed:${handler}`, { handler, discarded: entry.discarded }, 'removing the queued batches of a handler that left the config');
-        return 'discarded';
+        return Promise.resolve('discarded');
       },
       { connection: this.space.worker, prefix: this.space.bullPrefix, concurrency: 32 },
     );
