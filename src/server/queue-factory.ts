@@ -25,7 +25,7 @@ export function createReportQueue(settings: Settings, store: ConfigStore, metric
         onDeadLetterDrop,
         discarded: metrics.queueDiscarded,
       })
-    : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop) });
+    : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop), discarded: metrics.queueDiscarded });
   metrics.observeQueue(queue as unknown as Parameters<SelfMetrics['observeQueue']>[0]);
   return queue;
 }

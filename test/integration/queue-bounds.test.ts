@@ -118,4 +118,29 @@ describe('queue bounds: dead letters capped and paged, a removed handler’s bat
     await waitFor('the handler forgotten', async () => (await client.sismember('mixer:queue-handlers', 'default/zipkin')) === 0, 20_000, 200);
     assert.equal(sumOf(await scrape(mixer.url), 'mixer_dead_letters'), 0, 'removed, not dead-lettered');
   });
+
+  it('embedded queue: holds a removed handler’s batches for the grace period, then removes them, counted', async () => {
+    mixer = await startMixer({
+      ZIPKIN_URL: sink.url,
+      MIXER_CONFIG_DIR: cfg.dir,
+      MIXER_ADMIN_TOKEN: TOKEN,
+      MIXER_REPORT_BACKOFF_MS: '200',
+      MIXER_REPORT_MAX_BACKOFF_MS: '1000',
+      MIXER_REMOVED_HANDLER_GRACE_MS: '1500',
+    });
+    await sink.stop();
+    for (let i = 0; i < 4; i++)
+      assert.equal((await postJson(`${mixer.url}/v1/report`, { attributes: frontendToBackend(5, i + 1).map((r) => r.bag) })).status, 202);
+    await waitFor('retries', async () => sumOf(await scrape(mixer!.url), 'mixer_queue_retries_total', { handler: 'default/zipkin' }) > 0, 20_000, 100);
+    cfg.remove('tracing.yaml');
+    await waitFor(
+      'the 4 batches removed',
+      async () => sumOf(await scrape(mixer!.url), 'mixer_queue_discarded_total', { handler: 'default/zipkin', reason: 'handler_removed' }) === 4,
+      30_000,
+      200,
+    );
+    const s = await scrape(mixer.url);
+    assert.equal(sumOf(s, 'mixer_dead_letters'), 0, 'removed, not dead-lettered');
+    assert.equal(sumOf(s, 'mixer_queue_depth'), 0, 'nothing left queued');
+  });
 });
