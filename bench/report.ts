@@ -22,12 +22,12 @@ const REPO = path.resolve(__dirname, '..', '..');
 const BATCH = 100;
 const BASELINE_RUNS = 3;
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function startRedis(): Promise<{ url: string; pid: number; stop: () => void }> {
+export async function startRedis(): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
@@ -46,7 +46,7 @@ async function startRedis(): Promise<{ url: string; pid: number; stop: () => voi
 }
 
 /** A Zipkin stand-in: drains each POST and answers 202. */
-async function startSink(): Promise<{ url: string; close: () => void }> {
+export async function startSink(): Promise<{ url: string; close: () => void }> {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(202).end());

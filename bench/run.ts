@@ -2,6 +2,7 @@
  * `npm run bench -- <name> [--duration s] [--connections n] [...]`: runs one bench; with no name,
  * lists them. A bench prints its figures beside a baseline measured in the same run, as ratios.
  */
+import { runCardinalityBench } from './cardinality';
 import { runCheckBench } from './check';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
@@ -10,6 +11,7 @@ import type { BenchOptions } from './options';
 
 /** Name → bench. Add a bench with one line here. */
 const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>> = {
+  cardinality: runCardinalityBench,
   check: runCheckBench,
   mesh: runMeshBench,
   report: runReportBench,

@@ -28,8 +28,10 @@ const WARN_EVERY_MS = 60_000;
 /**
  * The service graph: `report()` counts `edge` instances, `routes['/v1/graph']` renders a window.
  * With `env.redis` the counts live in Redis (shared by every replica with the same handler name);
- * without, in this process's memory. Each job is applied once (see README.md). `close()` has
- * nothing to release (the Redis connection is the env's) and is safe twice.
+ * without, in this process's memory. Each job is applied once (see README.md). `/v1/graph` answers
+ * are computed once per window, format and time bucket (10 s for 1m and 5m, 1 min for 1h) and
+ * carry at most `maxGraphEdges` edges. `close()` has nothing to release (the Redis connection is
+ * the env's) and is safe twice.
  */
 export class GraphHandler implements Handler {
   /** `GET /v1/graph?window=1m|5m|1h&format=json|dot`, and the graph page `GET /graph` (see page-routes.ts). */
@@ -38,18 +40,28 @@ export class GraphHandler implements Handler {
   private readonly now: () => number;
   private readonly dropped: Counter;
   private readonly duplicates: Counter;
+  private readonly truncated: Counter;
+  /** `<window>:<format>` → the answer computed in time bucket `slot` of the window's resolution. */
+  private readonly answers = new Map<string, { slot: number; answer: Promise<RouteAnswer> }>();
   private lastWarn = -Infinity;
 
   constructor(
-    settings: GraphSettings,
+    private readonly settings: GraphSettings,
     private readonly env: AdapterEnv,
     opts: GraphHandlerOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
-    this.store = env.redis ? new RedisGraphStore(env.redis, env.keyPrefix, settings.maxEdges) : new MemoryGraphStore(settings.maxEdges);
+    this.store = env.redis
+      ? new RedisGraphStore(env.redis, env.keyPrefix, settings.maxEdges, settings.maxBucketBytes)
+      : new MemoryGraphStore(settings.maxEdges, settings.maxBucketBytes);
     this.dropped = new Counter({
       name: 'mixer_graph_edges_dropped_total',
-      help: 'Edge counts not kept because their time bucket already held maxEdges edges.',
+      help: 'Edge counts not kept because their time bucket already held maxEdges edges or maxBucketBytes of edge state.',
+      registers: [env.registry],
+    });
+    this.truncated = new Counter({
+      name: 'mixer_graph_label_values_truncated_total',
+      help: 'Edge instances with a text field (workload, app, service, ...) cut to maxLabelValueLength.',
       registers: [env.registry],
     });
     this.duplicates = new Counter({
@@ -68,7 +80,8 @@ export class GraphHandler implements Handler {
   async report(instances: readonly InstanceValue[], ctx: ReportContext): Promise<void> {
     if (instances.length === 0) return;
     const now = this.now();
-    const delta = aggregate(instances.map(observationOf), now);
+    const observations = instances.map((inst) => observationOf(inst, { maxLabelValueBytes: this.settings.maxLabelValueBytes }));
+    const delta = aggregate(observations, now);
     if (delta.buckets.size === 0) return;
     const outcome = await this.store.apply(ctx.jobId, delta, now);
     if (!outcome.applied) {
@@ -76,20 +89,29 @@ export class GraphHandler implements Handler {
       this.env.logger.debug({ jobId: ctx.jobId, attempt: ctx.attempt }, 'graph: job already counted; skipped');
       return;
     }
+    const truncated = observations.reduce((n, o) => (o.truncated ? n + 1 : n), 0);
+    if (truncated > 0) {
+      this.truncated.inc(truncated);
+      this.env.throttledLog.warn(
+        'truncated',
+        { truncated, maxLabelValueLength: this.settings.maxLabelValueBytes },
+        'graph: edge text field longer than maxLabelValueLength; cut',
+      );
+    }
     if (outcome.droppedEdges > 0) {
       this.dropped.inc(outcome.droppedEdges);
       if (now - this.lastWarn >= WARN_EVERY_MS) {
         this.lastWarn = now;
-        this.env.logger.warn({ droppedEdges: outcome.droppedEdges }, 'graph: time bucket full (maxEdges); requests of new edges not counted');
+        this.env.logger.warn({ droppedEdges: outcome.droppedEdges }, 'graph: time bucket full (maxEdges or maxBucketBytes); requests of new edges not counted');
       }
     }
   }
 
-  /** The graph of `window` as of now (the injected clock in tests). */
+  /** The graph of `window` as of now (the injected clock in tests), at most `maxGraphEdges` edges; not cached. */
   async graph(window: WindowName): Promise<GraphView> {
     const now = this.now();
     const range = windowRange(window, now);
-    return buildGraph(await this.store.read(range, now), window, range, now);
+    return buildGraph(await this.store.read(range, now), window, range, now, this.settings.maxGraphEdges);
   }
 
   close(): void {}
@@ -101,8 +123,24 @@ export class GraphHandler implements Handler {
     if (!(GRAPH_FORMATS as readonly string[]).includes(format)) {
       throw new RouteError(`format must be one of ${GRAPH_FORMATS.join(', ')}; got ${JSON.stringify(format)}`, 'format');
     }
+    // One answer per window and format per time bucket: every caller in that bucket (the page polls
+    // every 5 s, from every open browser) shares it, and callers that come while it is built wait for it.
+    const now = this.now();
+    const slot = Math.floor(now / windowRange(window, now).resolution.bucketMs);
+    const key = `${window}:${format}`;
+    const cached = this.answers.get(key);
+    if (cached && cached.slot === slot) return cached.answer;
+    const answer = this.answer(window, format);
+    this.answers.set(key, { slot, answer });
+    void answer.catch(() => {
+      if (this.answers.get(key)?.answer === answer) this.answers.delete(key);
+    });
+    return answer;
+  }
+
+  private async answer(window: WindowName, format: string): Promise<RouteAnswer> {
     const view = await this.graph(window);
     if (format === 'dot') return { contentType: 'text/vnd.graphviz; charset=utf-8', body: toDot(view) };
-    return { contentType: 'application/json', body: toGraphJson(view, windowRange(window, view.now).windowMs) };
+    return { contentType: 'application/json', body: JSON.stringify(toGraphJson(view, windowRange(window, view.now).windowMs)) };
   }
 }

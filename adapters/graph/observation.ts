@@ -3,7 +3,7 @@
  * it measured. Malformed fields are a {@link PermanentError}: they come from the Instance's config,
  * so retrying the same job cannot fix them.
  */
-import { PermanentError, parseDuration } from '../../src/sdk';
+import { PermanentError, parseDuration, truncateLabelValue } from '../../src/sdk';
 import type { InstanceValue } from '../../src/sdk';
 import type { NodeData } from './stats';
 
@@ -21,6 +21,8 @@ export interface Observation {
   bytes: number;
   mtls: boolean;
   durationMs?: number;
+  /** True when a text field was cut to the handler's `maxLabelValueLength`. */
+  truncated?: boolean;
 }
 
 /** The node of callers Mixer cannot name (no source workload). */
@@ -129,9 +131,24 @@ export function protocolOf(inst: InstanceValue): string {
   return 'http';
 }
 
-/** Reads one `edge` instance; throws {@link PermanentError} for another template or a malformed field. */
-export function observationOf(inst: InstanceValue): Observation {
-  if (inst.template !== 'edge') throw new PermanentError(`graph: instance ${inst.name} is a ${inst.template}, not an edge`);
+/** `inst` with every text field cut to `maxBytes` bytes of UTF-8 (see `truncateLabelValue`), and whether one was. */
+function clamped(inst: InstanceValue, maxBytes: number): { inst: InstanceValue; truncated: boolean } {
+  let fields: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(inst.fields)) {
+    if (typeof v !== 'string') continue;
+    const cut = truncateLabelValue(v, maxBytes);
+    if (cut !== v) (fields ??= { ...inst.fields })[k] = cut;
+  }
+  return fields ? { inst: { ...inst, fields }, truncated: true } : { inst, truncated: false };
+}
+
+/**
+ * Reads one `edge` instance, its text fields cut to `maxLabelValueBytes`; throws
+ * {@link PermanentError} for another template or a malformed field.
+ */
+export function observationOf(original: InstanceValue, { maxLabelValueBytes = Infinity }: { maxLabelValueBytes?: number } = {}): Observation {
+  if (original.template !== 'edge') throw new PermanentError(`graph: instance ${original.name} is a ${original.template}, not an edge`);
+  const { inst, truncated } = clamped(original, maxLabelValueBytes);
   const source = sourceNodeOf(inst);
   const target = targetNodeOf(inst);
   const protocol = protocolOf(inst);
@@ -146,5 +163,6 @@ export function observationOf(inst: InstanceValue): Observation {
     bytes: count(inst, 'requestBytes') + count(inst, 'responseBytes'),
     mtls: flag(inst, 'mtls'),
     durationMs: duration(inst),
+    ...(truncated ? { truncated } : {}),
   };
 }

@@ -5,10 +5,12 @@
  * - `<prefix>{graph}:b:<resolution>:<index>`: hash, edge id → stats JSON (see `stats.ts`) of one
  *   time bucket; `<resolution>` is `10s` or `1m`, `<index>` is `floor(epochMs / bucketMs)`. Expires
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
+ * - `<prefix>{graph}:b:<resolution>:<index>:bytes`: bytes of edge state the bucket holds (edge ids
+ *   plus their stats JSON as first written), held against `maxBucketBytes`; expires with the bucket.
  * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
  */
 import type { RedisConnection } from '../../src/sdk';
-import { mergeStats } from './stats';
+import { mergeOlderStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
 import { JOB_MARKER_TTL_MS } from './store';
@@ -16,21 +18,25 @@ import type { ApplyOutcome, GraphStore } from './store';
 import type { WindowRange } from './windows';
 
 /**
- * KEYS[1]: job marker; KEYS[2..]: bucket hashes. ARGV[1]: marker TTL ms; ARGV[2]: most edges per
- * bucket; then for each bucket hash in KEYS order: TTL ms, field count n, and n × (edge id, stats
- * JSON). Returns -1 when the marker existed (nothing applied), else the number of edges dropped.
+ * KEYS[1]: job marker; then per bucket two keys: its hash and its byte count. ARGV[1]: marker TTL
+ * ms; ARGV[2]: most edges per bucket; ARGV[3]: most bytes per bucket; then for each bucket in KEYS
+ * order: TTL ms, field count n, and n × (edge id, stats JSON). Returns -1 when the marker existed
+ * (nothing applied), else the number of edges dropped (bucket full by count or bytes).
  * Everything that can fail (a key of the wrong type) is checked before the first write, because
  * Redis does not undo the writes of a script that fails: the job is applied whole or not at all.
  * A stored value that is not valid JSON is replaced by the job's increments.
  */
 const APPLY_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-for k = 2, #KEYS do
+for k = 2, #KEYS, 2 do
   local t = redis.call('TYPE', KEYS[k]).ok
   if t ~= 'hash' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a hash') end
+  t = redis.call('TYPE', KEYS[k + 1]).ok
+  if t ~= 'string' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k + 1] .. ' holds a ' .. t .. ', not a string') end
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 local maxEdges = tonumber(ARGV[2])
+local maxBytes = tonumber(ARGV[3])
 local function merge(cur, d)
   for k, v in pairs(d) do
     if k == 'h' then
@@ -50,14 +56,16 @@ local function merge(cur, d)
   end
   return cur
 end
-local a = 3
+local a = 4
 local dropped = 0
-for k = 2, #KEYS do
+for k = 2, #KEYS, 2 do
   local key = KEYS[k]
   local ttl = ARGV[a]
   local n = tonumber(ARGV[a + 1])
   a = a + 2
   local size = redis.call('HLEN', key)
+  local bytes = tonumber(redis.call('GET', KEYS[k + 1]) or '0') or 0
+  local grew = false
   for i = 1, n do
     local field, delta = ARGV[a], ARGV[a + 1]
     a = a + 2
@@ -68,19 +76,24 @@ for k = 2, #KEYS do
       redis.call('HSET', key, field, cjson.encode(merge(old, cjson.decode(delta))))
     elseif cur then
       redis.call('HSET', key, field, delta)
-    elseif size < maxEdges then
+    elseif size < maxEdges and bytes + #field + #delta <= maxBytes then
       size = size + 1
+      bytes = bytes + #field + #delta
+      grew = true
       redis.call('HSET', key, field, delta)
     else
       dropped = dropped + 1
     end
   end
+  if grew then redis.call('SET', KEYS[k + 1], bytes) end
   redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', KEYS[k + 1], ttl)
 end
 return dropped
 `;
 
-const APPLY_COMMAND = 'mixerGraphApply';
+// The name carries a version: a process of an earlier release defines the older script under the old name.
+const APPLY_COMMAND = 'mixerGraphApply2';
 
 type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
 
@@ -94,6 +107,7 @@ export class RedisGraphStore implements GraphStore {
     private readonly redis: RedisConnection,
     keyPrefix: string,
     private readonly maxEdges: number,
+    private readonly maxBucketBytes = Number.MAX_SAFE_INTEGER,
   ) {
     this.base = `${keyPrefix}{graph}:`;
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
@@ -113,9 +127,10 @@ export class RedisGraphStore implements GraphStore {
 
   async apply(jobId: string, delta: GraphDelta, _now: number): Promise<ApplyOutcome> {
     const keys = [this.markerKey(jobId)];
-    const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges)];
+    const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges), String(this.maxBucketBytes)];
     for (const b of delta.buckets.values()) {
-      keys.push(this.bucketKey(b.resolution.name, b.index));
+      const bucket = this.bucketKey(b.resolution.name, b.index);
+      keys.push(bucket, `${bucket}:bytes`);
       args.push(String(b.ttlMs), String(b.edges.size));
       for (const [edgeId, stats] of b.edges) args.push(edgeId, JSON.stringify(stats));
     }
@@ -123,18 +138,18 @@ export class RedisGraphStore implements GraphStore {
     return result < 0 ? { applied: false, droppedEdges: 0 } : { applied: true, droppedEdges: result };
   }
 
+  /**
+   * Reads the window's buckets one at a time, newest first (only one bucket's text is held at
+   * once); at most `maxEdges` distinct edges are kept, the ones seen first.
+   */
   async read(range: WindowRange, _now: number): Promise<Map<string, EdgeStats>> {
-    const pipeline = this.redis.pipeline();
-    for (let i = range.first; i <= range.last; i++) pipeline.hgetall(this.bucketKey(range.resolution.name, i));
-    const replies = (await pipeline.exec()) ?? [];
     const out = new Map<string, EdgeStats>();
-    for (const [err, hash] of replies) {
-      if (err) throw err;
-      for (const [edgeId, json] of Object.entries(hash as Record<string, string>)) {
-        const stats = JSON.parse(json) as EdgeStats;
+    for (let i = range.last; i >= range.first; i--) {
+      const hash = await this.redis.hgetall(this.bucketKey(range.resolution.name, i));
+      for (const [edgeId, json] of Object.entries(hash)) {
         const cur = out.get(edgeId);
-        if (cur) mergeStats(cur, stats);
-        else out.set(edgeId, stats);
+        if (cur) mergeOlderStats(cur, JSON.parse(json) as EdgeStats);
+        else if (out.size < this.maxEdges) out.set(edgeId, JSON.parse(json) as EdgeStats);
       }
     }
     return out;

@@ -34,6 +34,8 @@ export interface GraphView {
   /** Nodes sorted by id; edges sorted by id. */
   nodes: NodeData[];
   edges: EdgeData[];
+  /** Edges of the window left out of this answer (beyond `maxGraphEdges`, the least busy first). */
+  omittedEdges: number;
 }
 
 const round = (v: number, digits: number): number => {
@@ -42,10 +44,24 @@ const round = (v: number, digits: number): number => {
 };
 
 /**
- * Builds the graph of the summed stats of a window. A node's fields are merged over every edge
+ * Builds the graph of the summed stats of a window: at most `maxEdges` edges, the busiest (most
+ * requests, then by id), and the nodes they join. A node's fields are merged over every edge
  * that names it (a non-empty value wins), so a node gets its `service` from the edges it receives.
  */
-export function buildGraph(stats: ReadonlyMap<string, EdgeStats>, window: WindowName, range: WindowRange, now: number): GraphView {
+export function buildGraph(
+  all: ReadonlyMap<string, EdgeStats>,
+  window: WindowName,
+  range: WindowRange,
+  now: number,
+  maxEdges = Number.MAX_SAFE_INTEGER,
+): GraphView {
+  let stats: Iterable<[string, EdgeStats]> = all;
+  let omittedEdges = 0;
+  if (all.size > maxEdges) {
+    const busy = [...all].filter(([, s]) => s.c > 0).sort(([a, x], [b, y]) => y.c - x.c || (a < b ? -1 : a > b ? 1 : 0));
+    omittedEdges = Math.max(0, busy.length - maxEdges);
+    stats = busy.slice(0, maxEdges);
+  }
   const seconds = range.spanMs / 1000;
   const nodes = new Map<string, NodeData>();
   const addNode = (n: NodeData): void => {
@@ -80,15 +96,19 @@ export function buildGraph(stats: ReadonlyMap<string, EdgeStats>, window: Window
     });
   }
   const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-  return { window, now, nodes: [...nodes.values()].sort(byId), edges: edges.sort(byId) };
+  return { window, now, nodes: [...nodes.values()].sort(byId), edges: edges.sort(byId), omittedEdges };
 }
 
-/** Kiali-style graph JSON: `{timestamp (unix s), duration (s), window, elements: {nodes, edges}}`. */
+/**
+ * Kiali-style graph JSON: `{timestamp (unix s), duration (s), window, omittedEdges, elements: {nodes, edges}}`
+ * (`omittedEdges`: edges of the window beyond `maxGraphEdges`, not in `elements`).
+ */
 export function toGraphJson(view: GraphView, windowMs: number): object {
   return {
     timestamp: Math.floor(view.now / 1000),
     duration: windowMs / 1000,
     window: view.window,
+    omittedEdges: view.omittedEdges,
     elements: {
       nodes: view.nodes.map((data) => ({ data })),
       edges: view.edges.map((data) => ({ data })),
@@ -118,7 +138,7 @@ export function toDot(view: GraphView): string {
   const lines = [
     'digraph mesh {',
     '  rankdir=LR;',
-    `  label=${dotString(`service graph, last ${view.window}`)};`,
+    `  label=${dotString(`service graph, last ${view.window}${view.omittedEdges > 0 ? ` (${view.omittedEdges} least busy edges left out)` : ''}`)};`,
     '  node [fontname="Helvetica", style=rounded];',
     '  edge [fontname="Helvetica", fontsize=10];',
   ];

@@ -103,6 +103,15 @@ export function mergeStats(into: EdgeStats, from: EdgeStats): void {
   into.d = { ...from.d };
 }
 
+/** Adds the counts of `older` into `into`, keeping `into`'s protocol and nodes (the newer ones). */
+export function mergeOlderStats(into: EdgeStats, older: EdgeStats): void {
+  const { p, s, d } = into;
+  mergeStats(into, older);
+  into.p = p;
+  into.s = s;
+  into.d = d;
+}
+
 /** A deep copy of `stats`. */
 export function cloneStats(stats: EdgeStats): EdgeStats {
   const copy = emptyStats(stats.p, stats.s, stats.d);

@@ -3,7 +3,7 @@
  * (embedded mode). The Redis store is in `redis-store.ts`.
  */
 import { JobMarkers } from '../../src/sdk';
-import { cloneStats, mergeStats } from './stats';
+import { cloneStats, mergeOlderStats, mergeStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
 import { oldestReadable, RESOLUTIONS } from './windows';
@@ -13,7 +13,7 @@ import type { WindowRange } from './windows';
 export interface ApplyOutcome {
   /** False when the job had been applied before (a redelivery): nothing was counted. */
   applied: boolean;
-  /** Edge entries not counted because their bucket already held `maxEdges` other edges. */
+  /** Edge entries not counted because their bucket already held `maxEdges` other edges or `maxBucketBytes`. */
   droppedEdges: number;
 }
 
@@ -25,7 +25,10 @@ export interface GraphStore {
    * together. `now` is the epoch ms the delta was built at.
    */
   apply(jobId: string, delta: GraphDelta, now: number): Promise<ApplyOutcome>;
-  /** Edge id → stats summed over the buckets of `range` (copies the caller may change). */
+  /**
+   * Edge id → stats summed over the buckets of `range` (copies the caller may change); at most
+   * `maxEdges` edges, those of the newest buckets first.
+   */
   read(range: WindowRange, now: number): Promise<Map<string, EdgeStats>>;
 }
 
@@ -46,10 +49,13 @@ export const MAX_MEMORY_MARKERS = 100_000;
  */
 export class MemoryGraphStore implements GraphStore {
   /** `<resolution>:<index>` → edge id → stats. */
-  private readonly buckets = new Map<string, { resolution: string; index: number; edges: Map<string, EdgeStats> }>();
+  private readonly buckets = new Map<string, { resolution: string; index: number; bytes: number; edges: Map<string, EdgeStats> }>();
   private readonly markers = new JobMarkers(JOB_MARKER_TTL_MS, MAX_MEMORY_MARKERS);
 
-  constructor(private readonly maxEdges: number) {}
+  constructor(
+    private readonly maxEdges: number,
+    private readonly maxBucketBytes = Number.MAX_SAFE_INTEGER,
+  ) {}
 
   async apply(jobId: string, delta: GraphDelta, now: number): Promise<ApplyOutcome> {
     this.prune(now);
@@ -58,14 +64,21 @@ export class MemoryGraphStore implements GraphStore {
     for (const b of delta.buckets.values()) {
       let bucket = this.buckets.get(b.id);
       if (!bucket) {
-        bucket = { resolution: b.resolution.name, index: b.index, edges: new Map() };
+        bucket = { resolution: b.resolution.name, index: b.index, bytes: 0, edges: new Map() };
         this.buckets.set(b.id, bucket);
       }
       for (const [edgeId, stats] of b.edges) {
         const cur = bucket.edges.get(edgeId);
-        if (cur) mergeStats(cur, stats);
-        else if (bucket.edges.size < this.maxEdges) bucket.edges.set(edgeId, cloneStats(stats));
-        else droppedEdges += 1;
+        if (cur) {
+          mergeStats(cur, stats);
+          continue;
+        }
+        // Counted as the Redis store counts: the edge id and its stats as JSON, as first written.
+        const cost = Buffer.byteLength(edgeId) + Buffer.byteLength(JSON.stringify(stats));
+        if (bucket.edges.size < this.maxEdges && bucket.bytes + cost <= this.maxBucketBytes) {
+          bucket.bytes += cost;
+          bucket.edges.set(edgeId, cloneStats(stats));
+        } else droppedEdges += 1;
       }
     }
     return { applied: true, droppedEdges };
@@ -74,13 +87,13 @@ export class MemoryGraphStore implements GraphStore {
   async read(range: WindowRange, now: number): Promise<Map<string, EdgeStats>> {
     this.prune(now);
     const out = new Map<string, EdgeStats>();
-    for (let i = range.first; i <= range.last; i++) {
+    for (let i = range.last; i >= range.first; i--) {
       const bucket = this.buckets.get(`${range.resolution.name}:${i}`);
       if (!bucket) continue;
       for (const [edgeId, stats] of bucket.edges) {
         const cur = out.get(edgeId);
-        if (cur) mergeStats(cur, stats);
-        else out.set(edgeId, cloneStats(stats));
+        if (cur) mergeOlderStats(cur, stats);
+        else if (out.size < this.maxEdges) out.set(edgeId, cloneStats(stats));
       }
     }
     return out;

@@ -1,3 +1,4 @@
+import { truncateLabelValue } from '../../src/sdk';
 import type { InstanceValue } from '../../src/sdk';
 import type { MetricSpec } from './settings';
 import { safeLabelValue } from './label-value';
@@ -51,6 +52,8 @@ export interface Aggregate {
   readonly drops: Drop[];
   /** Instances no metric takes (a config mistake), by name. */
   readonly unrouted: string[];
+  /** Per metric name: instances with at least one label value cut to `maxLabelValueBytes`. */
+  readonly truncated: Map<string, number>;
 }
 
 /** A finite number from a number or numeric text, else a reason it is unusable. */
@@ -64,7 +67,7 @@ export function numericValue(v: unknown): number | DropReason {
   return 'non_numeric_value';
 }
 
-function labelText(v: unknown): string {
+function rawLabelText(v: unknown): string {
   if (v === undefined || v === null) return UNKNOWN;
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
@@ -81,11 +84,27 @@ function labelText(v: unknown): string {
   return String(v);
 }
 
-/** The series key of an instance: its dimensions in label order, absent ones "unknown". */
-export function seriesKeyOf(labelNames: readonly string[], fields: Readonly<Record<string, unknown>>): string {
+/** A series key and whether a value in it was cut. */
+export interface SeriesKey {
+  readonly key: string;
+  readonly truncated: boolean;
+}
+
+/**
+ * The series key of an instance: its dimensions in label order, absent ones "unknown", each value
+ * cut to `maxLabelValueBytes` bytes of UTF-8 (see `truncateLabelValue` in the SDK).
+ */
+export function seriesKeyOf(labelNames: readonly string[], fields: Readonly<Record<string, unknown>>, maxLabelValueBytes = Infinity): SeriesKey {
   const d = fields.dimensions;
   const dims = typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : {};
-  return JSON.stringify(labelNames.map((l) => safeLabelValue(labelText(Object.hasOwn(dims, l) ? dims[l] : undefined))));
+  let truncated = false;
+  const values = labelNames.map((l) => {
+    const text = safeLabelValue(rawLabelText(Object.hasOwn(dims, l) ? dims[l] : undefined));
+    const cut = truncateLabelValue(text, maxLabelValueBytes);
+    if (cut !== text) truncated = true;
+    return cut;
+  });
+  return { key: JSON.stringify(values), truncated };
 }
 
 /** Index of the first bound ≥ `value` (`bounds.length` for +Inf). */
@@ -112,17 +131,23 @@ const add = (m: Map<string, number>, field: string, by: number): void => void m.
 /**
  * Folds a batch into per-series deltas: COUNTER adds `value`, GAUGE keeps the batch's last value,
  * DISTRIBUTION adds one observation (bucket, sum, count). An instance feeds every metric whose
- * `instance` is its name. Bad instances are reported in `drops`, never thrown.
+ * `instance` is its name. Bad instances are reported in `drops`, never thrown. Label values longer
+ * than `maxLabelValueBytes` are cut (counted in `truncated`).
  */
-export function aggregate(instances: readonly InstanceValue[], byInstance: ReadonlyMap<string, readonly MetricSpec[]>): Aggregate {
+export function aggregate(
+  instances: readonly InstanceValue[],
+  byInstance: ReadonlyMap<string, readonly MetricSpec[]>,
+  maxLabelValueBytes = Infinity,
+): Aggregate {
   const deltas = new Map<MetricSpec, MetricDelta>();
   const drops: Drop[] = [];
   const unrouted: string[] = [];
+  const truncated = new Map<string, number>();
   // Instances of one bag often share their dimensions object and label names (Istio's four
   // standard metrics do): the last series key is reused instead of encoded again.
   let lastDims: unknown;
   let lastLabels: readonly string[] | undefined;
-  let lastKey = '';
+  let lastKey: SeriesKey = { key: '', truncated: false };
   for (const inst of instances) {
     const metrics = byInstance.get(inst.name);
     if (!metrics) {
@@ -143,11 +168,12 @@ export function aggregate(instances: readonly InstanceValue[], byInstance: Reado
       if (!md) deltas.set(metric, (md = { metric, series: new Map() }));
       const dims = inst.fields.dimensions;
       if (dims === undefined || dims !== lastDims || !sameLabels(metric.labelNames, lastLabels)) {
-        lastKey = seriesKeyOf(metric.labelNames, inst.fields);
+        lastKey = seriesKeyOf(metric.labelNames, inst.fields, maxLabelValueBytes);
         lastDims = dims;
         lastLabels = metric.labelNames;
       }
-      const key = lastKey;
+      const key = lastKey.key;
+      if (lastKey.truncated) truncated.set(metric.name, (truncated.get(metric.name) ?? 0) + 1);
       let sd = md.series.get(key);
       if (!sd) md.series.set(key, (sd = { key, n: 0, incr: new Map(), set: new Map() }));
       sd.n += 1;
@@ -160,7 +186,7 @@ export function aggregate(instances: readonly InstanceValue[], byInstance: Reado
       }
     }
   }
-  return { batch: [...deltas.values()], drops, unrouted };
+  return { batch: [...deltas.values()], drops, unrouted, truncated };
 }
 
 /** Every field a metric's series may hold (what a sweep deletes). */

@@ -6,6 +6,12 @@ import { GoDuration, StringEnum } from '../../src/sdk';
 export const METRIC_NAME_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]*$';
 /** Prometheus label names: `[a-zA-Z_][a-zA-Z0-9_]*` (names starting with `__` are rejected later). */
 export const LABEL_NAME_PATTERN = '^[a-zA-Z_][a-zA-Z0-9_]*$';
+/** Default of `maxLabelValueLength`, bytes. */
+export const DEFAULT_MAX_LABEL_VALUE_LENGTH = 256;
+/** Smallest `maxLabelValueLength`: room for some of the value and the truncation marker. */
+export const MIN_LABEL_VALUE_LENGTH = 32;
+/** Default of `maxScrapeBytes`: 8 MiB, so `/metrics` stays well under 20 MB with Mixer's own metrics and Mixer under 300 MB RSS while rendering it. */
+export const DEFAULT_MAX_SCRAPE_BYTES = 8 * 1024 * 1024;
 /** Most finite buckets a distribution may have (bounded state per series). */
 export const MAX_BUCKETS = 200;
 
@@ -88,6 +94,17 @@ export const PrometheusParams = Type.Object(
     ),
     /** Most series (label sets) per metric; a new series beyond it is dropped and counted (default 10000). */
     maxSeriesPerMetric: Type.Optional(Type.Integer({ minimum: 1, default: 10_000 })),
+    /**
+     * Longest label value, bytes of UTF-8 (default 256). A longer value is cut and ends with a marker
+     * (`…[truncated <hash>]`), counted in `mixer_prometheus_label_values_truncated_total{metric}`.
+     */
+    maxLabelValueLength: Type.Optional(Type.Integer({ minimum: MIN_LABEL_VALUE_LENGTH, maximum: 65_536, default: DEFAULT_MAX_LABEL_VALUE_LENGTH })),
+    /**
+     * Most bytes this handler's metrics may add to one `/metrics` page (default 8 MiB). Split between
+     * its metrics in proportion to the size of one series; a new series that would not fit its
+     * metric's share is refused and counted like one over `maxSeriesPerMetric`.
+     */
+    maxScrapeBytes: Type.Optional(Type.Integer({ minimum: 4096, default: DEFAULT_MAX_SCRAPE_BYTES })),
   },
   strict,
 );

@@ -2,7 +2,7 @@ import { Counter } from 'prom-client';
 import type { AdapterEnv, Handler, InstanceValue, ReportContext } from '../../src/sdk';
 import { aggregate } from './aggregate';
 import { registerStoredMetrics } from './render';
-import { DROPPED_METRIC } from './settings';
+import { DROPPED_METRIC, TRUNCATED_METRIC } from './settings';
 import type { MetricSpec, PrometheusSettings } from './settings';
 import type { MetricStore } from './store';
 
@@ -23,6 +23,7 @@ import type { MetricStore } from './store';
 export class PrometheusHandler implements Handler {
   private readonly byInstance = new Map<string, MetricSpec[]>();
   private readonly dropped: Counter<'metric' | 'reason'>;
+  private readonly truncated: Counter<'metric'>;
   private readonly log: AdapterEnv['throttledLog'];
   private readonly unregister: (() => void) | undefined;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
@@ -47,9 +48,24 @@ export class PrometheusHandler implements Handler {
       labelNames: ['metric', 'reason'],
       registers: [env.registry],
     });
+    this.truncated = new Counter({
+      name: TRUNCATED_METRIC,
+      help: 'Metric instances counted by this process with a label value cut to maxLabelValueLength.',
+      labelNames: ['metric'],
+      registers: [env.registry],
+    });
     if (env.role === 'serve') {
-      this.unregister = registerStoredMetrics(env.registry, settings.metrics, store, (err, metric) =>
-        this.log.warn(`render:${metric}`, { err, metric }, 'cannot read metric state; rendering it without samples'),
+      this.unregister = registerStoredMetrics(
+        env.registry,
+        settings.metrics,
+        store,
+        (err, metric) => this.log.warn(`render:${metric}`, { err, metric }, 'cannot read metric state; rendering it without samples'),
+        (metric, skipped) =>
+          this.log.warn(
+            `budget:${metric}`,
+            { metric, skipped },
+            "stored series exceed the metric's share of maxScrapeBytes; the rest are left out of /metrics",
+          ),
       );
     }
     if (settings.expiryMs > 0 && settings.metrics.length > 0) {
@@ -59,7 +75,7 @@ export class PrometheusHandler implements Handler {
 
   async report(instances: readonly InstanceValue[], ctx: ReportContext): Promise<void> {
     if (this.closed) throw new Error(`prometheus handler ${this.env.handlerName} is closed`);
-    const { batch, drops, unrouted } = aggregate(instances, this.byInstance);
+    const { batch, drops, unrouted, truncated } = aggregate(instances, this.byInstance, this.settings.maxLabelValueBytes);
     const applied = await this.store.apply(ctx.jobId, batch);
     if (!applied) {
       this.env.logger.debug({ jobId: ctx.jobId, attempt: ctx.attempt }, 'job already applied; skipped');
@@ -68,6 +84,14 @@ export class PrometheusHandler implements Handler {
     for (const d of drops) {
       this.dropped.inc({ metric: d.metric, reason: d.reason });
       this.log.warn(`drop:${d.metric}:${d.reason}`, { metric: d.metric, reason: d.reason, instance: d.instance }, 'metric instance skipped');
+    }
+    for (const [metric, n] of truncated) {
+      this.truncated.inc({ metric }, n);
+      this.log.warn(
+        `truncated:${metric}`,
+        { metric, maxLabelValueLength: this.settings.maxLabelValueBytes },
+        'label value longer than maxLabelValueLength; cut',
+      );
     }
     for (const name of unrouted) {
       this.log.warn(`unrouted:${name}`, { instance: name }, 'no metric of this handler takes this instance (check instanceName)');
@@ -99,5 +123,6 @@ export class PrometheusHandler implements Handler {
     if (this.sweepTimer) this.env.timers.clear(this.sweepTimer);
     this.unregister?.();
     this.env.registry.removeSingleMetric(DROPPED_METRIC);
+    this.env.registry.removeSingleMetric(TRUNCATED_METRIC);
   }
 }

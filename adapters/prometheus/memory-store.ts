@@ -1,5 +1,6 @@
 import { JobMarkers } from '../../src/sdk';
 import type { MetricDelta, SeriesFields } from './aggregate';
+import { seriesCost } from './settings';
 import type { MetricSpec } from './settings';
 import type { MetricStore, StoreOptions } from './store';
 import { JOB_MARKER_TTL_S } from './store';
@@ -18,6 +19,8 @@ interface Series {
  */
 export class MemoryMetricStore implements MetricStore {
   private readonly state = new Map<string, Map<string, Series>>();
+  /** Bytes the series of each metric (same ids as `state`) cost, held against its budget. */
+  private readonly cost = new Map<string, number>();
   private readonly overflow = new Map<string, number>();
   private readonly jobs: JobMarkers;
   private lastApply = 0;
@@ -42,13 +45,17 @@ export class MemoryMetricStore implements MetricStore {
     this.lastApply = t;
     for (const md of batch) {
       const all = this.seriesOf(md.metric);
+      const id = `${md.metric.name}:${md.metric.schemaId}`;
       for (const sd of md.series.values()) {
         let s = all.get(sd.key);
         if (!s) {
-          if (all.size >= this.opts.maxSeriesPerMetric) {
+          const c = seriesCost(md.metric, Buffer.byteLength(sd.key));
+          const used = this.cost.get(id) ?? 0;
+          if (all.size >= this.opts.maxSeriesPerMetric || used + c > md.metric.budgetBytes) {
             this.overflow.set(md.metric.name, (this.overflow.get(md.metric.name) ?? 0) + sd.n);
             continue;
           }
+          this.cost.set(id, used + c);
           all.set(sd.key, (s = { fields: {}, lastSeen: t }));
         }
         s.lastSeen = t;
@@ -75,11 +82,13 @@ export class MemoryMetricStore implements MetricStore {
     const cutoff = this.now() - expiryMs;
     let removed = 0;
     for (const m of metrics) {
-      const all = this.state.get(`${m.name}:${m.schemaId}`);
+      const id = `${m.name}:${m.schemaId}`;
+      const all = this.state.get(id);
       if (!all) continue;
       for (const [key, s] of all) {
         if (s.lastSeen < cutoff) {
           all.delete(key);
+          this.cost.set(id, Math.max(0, (this.cost.get(id) ?? 0) - seriesCost(m, Buffer.byteLength(key))));
           removed++;
         }
       }

@@ -40,6 +40,11 @@ export class PrometheusKeys {
   seen(m: MetricSpec): string {
     return `${this.base}m:${m.name}:${m.schemaId}:seen`;
   }
+
+  /** String: bytes the metric's series cost in the exposition (held against its share of `maxScrapeBytes`). */
+  cost(m: MetricSpec): string {
+    return `${this.base}m:${m.name}:${m.schemaId}:bytes`;
+  }
 }
 
 /**
@@ -64,14 +69,15 @@ export class RedisMetricStore implements MetricStore {
     const keys = [this.keys.job(jobId), this.keys.overflow()];
     const payload: unknown[] = [];
     for (const md of batch) {
-      keys.push(this.keys.values(md.metric), this.keys.seen(md.metric));
+      keys.push(this.keys.values(md.metric), this.keys.seen(md.metric), this.keys.cost(md.metric));
       const series: unknown[] = [];
       for (const sd of md.series.values()) {
         const incr = [...sd.incr].map(([f, v]) => [f, String(v)]);
         const set = [...sd.set].map(([f, v]) => [f, String(v)]);
         series.push([sd.key, sd.n, incr, set]);
       }
-      payload.push([md.metric.name, series]);
+      const m = md.metric;
+      payload.push([m.name, series, String(m.budgetBytes), String(m.samplesPerSeries), String(m.sampleOverhead)]);
     }
     const args = [
       String(this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S),
@@ -105,9 +111,9 @@ export class RedisMetricStore implements MetricStore {
     if (expiryMs <= 0) return 0;
     let removed = 0;
     for (const m of metrics) {
-      const args = [String(expiryMs), String(SWEEP_CHUNK), ...fieldsOf(m)];
+      const args = [String(expiryMs), String(SWEEP_CHUNK), String(m.samplesPerSeries), String(m.sampleOverhead), ...fieldsOf(m)];
       for (;;) {
-        const n = Number(await this.scripts.sweep(this.keys.values(m), this.keys.seen(m), args));
+        const n = Number(await this.scripts.sweep(this.keys.values(m), this.keys.seen(m), this.keys.cost(m), args));
         removed += n;
         if (n < SWEEP_CHUNK) break;
       }

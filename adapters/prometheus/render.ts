@@ -2,7 +2,7 @@ import type { Metric, Registry } from 'prom-client';
 import type { SeriesFields } from './aggregate';
 import { FIELD_COUNT, FIELD_SUM, FIELD_VALUE, bucketField } from './aggregate';
 import type { MetricSpec } from './settings';
-import { OVERFLOW_METRIC } from './settings';
+import { OVERFLOW_METRIC, seriesCost } from './settings';
 import { safeLabelValue } from './label-value';
 import type { MetricStore } from './store';
 
@@ -69,6 +69,30 @@ export function samplesOf(metric: MetricSpec, series: ReadonlyMap<string, Series
   return out;
 }
 
+/**
+ * The series of `metric` that fit its `budgetBytes`, taken in series-key order, and how many did
+ * not. The stores refuse series beyond the budget; this holds the bound on a scrape even for state
+ * the stores did not check (written under other settings, or by an earlier release).
+ */
+export function withinBudget(metric: MetricSpec, series: ReadonlyMap<string, SeriesFields>): { series: Map<string, SeriesFields>; skipped: number } {
+  const kept = new Map<string, SeriesFields>();
+  let used = 0;
+  let skipped = 0;
+  for (const key of [...series.keys()].sort()) {
+    const c = seriesCost(metric, Buffer.byteLength(key));
+    if (used + c > metric.budgetBytes) {
+      skipped++;
+      continue;
+    }
+    used += c;
+    kept.set(key, series.get(key)!);
+  }
+  return { series: kept, skipped };
+}
+
+/** Called when a scrape leaves out series over a metric's budget. */
+export type OverBudgetSink = (metric: string, skipped: number) => void;
+
 /** A metric whose samples are read from the store on every scrape (a prom-client custom collector). */
 class StoredMetric {
   readonly aggregator = 'sum' as const;
@@ -80,6 +104,7 @@ class StoredMetric {
     private readonly metric: MetricSpec,
     private readonly store: MetricStore,
     private readonly onError: RenderErrorSink,
+    private readonly onOverBudget: OverBudgetSink,
   ) {
     this.name = metric.name;
     this.help = metric.help;
@@ -89,7 +114,9 @@ class StoredMetric {
   async get(): Promise<CollectedMetric> {
     let values: Sample[] = [];
     try {
-      values = samplesOf(this.metric, await this.store.read(this.metric));
+      const { series, skipped } = withinBudget(this.metric, await this.store.read(this.metric));
+      if (skipped > 0) this.onOverBudget(this.metric.name, skipped);
+      values = samplesOf(this.metric, series);
     } catch (err) {
       this.onError(err, this.metric.name);
     }
@@ -105,7 +132,8 @@ class OverflowMetric {
   readonly aggregator = 'sum' as const;
   readonly type = 'counter' as const;
   name = OVERFLOW_METRIC;
-  readonly help = 'Instances not counted because their metric already had maxSeriesPerMetric series (mesh-wide with Redis).';
+  readonly help =
+    'Instances not counted because their series would be new and their metric already had maxSeriesPerMetric series or no room left in its share of maxScrapeBytes (mesh-wide with Redis).';
 
   constructor(
     private readonly metrics: readonly MetricSpec[],
@@ -129,10 +157,17 @@ class OverflowMetric {
 
 /**
  * Registers, in `registry`, one collector per configured metric plus the overflow counter, each
- * reading the store when the registry renders. Returns a function that unregisters them.
+ * reading the store when the registry renders; a metric renders at most its `budgetBytes` of series
+ * (`onOverBudget` hears of any left out). Returns a function that unregisters them.
  */
-export function registerStoredMetrics(registry: Registry, metrics: readonly MetricSpec[], store: MetricStore, onError: RenderErrorSink): () => void {
-  const collectors = [...metrics.map((m) => new StoredMetric(m, store, onError)), new OverflowMetric(metrics, store, onError)];
+export function registerStoredMetrics(
+  registry: Registry,
+  metrics: readonly MetricSpec[],
+  store: MetricStore,
+  onError: RenderErrorSink,
+  onOverBudget: OverBudgetSink = () => undefined,
+): () => void {
+  const collectors = [...metrics.map((m) => new StoredMetric(m, store, onError, onOverBudget)), new OverflowMetric(metrics, store, onError)];
   // Names as registered: an OpenMetrics registry renames counters in place while rendering.
   const registered = collectors.map((c) => [c.name, c] as const);
   for (const c of collectors) registry.registerMetric(c as unknown as Metric<string>);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../../src/sdk';
 import type { ErrorDetail } from '../../src/sdk';
+import { DEFAULT_MAX_LABEL_VALUE_LENGTH, DEFAULT_MAX_SCRAPE_BYTES } from './config';
 import type { BucketsConfig, MetricKind, PrometheusConfig } from './config';
 
 /** Prometheus' default histogram buckets, used by a DISTRIBUTION without `buckets`. */
@@ -10,6 +11,11 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.
 export const DROPPED_METRIC = 'mixer_prometheus_dropped_total';
 /** Stored counter of instances refused by the cardinality cap, `{metric}`; configured metrics may not use the name. */
 export const OVERFLOW_METRIC = 'mixer_prometheus_series_overflow_total';
+/** Per-process counter of label values cut to `maxLabelValueLength`, `{metric}`; configured metrics may not use the name. */
+export const TRUNCATED_METRIC = 'mixer_prometheus_label_values_truncated_total';
+
+/** Typical label value length, bytes: weighs the metrics' shares of `maxScrapeBytes`. */
+const TYPICAL_VALUE_BYTES = 24;
 
 /** One configured metric, resolved: instance reference made absolute, buckets computed. */
 export interface MetricSpec {
@@ -26,6 +32,21 @@ export interface MetricSpec {
    * changes starts afresh instead of misreading old series.
    */
   readonly schemaId: string;
+  /** Samples one series renders: 1, or a histogram's buckets, +Inf, `_sum` and `_count`. */
+  readonly samplesPerSeries: number;
+  /** Bytes one sample renders besides its label values (name, label names, quotes, `le`, value, newline): an upper estimate. */
+  readonly sampleOverhead: number;
+  /**
+   * This metric's share of `maxScrapeBytes`. A series costs `samplesPerSeries × (sampleOverhead +
+   * bytes of its series key)` (the key's JSON is never shorter than the rendered values); the
+   * series of a metric together never cost more than this.
+   */
+  readonly budgetBytes: number;
+}
+
+/** What one series of `metric` costs in the exposition, bytes (see {@link MetricSpec.budgetBytes}); `keyBytes` is its key's UTF-8 length. */
+export function seriesCost(metric: Pick<MetricSpec, 'samplesPerSeries' | 'sampleOverhead'>, keyBytes: number): number {
+  return metric.samplesPerSeries * (metric.sampleOverhead + keyBytes);
 }
 
 /** The handler's params, checked and resolved. Durations are milliseconds. */
@@ -35,6 +56,10 @@ export interface PrometheusSettings {
   readonly expiryMs: number;
   readonly expiryCheckIntervalMs: number;
   readonly maxSeriesPerMetric: number;
+  /** Longest label value, bytes (`maxLabelValueLength`). */
+  readonly maxLabelValueBytes: number;
+  /** Most bytes the handler's metrics render on one scrape (`maxScrapeBytes`). */
+  readonly maxScrapeBytes: number;
 }
 
 /** Thrown by {@link resolvePrometheusConfig}; lists every problem. */
@@ -78,8 +103,9 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
   const taken = new Map<string, string>([
     [DROPPED_METRIC, 'the adapter itself'],
     [OVERFLOW_METRIC, 'the adapter itself'],
+    [TRUNCATED_METRIC, 'the adapter itself'],
   ]);
-  const metrics: MetricSpec[] = [];
+  const metrics: Array<Omit<MetricSpec, 'budgetBytes'>> = [];
   (config.metrics ?? []).forEach((m, i) => {
     const at = `metrics[${i}]`;
     const before = errors.length;
@@ -112,18 +138,25 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
       .update(JSON.stringify([m.kind, labelNames, buckets]))
       .digest('hex')
       .slice(0, 8);
-    metrics.push(
-      Object.freeze({
-        name: m.name,
-        instance,
-        kind: m.kind,
-        help: m.description || `${m.name} (${m.kind.toLowerCase()})`,
-        labelNames: Object.freeze([...labelNames]),
-        buckets: Object.freeze(buckets),
-        schemaId,
-      }),
-    );
+    const samplesPerSeries = m.kind === 'DISTRIBUTION' ? buckets.length + 3 : 1;
+    // `name_bucket{` … `}`, each `label="",`, `le="<bound>",`, ` <value>\n`.
+    const sampleOverhead = m.name.length + 10 + labelNames.reduce((n, l) => n + l.length + 4, 0) + (m.kind === 'DISTRIBUTION' ? 32 : 0) + 32;
+    metrics.push({
+      name: m.name,
+      instance,
+      kind: m.kind,
+      help: m.description || `${m.name} (${m.kind.toLowerCase()})`,
+      labelNames: Object.freeze([...labelNames]),
+      buckets: Object.freeze(buckets),
+      schemaId,
+      samplesPerSeries,
+      sampleOverhead,
+    });
   });
+  const maxScrapeBytes = config.maxScrapeBytes ?? DEFAULT_MAX_SCRAPE_BYTES;
+  const weight = (m: Omit<MetricSpec, 'budgetBytes'>): number => seriesCost(m, m.labelNames.length * TYPICAL_VALUE_BYTES);
+  const totalWeight = metrics.reduce((n, m) => n + weight(m), 0);
+  const specs = metrics.map((m) => Object.freeze({ ...m, budgetBytes: Math.floor((maxScrapeBytes * weight(m)) / totalWeight) }));
 
   const policy = config.metricsExpirationPolicy ?? {};
   const expiryMs = durationMs(policy.metricsExpiryDuration, '10m');
@@ -133,10 +166,12 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
   else if (expiryMs > 0 && expiryCheckIntervalMs < 1) fail('metricsExpirationPolicy.expiryCheckIntervalDuration', 'must be at least 1ms when metrics expire');
   if (errors.length > 0) return { errors };
   const settings: PrometheusSettings = {
-    metrics: Object.freeze(metrics),
+    metrics: Object.freeze(specs),
     expiryMs,
     expiryCheckIntervalMs,
     maxSeriesPerMetric: config.maxSeriesPerMetric ?? 10_000,
+    maxLabelValueBytes: config.maxLabelValueLength ?? DEFAULT_MAX_LABEL_VALUE_LENGTH,
+    maxScrapeBytes,
   };
   return { settings: Object.freeze(settings), errors };
 }

@@ -12,8 +12,9 @@ export interface MetricStore {
   /**
    * Applies one job's deltas and records the job as applied, in one atomic step. Resolves to
    * false, changing nothing, when `jobId` was already applied (a redelivery). A new series of a
-   * metric that already has `maxSeriesPerMetric` series is not created; its instances are added to
-   * that metric's overflow count instead. Rejects (retryable) when the store cannot be reached;
+   * metric that already has `maxSeriesPerMetric` series, or whose cost (`seriesCost`) would take the
+   * metric's series over its `budgetBytes`, is not created; its instances are added to that
+   * metric's overflow count instead. Rejects (retryable) when the store cannot be reached;
    * then nothing was applied.
    */
   apply(jobId: string, batch: readonly MetricDelta[]): Promise<boolean>;

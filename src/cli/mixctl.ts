@@ -153,10 +153,11 @@ function dlqCommands(program: Command): void {
   dlq
     .command('list')
     .argument('<handler>', 'handler name, or namespace/name')
-    .option('--limit <n>', 'most to list (newest first)')
-    .action(async (handler: string, opts: { limit?: string }, cmd: Command) => {
+    .option('--limit <n>', 'most to list (newest first; at most 1000, default 100)')
+    .option('--cursor <next>', 'continue after the previous page (its "next")')
+    .action(async (handler: string, opts: { limit?: string; cursor?: string }, cmd: Command) => {
       const { client, format } = context(cmd);
-      await dlqList(client, format, handler, opts.limit);
+      await dlqList(client, format, handler, opts.limit, opts.cursor);
     });
   dlq
     .command('show')

@@ -85,6 +85,20 @@ export class SelfMetrics {
     labelNames: ['handler'],
     registers: [this.registry],
   });
+  readonly queueDiscarded = new Counter({
+    name: 'mixer_queue_discarded_total',
+    help: 'Queued report batches removed undelivered, by handler and reason (handler_removed: its handler left the config for longer than the grace period; batch_expired: its bags outlived their TTL in Redis).',
+    labelNames: ['handler', 'reason'],
+    registers: [this.registry],
+  });
+
+  readonly deadLettersDropped = new Counter({
+    name: 'mixer_dead_letters_dropped_total',
+    help: 'Dead letters dropped by this process, by handler and reason (count, bytes: over the per-handler cap, oldest first; expired: past their TTL).',
+    labelNames: ['handler', 'reason'],
+    registers: [this.registry],
+  });
+
   readonly queueDepth = new Gauge({
     name: 'mixer_queue_depth',
     help: 'Report deliveries by state (waiting, active, delayed, failed = dead letters), over every handler queue.',

@@ -12,9 +12,18 @@ const RECENT_BATCHES = 32;
  */
 const codec = new Packr({ useRecords: true });
 
+/** The bags of a batch are no longer in Redis (expired, or deleted once every handler was done). */
+export class BatchMissingError extends Error {
+  constructor(readonly batch: string) {
+    super(`batch ${batch} is missing from Redis`);
+    this.name = 'BatchMissingError';
+  }
+}
+
 /**
  * Where the bags of queued report batches live in Redis: once per batch, under `<prefix>batch:<id>`,
- * whatever number of handlers take them, until the batch is done with. The handlers of one batch
+ * whatever number of handlers take them, until the batch is done with, and at most `ttlMs` (longer
+ * than the longest retry schedule: see `batchTtlMs`), so a batch whose flow is lost cannot stay forever. The handlers of one batch
  * usually run in one process at about the same time, so the last few batches read are kept: one
  * read and one decode per batch instead of one per handler.
  */
@@ -24,6 +33,8 @@ export class BatchStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** Lifetime of a stored batch, ms. */
+    readonly ttlMs: number,
   ) {}
 
   key(id: string): string {
@@ -31,7 +42,7 @@ export class BatchStore {
   }
 
   async put(id: string, bags: readonly BagValues[]): Promise<void> {
-    await this.redis.set(this.key(id), codec.pack(bags));
+    await this.redis.set(this.key(id), codec.pack(bags), 'PX', this.ttlMs);
   }
 
   async delete(id: string): Promise<void> {
@@ -44,7 +55,7 @@ export class BatchStore {
     let pending = this.recent.get(key);
     if (!pending) {
       pending = this.redis.getBuffer(key).then((raw) => {
-        if (raw === null) throw new Error(`batch ${id} is missing from Redis`);
+        if (raw === null) throw new BatchMissingError(id);
         return codec.unpack(raw) as BagValues[];
       });
       this.recent.set(key, pending);

@@ -7,10 +7,14 @@ import { MixerError } from '../base/errors';
 import { withTimeout } from '../base/timeout';
 import { runAttempt } from './attempt';
 import type { AttemptDeps } from './attempt';
-import { BatchStore } from './batch-store';
-import { RedisDeadLetters } from './dead-letters';
-import { backoffDelay } from './report-queue';
-import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
+import type { Counter } from 'prom-client';
+import { BatchMissingError, BatchStore } from './batch-store';
+import { lettersToReplay } from './dead-letters';
+import type { DeadLetterDropSink, DeadLetterLimits } from './dead-letters';
+import { RedisDeadLetters } from './redis-dead-letters';
+import { RemovedHandlers } from './removed-handlers';
+import { backoffDelay, batchTtlMs, queueAttempts } from './report-queue';
+import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
 
 const BATCH_QUEUE = 'reports';
 
@@ -21,6 +25,16 @@ export function handlerQueueName(handler: string): string {
 
 /** Parent job data: the batch's bags are in the {@link BatchStore}, under the parent's id. */
 type ParentData = Record<string, never>;
+
+/** What the Redis queue needs besides an attempt's dependencies. */
+export interface BullmqQueueDeps extends Omit<AttemptDeps, 'deadLetters'> {
+  /** Bounds of each handler's dead letters (default `DEFAULT_DEAD_LETTER_LIMITS`). */
+  deadLetterLimits?: DeadLetterLimits;
+  /** Told of dead letters dropped (caps, TTL). */
+  onDeadLetterDrop?: DeadLetterDropSink;
+  /** `mixer_queue_discarded_total{handler, reason}`: batches removed undelivered. */
+  discarded?: Counter<'handler' | 'reason'>;
+}
 
 interface ChildData {
   handler: string;
@@ -52,11 +66,12 @@ export class BullmqQueue implements ReportQueue {
   private closing: Promise<void> | undefined;
   readonly deadLetterStore: RedisDeadLetters;
   private readonly attemptDeps: AttemptDeps;
+  private readonly removed: RemovedHandlers;
 
   constructor(
     redisUrl: string,
     private readonly prefix: string,
-    private readonly deps: Omit<AttemptDeps, 'deadLetters'>,
+    private readonly deps: BullmqQueueDeps,
   ) {
     // Producer: fail fast when Redis is away, so /v1/report answers 503 instead of hanging.
     this.producerConn = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2000) });
@@ -66,9 +81,17 @@ export class BullmqQueue implements ReportQueue {
     this.workerConn.on('error', () => undefined);
     this.flows = new FlowProducer({ connection: this.producerConn, prefix: this.bullPrefix });
     this.flows.on('error', () => undefined);
-    this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix);
-    this.batches = new BatchStore(this.producerConn, prefix);
+    this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix, deps.deadLetterLimits, deps.onDeadLetterDrop);
+    this.batches = new BatchStore(this.producerConn, prefix, batchTtlMs(deps.delivery));
     this.attemptDeps = { ...deps, deadLetters: this.deadLetterStore };
+    this.removed = new RemovedHandlers(
+      { producer: this.producerConn, worker: this.workerConn, bullPrefix: this.bullPrefix, prefix, queueName: handlerQueueName },
+      deps.delivery.removedHandlerGraceMs,
+      (h) => this.deps.store.current.reportHandlers.includes(h),
+      deps.discarded,
+      deps.log,
+      deps.logger,
+    );
   }
 
   private get bullPrefix(): string {
@@ -89,7 +112,7 @@ export class BullmqQueue implements ReportQueue {
     return {
       jobId: id,
       // BullMQ may retry a few times more than the policy, so a failed dead-letter write is retried too.
-      attempts: this.deps.delivery.attempts + 5,
+      attempts: queueAttempts(this.deps.delivery),
       backoff: { type: 'custom' },
       removeOnComplete: true,
       removeOnFail: { age: 7 * 24 * 3600 },
@@ -149,18 +172,30 @@ export class BullmqQueue implements ReportQueue {
     this.batchWorker.on('error', (err) => this.deps.log.warn('worker:reports', { err: err.message }, 'batch worker error'));
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
+    void this.removed
+      .adoptOrphans()
+      .catch((err: unknown) =>
+        this.deps.logger.warn(
+          { err: (err as Error).message },
+          'cannot list the queues of removed handlers (Redis down?); they are looked for at the next start',
+        ),
+      );
   }
 
   /** Runs one worker per handler of the live config; handlers that left the config stop being consumed. */
   private sync(handlers: readonly string[]): void {
     if (this.closing) return;
     const want = new Set(handlers);
-    for (const h of want) if (!this.workers.has(h)) this.workers.set(h, this.startHandlerWorker(h));
+    const added = [...want].filter((h) => !this.workers.has(h));
+    void this.removed
+      .live(added)
+      .catch((err: unknown) => this.deps.log.warn('queue-handlers', { err: (err as Error).message }, 'cannot record the handlers that have queues'));
+    for (const h of added) this.workers.set(h, this.startHandlerWorker(h));
     for (const [h, w] of this.workers) {
       if (!want.has(h)) {
         this.workers.delete(h);
         void w.close();
-        this.deps.logger.info({ handler: h }, 'handler left the config: its queue is no longer consumed here');
+        this.removed.removed(h);
       }
     }
   }
@@ -181,7 +216,18 @@ export class BullmqQueue implements ReportQueue {
 
   private async process(handler: string, job: Job<ChildData>): Promise<string> {
     const batch = job.data.batch ?? job.id!;
-    const bags = job.data.bags ?? (await this.parentBags(job));
+    let bags = job.data.bags;
+    if (!bags) {
+      try {
+        bags = await this.parentBags(job);
+      } catch (err) {
+        if (!(err instanceof BatchMissingError)) throw err;
+        // Its TTL passed (it waited longer than a day beyond its retries): nothing left to deliver.
+        this.deps.discarded?.inc({ handler, reason: 'batch_expired' });
+        this.deps.log.warn(`expired:${handler}`, { handler, batch }, 'a queued batch outlived its TTL in Redis and cannot be delivered');
+        return 'expired';
+      }
+    }
     return runAttempt(this.attemptDeps, handler, batch, bags, job.attemptsMade + 1);
   }
 
@@ -212,8 +258,8 @@ export class BullmqQueue implements ReportQueue {
     return d;
   }
 
-  deadLetters(handler: string, limit = 100): Promise<DeadLetter[]> {
-    return this.deadLetterStore.list(handler, limit);
+  deadLetterPage(handler: string, opts: { limit: number; cursor?: string }): Promise<DeadLetterPage> {
+    return this.deadLetterStore.page(handler, opts.limit, opts.cursor);
   }
 
   deadLetter(handler: string, id: string): Promise<DeadLetter | undefined> {
@@ -221,9 +267,7 @@ export class BullmqQueue implements ReportQueue {
   }
 
   async replay(handler: string, ids?: readonly string[]): Promise<number> {
-    const all = ids
-      ? (await Promise.all(ids.map((id) => this.deadLetterStore.get(handler, id)))).filter((d): d is DeadLetter => !!d)
-      : await this.deadLetterStore.list(handler, 10_000);
+    const all = await lettersToReplay(this.deadLetterStore, handler, ids);
     for (const dl of all) {
       const data: ChildData = { handler, bags: [...dl.bags], batch: dl.id };
       await this.queue(handler).add('deliver', data, { ...this.childOpts(`${dl.id}-replay-${Date.now()}`), ignoreDependencyOnFailure: undefined });
@@ -240,6 +284,7 @@ export class BullmqQueue implements ReportQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.unsubscribe?.();
+      await this.removed.close();
       await Promise.all([...this.workers.values()].map((w) => w.close()));
       await this.batchWorker?.close();
       await Promise.all([...this.queues.values()].map((q) => q.close()));

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../base/errors';
 import { runAttempt, RetryLater } from './attempt';
+import type { Counter } from 'prom-client';
 import type { AttemptDeps } from './attempt';
+import { lettersToReplay } from './dead-letters';
 import type { MemoryDeadLetters } from './dead-letters';
 import { backoffDelay } from './report-queue';
-import type { DeadLetter, QueueDepth, ReportQueue } from './report-queue';
+import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
 
 interface Item {
   id: string;
@@ -18,13 +20,17 @@ class Lane {
   readonly pending: Item[] = [];
   active = 0;
   delayed = 0;
+  /** Set while the handler is out of the live config: when its grace period ends. */
+  removal: NodeJS.Timeout | undefined;
   constructor(readonly handler: string) {}
 }
 
 /**
  * The embedded in-process queue (no `REDIS_URL`): same interface and delivery semantics as the
  * Redis queue, held in memory. Bounded by `maxBatches` (then enqueue answers 503); shutdown drains it;
- * a crash loses it.
+ * a crash loses it. The batches of a handler that leaves the config are held for
+ * `delivery.removedHandlerGraceMs`, then removed (counted in `discarded{reason="handler_removed"}`
+ * and logged) unless it came back; at shutdown they are removed at once.
  */
 export class EmbeddedQueue implements ReportQueue {
   readonly kind = 'embedded' as const;
@@ -36,10 +42,16 @@ export class EmbeddedQueue implements ReportQueue {
   private closing: Promise<void> | undefined;
   private queued = 0;
 
+  private unsubscribe: (() => void) | undefined;
+
   constructor(
-    private readonly deps: AttemptDeps & { deadLetters: MemoryDeadLetters },
+    private readonly deps: AttemptDeps & { deadLetters: MemoryDeadLetters; discarded?: Counter<'handler' | 'reason'> },
     private readonly maxBatches = 10_000,
   ) {}
+
+  private isLive(handler: string): boolean {
+    return this.deps.store.current.reportHandlers.includes(handler);
+  }
 
   async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
@@ -53,7 +65,36 @@ export class EmbeddedQueue implements ReportQueue {
 
   startWorkers(): void {
     this.running = true;
+    this.unsubscribe ??= this.deps.store.onChange(() => {
+      for (const lane of this.lanes.values()) this.pump(lane);
+    });
     for (const lane of this.lanes.values()) this.pump(lane);
+  }
+
+  /** The lane's handler is not in the live config: its batches wait out the grace period, then go. */
+  private hold(lane: Lane): void {
+    if (lane.removal || this.closing) return;
+    this.deps.logger.info(
+      { handler: lane.handler, graceMs: this.deps.delivery.removedHandlerGraceMs },
+      'handler left the config: its queued batches are removed after the grace period unless it comes back',
+    );
+    lane.removal = setTimeout(() => {
+      lane.removal = undefined;
+      if (this.isLive(lane.handler)) this.pump(lane);
+      else this.discard(lane);
+    }, this.deps.delivery.removedHandlerGraceMs);
+    lane.removal.unref();
+  }
+
+  /** Removes the lane's waiting batches, counted and logged (batches in a backoff go when it ends). */
+  private discard(lane: Lane): void {
+    const n = lane.pending.length;
+    if (n === 0) return;
+    lane.pending.length = 0;
+    this.queued -= n;
+    this.deps.discarded?.inc({ handler: lane.handler, reason: 'handler_removed' }, n);
+    this.deps.logger.warn({ handler: lane.handler, discarded: n }, 'removed the queued batches of a handler that left the config');
+    if (this.queued === 0) for (const fn of this.idle) fn();
   }
 
   private lane(handler: string): Lane {
@@ -71,6 +112,15 @@ export class EmbeddedQueue implements ReportQueue {
 
   private pump(lane: Lane): void {
     if (!this.running) return;
+    if (!this.isLive(lane.handler)) {
+      if (this.closing) this.discard(lane);
+      else if (lane.pending.length > 0) this.hold(lane);
+      return;
+    }
+    if (lane.removal) {
+      clearTimeout(lane.removal);
+      lane.removal = undefined;
+    }
     while (lane.active < this.deps.delivery.concurrency && lane.pending.length > 0) {
       const item = lane.pending.shift()!;
       lane.active++;
@@ -118,8 +168,8 @@ export class EmbeddedQueue implements ReportQueue {
     return d;
   }
 
-  deadLetters(handler: string, limit = 100): Promise<DeadLetter[]> {
-    return this.deps.deadLetters.list(handler, limit);
+  deadLetterPage(handler: string, opts: { limit: number; cursor?: string }): Promise<DeadLetterPage> {
+    return this.deps.deadLetters.page(handler, opts.limit, opts.cursor);
   }
 
   deadLetter(handler: string, id: string): Promise<DeadLetter | undefined> {
@@ -127,9 +177,7 @@ export class EmbeddedQueue implements ReportQueue {
   }
 
   async replay(handler: string, ids?: readonly string[]): Promise<number> {
-    const all = ids
-      ? (await Promise.all(ids.map((id) => this.deps.deadLetters.get(handler, id)))).filter((d): d is DeadLetter => !!d)
-      : await this.deps.deadLetters.list(handler, Number.MAX_SAFE_INTEGER);
+    const all = await lettersToReplay(this.deps.deadLetters, handler, ids);
     for (const dl of all) {
       await this.deps.deadLetters.remove(handler, dl.id);
       this.push(handler, { id: dl.id, bags: dl.bags, attempt: 0 });
@@ -144,9 +192,13 @@ export class EmbeddedQueue implements ReportQueue {
   /** Drains: waits until every queued batch is delivered or dead-lettered (retries run at once), up to `timeoutMs`. */
   close(timeoutMs = 30_000): Promise<void> {
     this.closing ??= (async () => {
+      this.unsubscribe?.();
+      for (const l of this.lanes.values()) if (l.removal) clearTimeout(l.removal);
       this.running = true;
       for (const t of [...this.delayed.keys()]) this.wake(t);
       for (const l of this.lanes.values()) this.pump(l);
+      // Handlers that left the config: nothing will deliver their batches now.
+      for (const l of this.lanes.values()) if (!this.isLive(l.handler)) this.discard(l);
       if (this.queued > 0) {
         await new Promise<void>((resolve) => {
           const done = (): void => {

@@ -15,6 +15,29 @@ export interface DeadLetter {
   failedAt: string;
 }
 
+/** A dead letter as listed: everything but the bags, with their count and the entry's size. */
+export interface DeadLetterSummary {
+  id: string;
+  handler: string;
+  /** How many bags the batch holds. */
+  bags: number;
+  /** Bytes the dead letter takes (its JSON), held against the handler's byte cap. */
+  bytes: number;
+  attempts: number;
+  error: string;
+  permanent: boolean;
+  failedAt: string;
+}
+
+/** One page of a handler's dead letters, newest first. */
+export interface DeadLetterPage {
+  items: DeadLetterSummary[];
+  /** Dead letters the handler has now (not expired). */
+  count: number;
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
 /** Job counts over every handler queue, by state (for `mixer_queue_depth{state}`). */
 export interface QueueDepth {
   waiting: number;
@@ -35,9 +58,44 @@ export interface DeliveryOptions {
   timeoutMs: number;
   /** Batches one handler processes at once (default 4). */
   concurrency: number;
+  /**
+   * How long the queued batches of a handler that left the config are kept in case it comes back,
+   * ms (MIXER_REMOVED_HANDLER_GRACE_MS, default 10 min); then they are removed, counted and logged.
+   */
+  removedHandlerGraceMs: number;
 }
 
-export const DEFAULT_DELIVERY: DeliveryOptions = { attempts: 12, backoffMs: 500, maxBackoffMs: 30_000, timeoutMs: 30_000, concurrency: 4 };
+export const DEFAULT_DELIVERY: DeliveryOptions = {
+  attempts: 12,
+  backoffMs: 500,
+  maxBackoffMs: 30_000,
+  timeoutMs: 30_000,
+  concurrency: 4,
+  removedHandlerGraceMs: 600_000,
+};
+
+/** Attempts the Redis queue allows a delivery: the policy's, and a few more in case a dead-letter write fails. */
+export function queueAttempts(d: Pick<DeliveryOptions, 'attempts'>): number {
+  return d.attempts + 5;
+}
+
+/** What a batch may wait in its queue before its first attempt, beyond its retries: one day. */
+export const QUEUE_WAIT_ALLOWANCE_MS = 24 * 3_600_000;
+
+/**
+ * The longest a delivery can take from its first attempt to its last, ms: every attempt running
+ * into the timeout and every backoff at its longest (the cap, plus the 50% jitter).
+ */
+export function longestRetryScheduleMs(d: Pick<DeliveryOptions, 'attempts' | 'backoffMs' | 'maxBackoffMs' | 'timeoutMs'>): number {
+  let total = 0;
+  for (let a = 1; a <= queueAttempts(d); a++) total += d.timeoutMs + 1.5 * Math.min(d.maxBackoffMs, d.backoffMs * 2 ** (a - 1));
+  return Math.ceil(total);
+}
+
+/** TTL of a stored batch's bags, ms: the longest retry schedule plus {@link QUEUE_WAIT_ALLOWANCE_MS}. */
+export function batchTtlMs(d: Pick<DeliveryOptions, 'attempts' | 'backoffMs' | 'maxBackoffMs' | 'timeoutMs'>): number {
+  return longestRetryScheduleMs(d) + QUEUE_WAIT_ALLOWANCE_MS;
+}
 
 /** Exponential backoff with jitter: attempt 1 waits ~backoffMs, then doubling, capped. */
 export function backoffDelay(attemptsMade: number, opts: Pick<DeliveryOptions, 'backoffMs' | 'maxBackoffMs'>): number {
@@ -61,7 +119,8 @@ export interface ReportQueue {
   /** Starts consuming (a worker); the set of handler queues follows the live config. */
   startWorkers(): void;
   depth(): Promise<QueueDepth>;
-  deadLetters(handler: string, limit?: number): Promise<DeadLetter[]>;
+  /** A page of `handler`'s dead letters, newest first, without their bags (`cursor`: the last page's `next`). */
+  deadLetterPage(handler: string, opts: { limit: number; cursor?: string }): Promise<DeadLetterPage>;
   deadLetter(handler: string, id: string): Promise<DeadLetter | undefined>;
   /** Puts dead letters of `handler` back in its queue (all, or those in `ids`); returns how many. */
   replay(handler: string, ids?: readonly string[]): Promise<number>;

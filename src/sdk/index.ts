@@ -29,6 +29,7 @@ export type {
   Status,
 } from './adapter';
 export { JobMarkers } from './job-markers';
+export { isTruncatedLabelValue, truncateLabelValue } from './label-value';
 export type { ThrottledLog } from '../base/throttled-log';
 export { GO_DURATION_FORMAT, GoDuration, StringEnum, validateParams } from './params';
 export type { ParamsResult } from './params';

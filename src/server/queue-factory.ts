@@ -12,10 +12,20 @@ import type { Settings } from './settings';
 /** The report queue for these settings: BullMQ when `REDIS_URL` is set, the embedded queue otherwise. */
 export function createReportQueue(settings: Settings, store: ConfigStore, metrics: SelfMetrics, logger: Logger): ReportQueue {
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...settings.delivery };
-  const deps = { store, delivery, retries: metrics.queueRetries, log: new ThrottledLog(logger), logger };
+  const log = new ThrottledLog(logger);
+  const deps = { store, delivery, retries: metrics.queueRetries, log, logger };
+  const onDeadLetterDrop = (handler: string, reason: string, n: number): void => {
+    metrics.deadLettersDropped.inc({ handler, reason }, n);
+    log.warn(`dlq-drop:${handler}:${reason}`, { handler, reason, dropped: n, limits: settings.deadLetters }, 'dead letters dropped (cap or TTL)');
+  };
   const queue: ReportQueue = settings.redisUrl
-    ? new BullmqQueue(settings.redisUrl, settings.keyPrefix, deps)
-    : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters() });
+    ? new BullmqQueue(settings.redisUrl, settings.keyPrefix, {
+        ...deps,
+        deadLetterLimits: settings.deadLetters,
+        onDeadLetterDrop,
+        discarded: metrics.queueDiscarded,
+      })
+    : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop), discarded: metrics.queueDiscarded });
   metrics.observeQueue(queue as unknown as Parameters<SelfMetrics['observeQueue']>[0]);
   return queue;
 }

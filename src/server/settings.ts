@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { DeadLetterLimits } from '../queue/dead-letters';
 import type { DeliveryOptions } from '../queue/report-queue';
 import { parseRedactedHeaders } from '../attributes/redact';
 
@@ -41,8 +42,13 @@ export interface Settings {
   worker: boolean;
   /** MIXER_METRICS_PORT: where `mixer worker` serves /metrics, default 9093. */
   metricsPort: number;
-  /** Report delivery policy: MIXER_REPORT_ATTEMPTS, MIXER_REPORT_BACKOFF_MS, MIXER_REPORT_MAX_BACKOFF_MS, MIXER_REPORT_TIMEOUT_MS, MIXER_REPORT_CONCURRENCY. */
+  /**
+   * Report delivery policy: MIXER_REPORT_ATTEMPTS, MIXER_REPORT_BACKOFF_MS, MIXER_REPORT_MAX_BACKOFF_MS, MIXER_REPORT_TIMEOUT_MS,
+   * MIXER_REPORT_CONCURRENCY, MIXER_REMOVED_HANDLER_GRACE_MS.
+   */
   delivery: Partial<DeliveryOptions>;
+  /** Dead-letter bounds per handler: MIXER_DEAD_LETTER_MAX_COUNT, MIXER_DEAD_LETTER_MAX_BYTES, MIXER_DEAD_LETTER_TTL_S. */
+  deadLetters: DeadLetterLimits;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -57,7 +63,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters'>, string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -88,6 +94,12 @@ export function resolveSettings(
       maxBackoffMs: int('MIXER_REPORT_MAX_BACKOFF_MS', env.MIXER_REPORT_MAX_BACKOFF_MS, 30_000, 1),
       timeoutMs: int('MIXER_REPORT_TIMEOUT_MS', env.MIXER_REPORT_TIMEOUT_MS, 30_000, 1),
       concurrency: int('MIXER_REPORT_CONCURRENCY', env.MIXER_REPORT_CONCURRENCY, 4, 1),
+      removedHandlerGraceMs: int('MIXER_REMOVED_HANDLER_GRACE_MS', env.MIXER_REMOVED_HANDLER_GRACE_MS, 600_000, 0),
+    },
+    deadLetters: {
+      maxCount: int('MIXER_DEAD_LETTER_MAX_COUNT', env.MIXER_DEAD_LETTER_MAX_COUNT, 1000, 1),
+      maxBytes: int('MIXER_DEAD_LETTER_MAX_BYTES', env.MIXER_DEAD_LETTER_MAX_BYTES, 64 * 1024 * 1024, 1024),
+      ttlMs: int('MIXER_DEAD_LETTER_TTL_S', env.MIXER_DEAD_LETTER_TTL_S, 7 * 24 * 3600, 1) * 1000,
     },
   };
 }

@@ -312,7 +312,8 @@
         graph.elements.nodes.length +
         ' nodes, ' +
         graph.elements.edges.length +
-        ' edges';
+        ' edges' +
+        (graph.omittedEdges > 0 ? ' (the ' + graph.omittedEdges + ' least busy left out)' : '');
       setState(empty ? 'empty' : 'ready');
     } catch (err) {
       if (seq !== state.seq) return;

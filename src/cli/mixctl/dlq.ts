@@ -23,10 +23,15 @@ export function deadLetterPath(handler: string, ...rest: string[]): string {
 
 const shorten = (s: string | undefined, n = 60): string => (s === undefined ? '' : s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
-/** `mixctl dlq list <handler> [--limit n]`: newest first. */
-export async function dlqList(client: MixerClient, format: OutputFormat, handler: string, limit: string | undefined): Promise<void> {
+/** `mixctl dlq list <handler> [--limit n] [--cursor next]`: newest first, one page. */
+export async function dlqList(client: MixerClient, format: OutputFormat, handler: string, limit: string | undefined, cursor?: string): Promise<void> {
   if (limit !== undefined && !/^[1-9]\d*$/.test(limit)) throw usageError(`--limit: ${JSON.stringify(limit)} is not a positive integer`);
-  const a = (await client.json('GET', deadLetterPath(handler), { query: { limit } })) as { handler?: string; count?: number; items?: DeadLetterView[] };
+  const a = (await client.json('GET', deadLetterPath(handler), { query: { limit, cursor } })) as {
+    handler?: string;
+    count?: number;
+    items?: DeadLetterView[];
+    next?: string;
+  };
   emit(format, a, () => {
     const items = a.items ?? [];
     const head = `${a.handler ?? handler}: ${a.count ?? items.length} dead letter(s)`;
@@ -39,7 +44,8 @@ export async function dlqList(client: MixerClient, format: OutputFormat, handler
       d.permanent ? 'yes' : 'no',
       shorten(d.error),
     ]);
-    return `${head}\n${renderTable(['id', 'failed at', 'attempts', 'bags', 'permanent', 'error'], rows)}`;
+    const more = a.next === undefined ? '' : `\nmore: mixctl dlq list ${handler} --cursor '${a.next}'`;
+    return `${head}\n${renderTable(['id', 'failed at', 'attempts', 'bags', 'permanent', 'error'], rows)}${more}`;
   });
 }
 

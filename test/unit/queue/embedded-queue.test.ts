@@ -38,7 +38,14 @@ async function queueWith(params: object, delivery: Partial<{ attempts: number; b
     {
       store: source(snapshot),
       deadLetters,
-      delivery: { attempts: delivery.attempts ?? 3, backoffMs: delivery.backoffMs ?? 5, maxBackoffMs: 20, timeoutMs: 1000, concurrency: 2 },
+      delivery: {
+        attempts: delivery.attempts ?? 3,
+        backoffMs: delivery.backoffMs ?? 5,
+        maxBackoffMs: 20,
+        timeoutMs: 1000,
+        concurrency: 2,
+        removedHandlerGraceMs: 60_000,
+      },
       retries: new Counter({ name: 'retries_test', help: 'h', labelNames: ['handler'], registers: [new Registry()] }),
       log: new ThrottledLog(silentLogger()),
       logger: silentLogger(),
@@ -81,7 +88,7 @@ describe('queue/embedded-queue', () => {
     await queue.enqueue([{}], ['default/h']);
     await waitFor('one dead letter', async () => (await deadLetters.counts())['default/h'] === 1);
     assert.equal(counting.calls, 1, 'a permanent error is not retried');
-    const [dl] = await queue.deadLetters('default/h');
+    const [dl] = (await queue.deadLetterPage('default/h', { limit: 10 })).items;
     assert.ok(dl.permanent && dl.attempts === 1 && dl.error === 'sink down');
     assert.equal(await queue.replay('default/h'), 1);
     await waitFor('the replayed batch is delivered', () => counting.bags === 1);

@@ -4,6 +4,9 @@ import { graphAdapter } from '../../../../adapters/graph';
 import { resolveGraphConfig } from '../../../../adapters/graph/config';
 import type { GraphConfig } from '../../../../adapters/graph/config';
 import { GraphHandler } from '../../../../adapters/graph/handler';
+import { toGraphJson } from '../../../../adapters/graph/render';
+import { DEFAULT_WINDOW, windowRange } from '../../../../adapters/graph/windows';
+import type { WindowName } from '../../../../adapters/graph/windows';
 import type { InstanceValue } from '../../../../src/sdk/adapter';
 import { createAdapterEnv } from '../../../../src/sdk/env';
 import type { OwnedAdapterEnv } from '../../../../src/sdk/env';
@@ -96,16 +99,27 @@ interface GraphJson {
   timestamp: number;
   duration: number;
   window: string;
+  omittedEdges: number;
   elements: {
     nodes: Array<{ data: Record<string, string> }>;
     edges: Array<{ data: Record<string, string | number> & { id: string; source: string; target: string } }>;
   };
 }
 
+/**
+ * The graph JSON of `window` as of the handler's clock, read afresh (the `/v1/graph` route would
+ * answer from its per-bucket cache; the tests of counting report and read within one bucket).
+ */
+export async function graphJson(handler: GraphHandler, query: { window?: WindowName } = {}): Promise<GraphJson> {
+  const window = query.window ?? DEFAULT_WINDOW;
+  const view = await handler.graph(window);
+  return JSON.parse(JSON.stringify(toGraphJson(view, windowRange(window, view.now).windowMs))) as GraphJson;
+}
+
 /** Calls the handler's `/v1/graph` route and returns the JSON body. */
-export async function graphJson(handler: GraphHandler, query: Record<string, string> = {}): Promise<GraphJson> {
+export async function routeJson(handler: GraphHandler, query: Record<string, string> = {}): Promise<GraphJson> {
   const answer = await handler.routes['/v1/graph'](query);
-  return answer.body as GraphJson;
+  return (typeof answer.body === 'string' ? JSON.parse(answer.body) : answer.body) as GraphJson;
 }
 
 /** The edge from `source` to `target` in a graph JSON, or undefined. */

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { graphAdapter } from '../../../../adapters/graph';
 import { isPermanent, RouteError } from '../../../../src/sdk/adapter';
 import { runAdapterConformance } from '../../../../src/sdk/conformance';
+import type { WindowName } from '../../../../adapters/graph/windows';
 import { BACKEND_V1, BACKEND_V2, Clock, deleteKeys, edge, edgeOf, FRONTEND, graphJson, Harness, INGRESS, REDIS_URL, T0, testPrefix, times } from './fixtures';
 
 runAdapterConformance(graphAdapter, {
@@ -149,7 +150,7 @@ for (const mode of ['memory', 'redis'] as const) {
       clock.advance(2 * 60_000);
       await handler.report(times(3, edge(FRONTEND, BACKEND_V2, 'backend')), { jobId: 'at-2m', attempt: 1 });
       const requests = async (window: string): Promise<string> => {
-        const g = await graphJson(handler, { window });
+        const g = await graphJson(handler, { window: window as WindowName });
         return g.elements.edges
           .map((e) => `${e.data.target}=${e.data.requests}`)
           .sort()
@@ -178,7 +179,8 @@ for (const mode of ['memory', 'redis'] as const) {
         ],
         { jobId: 'stamped', attempt: 1 },
       );
-      const targets = async (window: string): Promise<string[]> => (await graphJson(handler, { window })).elements.edges.map((e) => e.data.target).sort();
+      const targets = async (window: string): Promise<string[]> =>
+        (await graphJson(handler, { window: window as WindowName })).elements.edges.map((e) => e.data.target).sort();
       assert.deepEqual(await targets('1m'), [APP.v2]);
       assert.deepEqual(await targets('5m'), [APP.v1, APP.v2]);
     });

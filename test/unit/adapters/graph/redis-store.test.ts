@@ -55,9 +55,14 @@ describe('graph adapter: Redis state @redis', () => {
     const { handler } = harness.handler(clock);
     await handler.report([edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V2, 'backend')], { jobId: 'layout', attempt: 1 });
     const keys = (await redis.keys(`${prefix}*`)).sort();
-    assert.equal(keys.length, 3, keys.join(', '));
-    const fine = keys.find((k) => k.includes('{graph}:b:10s:'));
-    const coarse = keys.find((k) => k.includes('{graph}:b:1m:'));
+    assert.equal(keys.length, 5, keys.join(', '));
+    const fine = keys.find((k) => k.includes('{graph}:b:10s:') && !k.endsWith(':bytes'));
+    const coarse = keys.find((k) => k.includes('{graph}:b:1m:') && !k.endsWith(':bytes'));
+    for (const bucket of [fine, coarse]) {
+      const bytes = Number(await redis.get(`${bucket}:bytes`));
+      assert.ok(bytes > 200 && bytes < 2000, `${bucket}:bytes = ${bytes}`);
+      assert.equal(Math.abs((await redis.pttl(`${bucket}:bytes`)) - (await redis.pttl(bucket!))) < 1000, true, 'the byte count expires with its bucket');
+    }
     const marker = keys.find((k) => k.endsWith('{graph}:job:layout'));
     assert.ok(fine && coarse && marker, keys.join(', '));
     assert.equal(await redis.hlen(fine), 2, 'one field per edge');

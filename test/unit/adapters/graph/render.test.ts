@@ -48,7 +48,14 @@ function parseDot(text: string): { nodes: Map<string, string>; edges: Array<{ fr
 
 async function viewOf(instances: ReturnType<typeof edge>[]) {
   const store = new MemoryGraphStore(100);
-  await store.apply('j', aggregate(instances.map(observationOf), T0), T0);
+  await store.apply(
+    'j',
+    aggregate(
+      instances.map((i) => observationOf(i)),
+      T0,
+    ),
+    T0,
+  );
   const range = windowRange('5m', T0);
   return buildGraph(await store.read(range, T0), '5m', range, T0);
 }

@@ -104,8 +104,10 @@ describe('prometheus handler: state shared through Redis @redis', () => {
     const ids = Object.fromEntries(a.handler.settings.metrics.map((m) => [m.name, m.schemaId]));
     assert.deepEqual(keys, [
       `${base}job:layout`,
+      `${base}m:latency_ms:${ids.latency_ms}:bytes`,
       `${base}m:latency_ms:${ids.latency_ms}:seen`,
       `${base}m:latency_ms:${ids.latency_ms}:v`,
+      `${base}m:requests_total:${ids.requests_total}:bytes`,
       `${base}m:requests_total:${ids.requests_total}:seen`,
       `${base}m:requests_total:${ids.requests_total}:v`,
     ]);
