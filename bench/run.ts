@@ -5,6 +5,7 @@
 import { runCheckBench } from './check';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
+import { runSoakBench } from './soak';
 import { parseBenchArgs } from './options';
 import type { BenchOptions } from './options';
 
@@ -13,6 +14,7 @@ const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>
   check: runCheckBench,
   mesh: runMeshBench,
   report: runReportBench,
+  soak: runSoakBench,
 };
 
 function usage(): string {
