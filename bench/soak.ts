@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- soak [--duration 60] [--warmup 15] [--probe 5] [--load 0.5]`: mixed check and report
- * load at about half of Mixer's capacity, with Redis, for `--duration` seconds; stops by itself.
+ * `npm run bench -- soak [--duration 60] [--warmup 30] [--probe 5] [--load 0.5 | --rate <req/s>]`: mixed check and report
+ * load at about half of Mixer's capacity, with Redis: `--warmup` s not measured, then `--duration` s
+ * measured; stops by itself.
  *
  * 1. Starts a private redis-server (append-only, on a free port) and `mixer serve` (Redis queue, its own
  *    report worker) on the default metrics and graph config plus a deny rule and a memquota rule, so a
@@ -10,27 +11,24 @@
  *    RSS of the Mixer process sampled every second; latency per 10 s window.
  *
  * Prints: the probe's rate and the soak's; per window, answers, p50/p99 and RSS; the RSS slope (least
- * squares, MB/min) after `--warmup` s; p99 of the last window over the first after warm-up, raw and relative
+ * squares, MB/min) over the measured part; p99 of the last window over the first after warm-up, raw and relative
  * to a baseline loaded meanwhile (a bare Node server, bench/bare-server.ts, at a tenth of the rate: the
  * machine's own latency noise); errors; bags answered 202 and counted. Verdict: errors 0, slope under
  * 1 MB/min, p99 drift relative to the baseline under 2, every 202'd bag counted once (exit 1 otherwise).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { freePort, startServer } from './load';
 import { quantile } from './open-loop';
 import type { BenchOptions } from './options';
 import { DENY_FRONTEND_TO_BACKEND, TempConfigDir } from '../test/support/config-dir';
 import { TestRedis } from '../test/support/redis-server';
-import { frontendToBackend } from '../test/support/traffic';
+import { BATCH, REPORT_SHARE, bodies, counted, drain, probe, slope, soak } from './soak-load';
+import type { Outcome } from './soak-load';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const RESULTS_DIR = path.join(REPO, 'bench', 'results');
-const REPORT_SHARE = 0.2;
-const BATCH = 20;
 const WINDOW_S = 10;
-const MAX_IN_FLIGHT = 2000;
 
 const QUOTA = `apiVersion: mixer/v1
 kind: Handler
@@ -52,192 +50,11 @@ spec:
   actions: [{handler: soak-quota, instances: [soakquota]}]
 `;
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-/** Least-squares slope of y over x. */
-function slope(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  if (n < 2) return Number.NaN;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  const sxy = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0);
-  const sxx = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
-  return sxy / sxx;
-}
-
-/** Request bodies: checks of single bags (some denied: frontend → backend), reports of 20 bags. */
-function bodies(): { checks: Buffer[]; reports: Buffer[] } {
-  const bags = frontendToBackend(512, 3).map((r, i) => {
-    // Half the checks come from another caller, so the deny rule allows them.
-    if (i % 2 === 1) return { ...r.bag, 'source.labels': { app: `caller-${i % 16}`, version: 'v1' } };
-    return r.bag;
-  });
-  const checks = bags.map((bag) => Buffer.from(JSON.stringify({ attributes: bag })));
-  const reports = Array.from({ length: 64 }, (_, i) => Buffer.from(JSON.stringify({ attributes: frontendToBackend(BATCH, 100 + i).map((r) => r.bag) })));
-  return { checks, reports };
-}
-
-interface Outcome {
-  kind: 'check' | 'report' | 'baseline';
-  ok: boolean;
-  ms: number;
-  /** Seconds since the soak started, at send. */
-  at: number;
-}
-
-function send(agent: http.Agent, port: number, route: string, body: Buffer): Promise<{ status: number; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: route,
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-        timeout: 10_000,
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - t0 }));
-    req.end(body);
-  });
-}
-
-const expected = (kind: Outcome['kind'], status: number): boolean => (kind === 'report' ? status === 202 : status === 200);
-
-/** Requests counted in `istio_requests_total` (every report bag is one). */
-async function counted(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let n = 0;
-  for (const m of text.matchAll(/^istio_requests_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
-  return n;
-}
-
-/** Waits until `istio_requests_total` reaches `want` (the report queue has caught up); seconds waited. */
-async function drain(port: number, want: number, limitS = 120): Promise<number> {
-  const t0 = performance.now();
-  while ((await counted(port)) < want) {
-    if (performance.now() - t0 > limitS * 1000) throw new Error(`the report queue did not catch up within ${limitS} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return (performance.now() - t0) / 1000;
-}
-
-/**
- * Closed loop: `connections` loops sending the mix back to back for `seconds`, then waits until every
- * bag reported is counted. The rate is requests over probe plus catch-up time: what Mixer sustains end
- * to end (a 202 only queues a report; the worker may still be behind).
- */
-async function probe(
-  port: number,
-  b: ReturnType<typeof bodies>,
-  seconds: number,
-  connections: number,
-): Promise<{ rate: number; errors: number; drainS: number }> {
-  const before = await counted(port);
-  let reports = 0;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  let errors = 0;
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (performance.now() < end) {
-        const n = i++;
-        const kind = n % 5 === 4 ? 'report' : 'check';
-        const r = await send(
-          agent,
-          port,
-          kind === 'check' ? '/v1/check' : '/v1/report',
-          kind === 'check' ? b.checks[n % b.checks.length] : b.reports[n % b.reports.length],
-        );
-        done++;
-        if (!expected(kind, r.status)) errors++;
-        else if (kind === 'report') reports++;
-      }
-    }),
-  );
-  agent.destroy();
-  const drainS = await drain(port, before + reports * BATCH);
-  return { rate: done / (seconds + drainS), errors, drainS };
-}
-
-/**
- * Open loop at `rate` requests/s to Mixer for `seconds`, sampling `pid`'s RSS every second, and at
- * `baseRate` checks/s to the bare server on `basePort` meanwhile: the machine's own latency noise.
- */
-async function soak(port: number, pid: number, b: ReturnType<typeof bodies>, rate: number, seconds: number, basePort: number, baseRate: number) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  const outcomes: Outcome[] = [];
-  const rss: Array<[number, number]> = [];
-  let sent = 0;
-  let baseSent = 0;
-  let inFlight = 0;
-  let shed = 0;
-  const t0 = performance.now();
-  const pending: Array<Promise<void>> = [];
-  await new Promise<void>((resolve) => {
-    const sample = setInterval(() => rss.push([(performance.now() - t0) / 1000, rssMb(pid)]), 1000);
-    const tick = setInterval(() => {
-      const elapsed = (performance.now() - t0) / 1000;
-      if (elapsed >= seconds) {
-        clearInterval(tick);
-        clearInterval(sample);
-        resolve();
-        return;
-      }
-      const baseDue = Math.floor(elapsed * baseRate);
-      while (baseSent < baseDue) {
-        const n = baseSent++;
-        pending.push(
-          send(agent, basePort, '/v1/check', b.checks[n % b.checks.length]).then((r) => {
-            outcomes.push({ kind: 'baseline', ok: r.status === 200, ms: r.ms, at: elapsed });
-          }),
-        );
-      }
-      const due = Math.floor(elapsed * rate);
-      while (sent < due) {
-        const n = sent++;
-        if (inFlight >= MAX_IN_FLIGHT) {
-          shed++;
-          continue;
-        }
-        const kind: 'check' | 'report' = n % Math.round(1 / REPORT_SHARE) === 0 ? 'report' : 'check';
-        inFlight++;
-        pending.push(
-          send(
-            agent,
-            port,
-            kind === 'check' ? '/v1/check' : '/v1/report',
-            kind === 'check' ? b.checks[n % b.checks.length] : b.reports[n % b.reports.length],
-          ).then((r) => {
-            inFlight--;
-            outcomes.push({ kind, ok: expected(kind, r.status), ms: r.ms, at: elapsed });
-          }),
-        );
-      }
-    }, 5);
-  });
-  await Promise.all(pending);
-  agent.destroy();
-  return { outcomes, rss, shed };
-}
-
 /** Runs the soak and prints its figures (see the file's comment). */
 export async function runSoakBench(o: BenchOptions): Promise<void> {
   const num = (name: string, fallback: number): number => (o.flags[name] === undefined ? fallback : Number(o.flags[name]));
   const seconds = o.flags.duration === undefined ? 60 : o.duration;
-  const warmup = num('warmup', 15);
+  const warmup = num('warmup', 30);
   const probeSeconds = num('probe', 5);
   const load = num('load', 0.5);
   const log = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -272,27 +89,28 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
     );
     await probe(port, b, 2, 32); // warm-up, not measured
     const cap = await probe(port, b, probeSeconds, 32);
-    const rate = Math.max(1, Math.round(cap.rate * load));
+    // `--rate <req/s>` fixes the rate instead (to compare runs on a machine whose capacity moves).
+    const rate = o.flags.rate !== undefined ? Number(o.flags.rate) : Math.max(1, Math.round(cap.rate * load));
     const baseRate = Math.max(20, Math.round(rate / 10));
     log(
-      `capacity probe: ${cap.rate.toFixed(0)} req/s end to end (closed loop, 32 connections, ${probeSeconds} s + ${cap.drainS.toFixed(1)} s for the report queue to catch up, ${cap.errors} errors); soak at ${rate} req/s (${load} ×) for ${seconds} s, baseline (bare Node server) at ${baseRate} req/s meanwhile`,
+      `capacity probe: ${cap.rate.toFixed(0)} req/s end to end (closed loop, 32 connections, ${probeSeconds} s + ${cap.drainS.toFixed(1)} s for the report queue to catch up, ${cap.errors} errors); soak at ${rate} req/s (${load} ×) for ${warmup} s of warm-up + ${seconds} s measured, baseline (bare Node server) at ${baseRate} req/s meanwhile`,
     );
 
     const before = await counted(port);
-    const r = await soak(port, server.pid, b, rate, seconds, basePort, baseRate);
+    const r = await soak(port, server.pid, b, rate, warmup + seconds, basePort, baseRate);
     const reported = r.outcomes.filter((x) => x.kind === 'report' && x.ok).length * BATCH;
     const catchUpS = await drain(port, before + reported);
     await new Promise((res) => setTimeout(res, 1000)); // anything counted twice would show by now
     const total = (await counted(port)) - before;
     const mixerOutcomes = r.outcomes.filter((x) => x.kind !== 'baseline');
     const errors = r.outcomes.filter((x) => !x.ok).length + r.shed;
-    const windows: Array<{ from: number; n: number; p50: number; p99: number; baseP99: number; rss: number }> = [];
+    const windows: Array<{ from: number; n: number; p50: number; p99: number; baseP99: number; rss: number; rssMin: number }> = [];
     const sortedMs = (xs: Outcome[], from: number) =>
       xs
         .filter((x) => x.ok && x.at >= from && x.at < from + WINDOW_S)
         .map((x) => x.ms)
         .sort((a, c) => a - c);
-    for (let from = 0; from < seconds; from += WINDOW_S) {
+    for (let from = 0; from < warmup + seconds; from += WINDOW_S) {
       const lat = sortedMs(mixerOutcomes, from);
       const base = sortedMs(
         r.outcomes.filter((x) => x.kind === 'baseline'),
@@ -306,15 +124,20 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
         p99: quantile(lat, 0.99),
         baseP99: quantile(base, 0.99),
         rss: rssIn.length ? Math.max(...rssIn) : Number.NaN,
+        rssMin: rssIn.length ? Math.min(...rssIn) : Number.NaN,
       });
     }
-    log('\n| window (s) | answers | p50 ms | p99 ms | baseline p99 ms | p99 / baseline | RSS MB (max) |\n|---|---|---|---|---|---|---|');
+    log('\n| window (s) | answers | p50 ms | p99 ms | baseline p99 ms | p99 / baseline | RSS MB (min–max) |\n|---|---|---|---|---|---|---|');
     for (const w of windows)
       log(
-        `| ${w.from}–${w.from + WINDOW_S} | ${w.n} | ${w.p50.toFixed(2)} | ${w.p99.toFixed(2)} | ${w.baseP99.toFixed(2)} | ${(w.p99 / w.baseP99).toFixed(1)} | ${w.rss.toFixed(1)} |`,
+        `| ${w.from}–${w.from + WINDOW_S} | ${w.n} | ${w.p50.toFixed(2)} | ${w.p99.toFixed(2)} | ${w.baseP99.toFixed(2)} | ${(w.p99 / w.baseP99).toFixed(1)} | ${w.rssMin.toFixed(1)}–${w.rss.toFixed(1)} |`,
       );
     const after = r.rss.filter(([t]) => t >= warmup);
     const mbPerMin = slope(after) * 60;
+    // The floor of each measured window (RSS just after a GC): its slope is memory kept, where the slope of
+    // every sample also follows the GC sawtooth (several MB) and swings by MB/min from run to run.
+    const floors: Array<[number, number]> = windows.filter((w) => w.from >= warmup).map((w) => [w.from + WINDOW_S / 2, w.rssMin]);
+    const floorMbPerMin = slope(floors) * 60;
     const measured = windows.filter((w) => w.from >= warmup && w.n > 0);
     const first = measured[0];
     const last = measured[measured.length - 1];
@@ -324,15 +147,17 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
     const rssFirst = after.length ? after[0][1] : Number.NaN;
     const rssLast = after.length ? after[after.length - 1][1] : Number.NaN;
     log(
-      `\nRSS after ${warmup} s warm-up: ${rssFirst.toFixed(1)} → ${rssLast.toFixed(1)} MB (ratio ${(rssLast / rssFirst).toFixed(3)}), slope ${mbPerMin.toFixed(2)} MB/min`,
+      `\nRSS after ${warmup} s warm-up: ${rssFirst.toFixed(1)} → ${rssLast.toFixed(1)} MB (ratio ${(rssLast / rssFirst).toFixed(3)}), slope ${mbPerMin.toFixed(2)} MB/min over every 1 s sample, ${floorMbPerMin.toFixed(2)} MB/min over the floor of each 10 s window`,
     );
     log(`p99, last window / first after warm-up: ${p99Ratio.toFixed(2)} raw, ${p99Drift.toFixed(2)} relative to the baseline's p99`);
     log(`report queue caught up ${catchUpS.toFixed(1)} s after the load stopped (${reported} bags answered 202, ${total} counted)`);
     log(
       `answers ${mixerOutcomes.length}, errors ${errors} (non-2xx or transport ${r.outcomes.length - r.outcomes.filter((x) => x.ok).length}, shed by the generator ${r.shed})`,
     );
-    const verdict = errors === 0 && mbPerMin < 1 && p99Drift < 2 && total === reported;
-    log(`verdict: ${verdict ? 'held' : 'DID NOT HOLD'} (errors 0, RSS slope < 1 MB/min, p99 drift relative to the baseline < 2, every 202'd bag counted once)`);
+    const verdict = errors === 0 && floorMbPerMin < 1 && p99Drift < 2 && total === reported;
+    log(
+      `verdict: ${verdict ? 'held' : 'DID NOT HOLD'} (errors 0, RSS floor slope < 1 MB/min, p99 drift relative to the baseline < 2, every 202'd bag counted once)`,
+    );
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     writeFileSync(

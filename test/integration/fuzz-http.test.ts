@@ -209,7 +209,7 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
     cfg?.cleanup();
   });
 
-  /** Posts, timed (a hang is twice over the bound), and checks what every answer must be. */
+  /** Posts, timed (a hang is three tries over the bound), and checks what every answer must be. */
   async function post(route: string, payload: Buffer, type: string, headers: Record<string, string> = {}, onAnswer?: (a: Answer) => void): Promise<Answer> {
     const a = await withinHangBound(
       `POST ${route}`,
@@ -227,7 +227,7 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
           /* checked below */
         }
         const answer = { status: r.status, body };
-        onAnswer?.(answer); // per attempt: a call retried after a slow answer was sent twice
+        onAnswer?.(answer); // per try: a call tried again after a slow answer was sent again
         return answer;
         // A config PUT answers after the whole config is reloaded and compiled: bounded at 2 s, not 100 ms.
       },
