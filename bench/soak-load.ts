@@ -45,6 +45,8 @@ export function bodies(): { checks: Buffer[]; reports: Buffer[] } {
 export interface Outcome {
   kind: 'check' | 'report' | 'baseline';
   ok: boolean;
+  /** HTTP status; 0 for a transport error or a timeout (10 s). */
+  status: number;
   ms: number;
   /** Seconds since the soak started, at send. */
   at: number;
@@ -163,7 +165,7 @@ export async function soak(port: number, pid: number, b: ReturnType<typeof bodie
         const n = baseSent++;
         pending.push(
           send(agent, basePort, '/v1/check', b.checks[n % b.checks.length]).then((r) => {
-            outcomes.push({ kind: 'baseline', ok: r.status === 200, ms: r.ms, at: elapsed });
+            outcomes.push({ kind: 'baseline', ok: r.status === 200, status: r.status, ms: r.ms, at: elapsed });
           }),
         );
       }
@@ -184,7 +186,7 @@ export async function soak(port: number, pid: number, b: ReturnType<typeof bodie
             kind === 'check' ? b.checks[n % b.checks.length] : b.reports[n % b.reports.length],
           ).then((r) => {
             inFlight--;
-            outcomes.push({ kind, ok: expected(kind, r.status), ms: r.ms, at: elapsed });
+            outcomes.push({ kind, ok: expected(kind, r.status), status: r.status, ms: r.ms, at: elapsed });
           }),
         );
       }

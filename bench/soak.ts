@@ -93,7 +93,7 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
     const rate = o.flags.rate !== undefined ? Number(o.flags.rate) : Math.max(1, Math.round(cap.rate * load));
     const baseRate = Math.max(20, Math.round(rate / 10));
     log(
-      `capacity probe: ${cap.rate.toFixed(0)} req/s end to end (closed loop, 32 connections, ${probeSeconds} s + ${cap.drainS.toFixed(1)} s for the report queue to catch up, ${cap.errors} errors); soak at ${rate} req/s (${load} ×) for ${warmup} s of warm-up + ${seconds} s measured, baseline (bare Node server) at ${baseRate} req/s meanwhile`,
+      `capacity probe: ${cap.rate.toFixed(0)} req/s end to end (closed loop, 32 connections, ${probeSeconds} s + ${cap.drainS.toFixed(1)} s for the report queue to catch up, ${cap.errors} errors); soak at ${rate} req/s (${o.flags.rate !== undefined ? '--rate' : `${load} × the probe`}) for ${warmup} s of warm-up + ${seconds} s measured, baseline (bare Node server) at ${baseRate} req/s meanwhile`,
     );
 
     const before = await counted(port);
@@ -104,6 +104,8 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
     const total = (await counted(port)) - before;
     const mixerOutcomes = r.outcomes.filter((x) => x.kind !== 'baseline');
     const errors = r.outcomes.filter((x) => !x.ok).length + r.shed;
+    const failures: Record<string, number> = {};
+    for (const x of r.outcomes) if (!x.ok) failures[`${x.kind} ${x.status || 'transport'}`] = (failures[`${x.kind} ${x.status || 'transport'}`] ?? 0) + 1;
     const windows: Array<{ from: number; n: number; p50: number; p99: number; baseP99: number; rss: number; rssMin: number }> = [];
     const sortedMs = (xs: Outcome[], from: number) =>
       xs
@@ -151,9 +153,7 @@ export async function runSoakBench(o: BenchOptions): Promise<void> {
     );
     log(`p99, last window / first after warm-up: ${p99Ratio.toFixed(2)} raw, ${p99Drift.toFixed(2)} relative to the baseline's p99`);
     log(`report queue caught up ${catchUpS.toFixed(1)} s after the load stopped (${reported} bags answered 202, ${total} counted)`);
-    log(
-      `answers ${mixerOutcomes.length}, errors ${errors} (non-2xx or transport ${r.outcomes.length - r.outcomes.filter((x) => x.ok).length}, shed by the generator ${r.shed})`,
-    );
+    log(`answers ${mixerOutcomes.length}, errors ${errors} (by kind and status: ${JSON.stringify(failures)}, shed by the generator ${r.shed})`);
     const verdict = errors === 0 && floorMbPerMin < 1 && p99Drift < 2 && total === reported;
     log(
       `verdict: ${verdict ? 'held' : 'DID NOT HOLD'} (errors 0, RSS floor slope < 1 MB/min, p99 drift relative to the baseline < 2, every 202'd bag counted once)`,
