@@ -177,9 +177,22 @@ function encode(body: unknown, w: { mangle: string; at: number; byte: number }):
   }
 }
 
+/** What an answer's JSON may hold (each part checked before use); a non-JSON answer is its text. */
+interface AnswerBody {
+  error?: { code?: string; message?: unknown; details?: Array<{ field?: string; reason?: string }> };
+  status?: { code?: unknown };
+  accepted?: unknown;
+}
+
 interface Answer {
   status: number;
-  body: any;
+  body: AnswerBody | string;
+}
+
+/** The JSON body of an answer; fails when it was not a JSON object. */
+function json(a: Answer): AnswerBody {
+  assert.ok(typeof a.body === 'object' && a.body !== null, `a JSON body: ${JSON.stringify(a.body).slice(0, 200)}`);
+  return a.body;
 }
 
 describe('fuzz over HTTP: generated check and report bodies against a real Mixer with Redis', function () {
@@ -220,9 +233,9 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
           body: payload,
         });
         const text = await r.text();
-        let body: unknown = text;
+        let body: AnswerBody | string = text;
         try {
-          body = JSON.parse(text);
+          body = JSON.parse(text) as AnswerBody;
         } catch {
           /* checked below */
         }
@@ -236,9 +249,10 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
     statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
     assert.ok(a.status < 500, `${route} answered ${a.status}: ${JSON.stringify(a.body).slice(0, 300)}\nbody: ${payload.toString().slice(0, 300)}`);
     if (a.status >= 400) {
-      assert.match(a.body?.error?.code ?? '', /^MIXER_ERR_[A-Z_]+$/, `a 4xx carries a stable code: ${JSON.stringify(a.body).slice(0, 200)}`);
-      assert.equal(typeof a.body.error.message, 'string');
-      assert.ok(Array.isArray(a.body.error.details));
+      const error = json(a).error;
+      assert.match(error?.code ?? '', /^MIXER_ERR_[A-Z_]+$/, `a 4xx carries a stable code: ${JSON.stringify(a.body).slice(0, 200)}`);
+      assert.equal(typeof error?.message, 'string');
+      assert.ok(Array.isArray(error?.details));
     }
     assert.equal(mixer.child.exitCode, null, 'Mixer is still running');
     return a;
@@ -248,7 +262,7 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
     await fc.assert(
       fc.asyncProperty(checkBody, wire, async (body, w) => {
         const a = await post('/v1/check', encode(body, w), w.type);
-        if (a.status === 200) assert.equal(typeof a.body.status.code, 'number');
+        if (a.status === 200) assert.equal(typeof json(a).status?.code, 'number');
       }),
       fuzzParams(1500, 101),
     );
@@ -297,8 +311,8 @@ describe('fuzz over HTTP: generated check and report bodies against a real Mixer
       for (let i = 0; i < 2; i++) {
         const a = await post('/v1/config/Handler/default/fuzzed', Buffer.from(text), 'application/yaml', auth);
         assert.equal(a.status, 400);
-        assert.equal(a.body.error.code, 'MIXER_ERR_CONFIG_INVALID');
-        assert.match(a.body.error.details[0].reason, reason);
+        assert.equal(json(a).error?.code, 'MIXER_ERR_CONFIG_INVALID');
+        assert.match(json(a).error?.details?.[0]?.reason ?? '', reason);
       }
     }
     const handlerDoc = fc.record({
