@@ -6,6 +6,7 @@ import { runCardinalityBench } from './cardinality';
 import { runCheckBench } from './check';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
+import { runSoakBench } from './soak';
 import { parseBenchArgs } from './options';
 import type { BenchOptions } from './options';
 
@@ -15,6 +16,7 @@ const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>
   check: runCheckBench,
   mesh: runMeshBench,
   report: runReportBench,
+  soak: runSoakBench,
 };
 
 function usage(): string {

@@ -48,8 +48,10 @@ function count(inst: InstanceValue, field: string): number {
   const v = inst.fields[field];
   if (v === undefined || v === null || v === '') return 0;
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
-  if (!Number.isFinite(n) || n < 0) throw bad(inst, field, `must be a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
+  if (!Number.isFinite(n)) throw bad(inst, field, `must be a number, got ${JSON.stringify(v)}`);
+  // A negative size is a sidecar's nonsense value for one request, not a config error: it counts as 0
+  // rather than failing (and dead-lettering) the whole batch with it.
+  return n < 0 ? 0 : n;
 }
 
 function code(inst: InstanceValue): number {
@@ -64,8 +66,9 @@ function duration(inst: InstanceValue): number | undefined {
   const v = inst.fields.duration;
   if (v === undefined || v === null) return undefined;
   const ms = typeof v === 'number' ? v : typeof v === 'string' ? parseDuration(v) : undefined;
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw bad(inst, 'duration', `must be a non-negative duration (ms), got ${JSON.stringify(v)}`);
-  return ms;
+  if (ms === undefined || !Number.isFinite(ms)) throw bad(inst, 'duration', `must be a duration (ms), got ${JSON.stringify(v)}`);
+  // A negative duration (valid DURATION text, e.g. "-3ms") is one request's clock skew: counted, without a latency.
+  return ms < 0 ? undefined : ms;
 }
 
 function time(inst: InstanceValue): number | undefined {

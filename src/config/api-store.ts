@@ -1,6 +1,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { Logger } from 'pino';
-import { parseConfigText } from './load';
+import { documentToJs, parseConfigText } from './load';
+import { yamlDepthProblem } from './yaml-depth';
 import { locate } from './source';
 import type { ConfigObject } from './source';
 import { MixerError } from '../base/errors';
@@ -165,9 +166,11 @@ export function mergeObjects(files: readonly ConfigObject[], api: readonly Confi
 
 /** The document of a stored record as the client sent it; undefined when it does not parse. */
 export function rawDocument(text: string): unknown {
+  if (yamlDepthProblem(text) !== undefined) return undefined;
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs) || docs.length === 0 || docs[0].errors.length > 0) return undefined;
-  return docs[0].toJS({ maxAliasCount: 100 }) as unknown;
+  const js = documentToJs(docs[0]);
+  return 'value' in js ? js.value : undefined;
 }
 
 /** The API part of one load: the records (a change applied), the version read, and why the store could not be read. */

@@ -1,12 +1,14 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
+import type { Document } from 'yaml';
 import Ajv from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { DEFAULT_NAMESPACE, DOCUMENT_SCHEMAS, KINDS } from './schema';
 import type { ConfigDoc, Kind } from './schema';
 import { substituteEnv } from './env-subst';
 import { detailAt } from './source';
+import { yamlDepthProblem } from './yaml-depth';
 import type { ConfigObject, ConfigSource } from './source';
 import type { ErrorDetail } from '../base/errors';
 
@@ -77,6 +79,11 @@ export async function loadConfigDir(dir: string, env: NodeJS.ProcessEnv = proces
  */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv | null = process.env): LoadResult {
   const result: LoadResult = { objects: [], errors: [] };
+  const tooDeep = yamlDepthProblem(text);
+  if (tooDeep !== undefined) {
+    result.errors.push({ field: file, reason: tooDeep });
+    return result;
+  }
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) {
@@ -101,11 +108,29 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       }
       source.written = written;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
-    const obj = validateDocument(value, source, result.errors);
+    const js = documentToJs(doc);
+    if ('reason' in js) {
+      const start = doc.contents?.range?.[0];
+      result.errors.push({ field: start === undefined ? file : `${file}:${lines.linePos(start).line}`, reason: js.reason });
+      return;
+    }
+    const obj = validateDocument(js.value, source, result.errors);
     if (obj) result.objects.push(obj);
   });
   return result;
+}
+
+/**
+ * The plain value of a parsed YAML document, or why it has none: an alias to an anchor not set before it,
+ * or more than 100 aliases (a "billion laughs" document) make `toJS` throw, and such text is a problem of
+ * the config, reported like any other, never an exception.
+ */
+export function documentToJs(doc: Document.Parsed): { value: unknown } | { reason: string } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100 }) as unknown };
+  } catch (err) {
+    return { reason: `YAML: ${(err as Error).message.split('\n')[0]}` };
+  }
 }
 
 /** Schema-checks one parsed document; pushes problems to `errors` and returns the object when valid. */

@@ -6,7 +6,8 @@ import type { ErrorDetail } from '../../base/errors';
 import { DEFAULT_NAMESPACE, KINDS } from '../../config/schema';
 import { API_SOURCE, configKey, rawDocument } from '../../config/api-store';
 import type { ConfigChange } from '../../config/api-store';
-import { parseConfigText } from '../../config/load';
+import { documentToJs, parseConfigText } from '../../config/load';
+import { yamlDepthProblem } from '../../config/yaml-depth';
 import { locate } from '../../config/source';
 import type { ConfigObject } from '../../config/source';
 import type { ConfigStore } from '../../runtime/config-store';
@@ -188,6 +189,8 @@ function readText(limit: number): RequestHandler {
 
 /** The single document of a body, as sent. YAML problems: 400 CONFIG_INVALID with every one; several documents: 400. */
 function oneDocument(text: string): unknown {
+  const tooDeep = yamlDepthProblem(text);
+  if (tooDeep !== undefined) throw new ConfigError('the body is not valid YAML: 1 problem(s)', [{ field: API_SOURCE, reason: tooDeep }]);
   const docs = parseAllDocuments(text, { uniqueKeys: true });
   const list = Array.isArray(docs) ? docs.filter((d) => d.contents !== null || d.errors.length > 0) : [];
   if (list.some((d) => d.errors.length > 0)) {
@@ -199,7 +202,9 @@ function oneDocument(text: string): unknown {
       details: [{ field: 'body', reason: `${list.length} documents` }],
     });
   }
-  return list[0].toJS({ maxAliasCount: 100 }) as unknown;
+  const js = documentToJs(list[0]);
+  if ('reason' in js) throw new ConfigError('the body is not valid YAML: 1 problem(s)', [{ field: API_SOURCE, reason: js.reason }]);
+  return js.value;
 }
 
 /** Kind, namespace and name of the body must be the URL's (an absent namespace means `default`). */

@@ -107,4 +107,46 @@ spec:
     assert.equal(r.errors[0].field, 'z.yaml:6');
     assert.match(r.errors[0].reason, /ZIPKIN_URL is not set and has no default/);
   });
+
+  it('an alias to an unset anchor or an alias bomb is a problem of that document with its line, never a throw (found by fuzzing)', () => {
+    const good = 'apiVersion: mixer/v1\nkind: Handler\nmetadata: {name: deny}\nspec: {adapter: denier}\n';
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...Array.from(
+        { length: 9 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${`*${String.fromCharCode(97 + i)}, `.repeat(9)}*${String.fromCharCode(97 + i)}]`,
+      ),
+    ].join('\n');
+    const r = parseConfigText(
+      `${good}---\napiVersion: mixer/v1\nkind: Handler\nmetadata: {name: x}\nspec: {adapter: *nowhere}\n---\n${bomb}\n---\n${good}`,
+      'a.yaml',
+      {},
+    );
+    assert.deepEqual(
+      r.errors.map((e) => e.field),
+      ['a.yaml:6', 'a.yaml:11'],
+    );
+    assert.match(r.errors[0].reason, /^YAML: Unresolved alias/);
+    assert.match(r.errors[1].reason, /^YAML: Excessive alias count/);
+    assert.deepEqual(
+      r.objects.map((o) => o.key),
+      ['Handler/default/deny', 'Handler/default/deny'],
+    );
+  });
+
+  it('text nested deeper than 100 collections is refused before composing (a 1 KB body used to abort Node; found by fuzzing)', () => {
+    for (const text of ['['.repeat(1000), `${'- '.repeat(1000)}x`, `a: ${'{b: '.repeat(1000)}`, `[x '${'['.repeat(1000)} '`]) {
+      for (let i = 0; i < 3; i++) {
+        const r = parseConfigText(text, 'deep.yaml', {});
+        assert.deepEqual(r.errors, [{ field: 'deep.yaml', reason: 'YAML: collections are nested more than 100 deep' }]);
+      }
+    }
+    const ok = parseConfigText(
+      `apiVersion: mixer/v1\nkind: Instance\nmetadata: {name: n}\nspec: {template: metric, params: {value: "1", dimensions: {a: '${'['.repeat(1000)}'}}}\n`,
+      'q.yaml',
+      {},
+    );
+    assert.deepEqual(ok.errors, [], 'brackets inside a quoted string are not nesting');
+  });
 });

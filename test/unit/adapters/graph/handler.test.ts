@@ -208,6 +208,21 @@ for (const mode of ['memory', 'redis'] as const) {
       assert.equal((await graphJson(handler)).elements.edges.length, 0);
     });
 
+    it('a negative size or duration of one request counts it (as 0 bytes, no latency) instead of failing the batch (found by fuzzing)', async () => {
+      const clock = new Clock();
+      const { handler } = harness.handler(clock);
+      const batch = [
+        ...times(3, edge(FRONTEND, BACKEND_V1, 'backend', { duration: 10, requestBytes: 100, responseBytes: 900 })),
+        edge(FRONTEND, BACKEND_V1, 'backend', { duration: '-3ms', requestBytes: -163367856218, responseBytes: -1 }),
+      ];
+      await handler.report(batch, { jobId: 'negative', attempt: 1 });
+      const e = edgeOf(await graphJson(handler, { window: '5m' }), APP.frontend, APP.v1);
+      assert.ok(e, 'edge frontend → backend v1');
+      assert.equal(e.requests, 4);
+      assert.equal(e.bytesRate, Math.round((3000 / 295) * 1e6) / 1e6);
+      assert.equal(e.meanLatency, 10);
+    });
+
     it('answers a bad window or format with a RouteError naming the parameter', async () => {
       const { handler } = harness.handler(new Clock());
       const route = handler.routes['/v1/graph'];
