@@ -27,6 +27,9 @@ export type {
   RouteAnswer,
   Status,
 } from './adapter';
+export { ADAPTER_CAPABILITIES } from './decision';
+export type { AdapterCapability, CallerIdentity, DecisionCall, DecisionHandlerMethod, DecisionRecord, ReferencedValue } from './decision';
+export { CREDENTIAL_HEADERS, MASKED, maskHeaders } from '../attributes/redact';
 export { JobMarkers } from './job-markers';
 export type { ThrottledLog } from '../base/throttled-log';
 export { GO_DURATION_FORMAT, GoDuration, StringEnum, validateParams } from './params';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DeliveryOptions } from '../queue/report-queue';
+import type { TapLimits } from '../runtime/tap-service';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -38,6 +39,8 @@ export interface Settings {
   metricsPort: number;
   /** Report delivery policy: MIXER_REPORT_ATTEMPTS, MIXER_REPORT_BACKOFF_MS, MIXER_REPORT_MAX_BACKOFF_MS, MIXER_REPORT_TIMEOUT_MS, MIXER_REPORT_CONCURRENCY. */
   delivery: Partial<DeliveryOptions>;
+  /** Live tap limits: MIXER_TAP_MAX (taps open at once per replica, default 10), MIXER_TAP_RATE (events a second per tap, default 100). */
+  tap: TapLimits;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -52,7 +55,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'tap'>, string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -82,5 +85,6 @@ export function resolveSettings(
       timeoutMs: int('MIXER_REPORT_TIMEOUT_MS', env.MIXER_REPORT_TIMEOUT_MS, 30_000, 1),
       concurrency: int('MIXER_REPORT_CONCURRENCY', env.MIXER_REPORT_CONCURRENCY, 4, 1),
     },
+    tap: { maxTaps: int('MIXER_TAP_MAX', env.MIXER_TAP_MAX, 10, 0), maxRate: int('MIXER_TAP_RATE', env.MIXER_TAP_RATE, 100, 1) },
   };
 }

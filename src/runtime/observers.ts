@@ -1,0 +1,106 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Bag } from '../attributes/bag';
+import type { BagValues } from '../attributes/bag';
+import { maskCredentials } from '../attributes/redact';
+import type { ThrottledLog } from '../base/throttled-log';
+import type { DecisionRecord } from '../sdk/decision';
+import { buildDecisionRecord } from './decision-record';
+import type { CheckTrail } from './decision-record';
+import type { HandlerRuntime } from './handler-runtime';
+import type { TapFilter } from './tap-filter';
+
+/** Where tapped events go: a local tap session, or another replica's tap through Redis. */
+export interface TapSink {
+  readonly filter: TapFilter;
+  /** One event that matched the filter: its kind and its JSON text (built once, shared by every sink). */
+  offer(kind: 'check' | 'report', json: string): void;
+}
+
+/** This process's name in tap events: host, pid and a random tag (unique across restarts). */
+export function replicaName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * Watches checks and reports for the live tap and the decision-log handlers. `active` is the one flag
+ * the hot paths test: false while no tap is open (here or, through the relay, on another replica) and
+ * the live config has no handler with the `decisions` capability; then nothing else runs.
+ */
+export class ObserverHub {
+  /** True while some tap or decision handler wants events. Read on every check and report. */
+  active = false;
+  private readonly sinks = new Set<TapSink>();
+  private decisionHandlers = 0;
+
+  constructor(
+    /** Name of this replica in events. */
+    readonly replica: string = replicaName(),
+    private readonly log?: ThrottledLog,
+  ) {}
+
+  /** Adds a sink; returns its removal (safe twice). */
+  addSink(sink: TapSink): () => void {
+    this.sinks.add(sink);
+    this.update();
+    return () => {
+      this.sinks.delete(sink);
+      this.update();
+    };
+  }
+
+  /** How many sinks are attached (local taps and remote relays). */
+  get sinkCount(): number {
+    return this.sinks.size;
+  }
+
+  /** Called by the config store with the live snapshot's number of decision handlers. */
+  setDecisionHandlers(n: number): void {
+    this.decisionHandlers = n;
+    this.update();
+  }
+
+  private update(): void {
+    this.active = this.sinks.size > 0 || this.decisionHandlers > 0;
+  }
+
+  /**
+   * A check was decided (called only while {@link active}): builds its record when a decision handler
+   * or a matching tap wants it, hands it to each decision handler (guarded: a throw is counted, never
+   * felt by the check) and to each matching tap.
+   */
+  checked(trail: CheckTrail, decisionHandlers: readonly HandlerRuntime[]): void {
+    let matching: TapSink[] | undefined;
+    for (const s of this.sinks) if (s.filter.matches('check', trail.bag, trail.status.code)) (matching ??= []).push(s);
+    if (matching === undefined && decisionHandlers.length === 0) return;
+    const record = buildDecisionRecord(trail);
+    for (const h of decisionHandlers) this.deliver(h, record);
+    if (matching === undefined) return;
+    const json = JSON.stringify({ kind: 'check', replica: this.replica, ...record });
+    for (const s of matching) s.offer('check', json);
+  }
+
+  private deliver(h: HandlerRuntime, record: DecisionRecord): void {
+    try {
+      h.handler.decision!(record);
+    } catch (err) {
+      h.errorCount.inc();
+      this.log?.warn(`decision:${h.ref}`, { handler: h.ref, err }, `handler ${h.ref} failed to take a decision record`);
+    }
+  }
+
+  /** Report bags were accepted (called only while {@link active}): each bag matching a tap goes to it. */
+  reported(bags: readonly BagValues[], configGeneration: number): void {
+    if (this.sinks.size === 0) return;
+    const time = new Date().toISOString();
+    for (const values of bags) {
+      const bag = Bag.trusted(values);
+      let json: string | undefined;
+      for (const s of this.sinks) {
+        if (!s.filter.matches('report', bag, undefined)) continue;
+        json ??= JSON.stringify({ kind: 'report', replica: this.replica, time, attributes: maskCredentials(values), configGeneration });
+        s.offer('report', json);
+      }
+    }
+  }
+}
