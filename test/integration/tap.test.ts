@@ -4,6 +4,8 @@ import type { MixerProcess } from '../support/processes';
 import { TempConfigDir, DENY_FRONTEND_TO_BACKEND } from '../support/config-dir';
 import { SseStream } from '../support/sse';
 import { waitFor } from '../support/wait';
+import { MIXCTL_BIN } from '../support/mixctl';
+import { spawnNode } from '../support/processes';
 
 const TOKEN = 'tap-test-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -141,5 +143,50 @@ describe('live tap: GET /v1/tap (real process)', function () {
     assert.ok(s.of('check').length >= 5 && s.of('check').length < n, `sent ${s.of('check').length}`);
     const text = await (await fetch(`${mixer.url}/metrics`)).text();
     assert.match(text, /mixer_tap_dropped_total \d+/);
+  });
+
+  const tapsOpen = async (): Promise<number> => Number(/^mixer_taps_open (\d+)/m.exec(await (await fetch(`${mixer.url}/metrics`)).text())?.[1] ?? -1);
+
+  it('mixctl tap prints one line per request with the filters, -o json one object a line, and Ctrl-C ends it cleanly', async () => {
+    cfg.write('deny.yaml', DENY_FRONTEND_TO_BACKEND);
+    try {
+      await waitFor('the deny rule', async () => (await check(bag('frontend', 'backend', '/probe'))).body.status.code === 7, 5000);
+      const env = { MIXER_URL: mixer.url, MIXER_ADMIN_TOKEN: TOKEN };
+      const lines = spawnNode([MIXCTL_BIN, 'tap', '--source', 'frontend', '--destination', 'backend', '--denied', '--max-events', '2'], env);
+      const json = spawnNode([MIXCTL_BIN, '-o', 'json', 'tap', '--destination', 'backend', '--kind', 'report'], env);
+      await waitFor('both taps to open', async () => (await tapsOpen()) === 2);
+      await check(bag('frontend', 'reviews', '/x'));
+      await check(bag('frontend', 'backend', '/one'));
+      await report({ ...bag('frontend', 'backend', '/r'), 'response.code': 503, 'response.duration': '12ms' });
+      await check(bag('frontend', 'backend', '/two'));
+      assert.equal(await lines.exited, 0, lines.output());
+      const out = lines.output().trim().split('\n');
+      assert.equal(out.length, 2, lines.output());
+      assert.match(
+        out[0],
+        /^\S+Z check  frontend → backend  GET \/one  code=7 "frontend may not call backend" rule=default\/deny-frontend-to-backend  [\d.]+ms$/,
+      );
+      assert.match(out[1], /GET \/two/);
+
+      await waitFor('the report in the json tap', () => json.output().includes('"kind":"report"'));
+      json.child.kill('SIGINT');
+      assert.equal(await json.exited, 0, json.output());
+      const objs = json
+        .output()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(objs.length, 1);
+      assert.equal(objs[0].attributes['response.code'], 503);
+      await waitFor('the taps to close', async () => (await tapsOpen()) === 0);
+    } finally {
+      cfg.remove('deny.yaml');
+    }
+  });
+
+  it('mixctl tap without the token exits 4', async () => {
+    const p = spawnNode([MIXCTL_BIN, 'tap'], { MIXER_URL: mixer.url, MIXER_ADMIN_TOKEN: '' });
+    assert.equal(await p.exited, 4, p.output());
+    assert.match(p.output(), /MIXER_ERR_UNAUTHORIZED/);
   });
 });
