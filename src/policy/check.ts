@@ -213,12 +213,16 @@ function observe(
   a: CheckAnswer,
 ): void {
   try {
-    snapshot.observers.checked(
+    const obs = snapshot.observers;
+    // Idle taps (no match) and taps over their rate stop here: no record is built for them.
+    const taps = obs.admitCheck(req.bag, a.status.code);
+    if (taps === undefined && snapshot.decisionHandlers.length === 0) return;
+    obs.checked(
       {
         bag: req.bag,
         rules,
         checks,
-        quotaCalls: watch.quotaCalls,
+        quotaCalls: watch.quotaCalls ?? NONE,
         quotas,
         status: a.status,
         referenced: a.referencedAttributes,
@@ -228,6 +232,7 @@ function observe(
         durationMs: performance.now() - watch.t0,
       },
       snapshot.decisionHandlers,
+      taps,
     );
   } catch {
     // A bug in a tap must not fail the check it watches; the answer stands.

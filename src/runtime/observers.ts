@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Bag } from '../attributes/bag';
 import type { BagValues } from '../attributes/bag';
+import type { AttributeReader } from '../attributes/types';
 import { maskCredentials } from '../attributes/redact';
 import type { ThrottledLog } from '../base/throttled-log';
 import type { DecisionRecord } from '../sdk/decision';
@@ -13,8 +14,14 @@ import type { TapFilter } from './tap-filter';
 /** Where tapped events go: a local tap session, or another replica's tap through Redis. */
 export interface TapSink {
   readonly filter: TapFilter;
-  /** One event that matched the filter: its kind and its JSON text (built once, shared by every sink). */
-  offer(kind: 'check' | 'report', json: string): void;
+  /**
+   * An event matched the filter: true when the sink takes it (within its rate), false when it is
+   * refused (the sink counts it as dropped). Asked before the event is built, so refused events cost
+   * nothing more.
+   */
+  admit(): boolean;
+  /** An admitted event: its kind and its JSON text (built once, shared by every sink). */
+  send(kind: 'check' | 'report', json: string): void;
 }
 
 /** This process's name in tap events: host, pid and a random tag (unique across restarts). */
@@ -69,15 +76,27 @@ export class ObserverHub {
    * or a matching tap wants it, hands it to each decision handler (guarded: a throw is counted, never
    * felt by the check) and to each matching tap.
    */
-  checked(trail: CheckTrail, decisionHandlers: readonly HandlerRuntime[]): void {
-    let matching: TapSink[] | undefined;
-    for (const s of this.sinks) if (s.filter.matches('check', trail.bag, trail.status.code)) (matching ??= []).push(s);
-    if (matching === undefined && decisionHandlers.length === 0) return;
+  /**
+   * The taps that take a check with this bag and code (each admitted one has counted it against its
+   * rate; refused ones have counted a drop), or undefined when none does.
+   */
+  admitCheck(bag: AttributeReader, code: number): TapSink[] | undefined {
+    let out: TapSink[] | undefined;
+    for (const s of this.sinks) if (s.filter.matches('check', bag, code) && s.admit()) (out ??= []).push(s);
+    return out;
+  }
+
+  /**
+   * A check was decided, and some decision handler or admitted tap (see {@link admitCheck}) wants it:
+   * builds its record once, hands it to each decision handler (guarded: a throw is counted, never felt
+   * by the check) and to each tap.
+   */
+  checked(trail: CheckTrail, decisionHandlers: readonly HandlerRuntime[], taps: readonly TapSink[] | undefined): void {
     const record = buildDecisionRecord(trail);
     for (const h of decisionHandlers) this.deliver(h, record);
-    if (matching === undefined) return;
+    if (taps === undefined) return;
     const json = JSON.stringify({ kind: 'check', replica: this.replica, ...record });
-    for (const s of matching) s.offer('check', json);
+    for (const s of taps) s.send('check', json);
   }
 
   private deliver(h: HandlerRuntime, record: DecisionRecord): void {
@@ -97,9 +116,9 @@ export class ObserverHub {
       const bag = Bag.trusted(values);
       let json: string | undefined;
       for (const s of this.sinks) {
-        if (!s.filter.matches('report', bag, undefined)) continue;
+        if (!s.filter.matches('report', bag, undefined) || !s.admit()) continue;
         json ??= JSON.stringify({ kind: 'report', replica: this.replica, time, attributes: maskCredentials(values), configGeneration });
-        s.offer('report', json);
+        s.send('report', json);
       }
     }
   }

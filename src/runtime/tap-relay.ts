@@ -38,8 +38,11 @@ class RemoteSink implements TapSink {
   ) {
     this.limit = new RateWindow(rate);
   }
-  offer(kind: 'check' | 'report', json: string): void {
-    if (this.limit.admit()) this.publish(`${kind}\n${json}`);
+  admit(): boolean {
+    return this.limit.admit();
+  }
+  send(kind: 'check' | 'report', json: string): void {
+    this.publish(`${kind}\n${json}`);
   }
   tick(): void {
     const n = this.limit.takeDropped();

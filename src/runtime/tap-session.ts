@@ -72,10 +72,19 @@ export class TapSession implements TapSink {
     return this.limit.perSecond;
   }
 
-  offer(kind: 'check' | 'report', json: string): void {
-    if (this.closed || !this.limit.admit()) return;
+  admit(): boolean {
+    return !this.closed && this.limit.admit();
+  }
+
+  send(kind: 'check' | 'report', json: string): void {
+    if (this.closed) return;
     if (this.write(`event: ${kind}\ndata: ${json}\n\n`)) this.counters.sent(kind);
     else this.limit.addDropped(1);
+  }
+
+  /** An event forwarded by another replica (already within that replica's share): admitted, then sent. */
+  offer(kind: 'check' | 'report', json: string): void {
+    if (this.admit()) this.send(kind, json);
   }
 
   /** Events another replica refused for this tap (its own share of the rate). */
