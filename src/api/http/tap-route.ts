@@ -35,6 +35,7 @@ export function tapRoutes(taps: TapService, replica: string, adminToken: string 
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
+      'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
     });
     const { rate, ...filter } = query;
