@@ -89,7 +89,7 @@ kind: Handler
 metadata: {name: bench-decisions, namespace: default}
 spec:
   adapter: decisionlog
-  params: {sink: redis, sample: 1.0, maxLen: 100000}
+  params: {sink: redis, sample: 1.0, maxLen: 1000}
 `;
 
 async function measureVariant(s: ObserveSetup, variant: ObserveVariant, dir: string, bodies: BodySet, redisUrl: string): Promise<ObserveRun> {
@@ -134,7 +134,7 @@ async function measureVariant(s: ObserveSetup, variant: ObserveVariant, dir: str
       out.decisions = {};
       for (const m of text.matchAll(/^mixer_decisionlog_records_total\{[^}]*result="(\w+)"[^}]*\} (\S+)$/gm)) out.decisions[m[1]] = Number(m[2]);
       const redis = new Redis(redisUrl);
-      out.decisions.streamLength = await redis.xlen(`${prefix}h:default/bench-decisions:decisions`);
+      out.decisions.streamEntries = await redis.xlen(`${prefix}h:default/bench-decisions:decisions`);
       redis.disconnect();
     }
     return out;

@@ -19,6 +19,11 @@ export const DecisionLogParams = Type.Object(
      * set-cookie) are always masked.
      */
     mask: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { default: [] })),
+    /**
+     * What of the bag a record keeps: `referenced` (default: the attributes the decision read, with their
+     * values, besides caller and destination identity) or `all` (the whole bag as decoded, as OPA logs its input).
+     */
+    attributes: Type.Optional(StringEnum(['referenced', 'all'] as const, { default: 'referenced' })),
     /** `stdout` (default: JSON lines), `file` (JSON lines, size-based rotation), `http` (batches, OPA's decision-log shape), `redis` (a capped stream). */
     sink: Type.Optional(StringEnum(SINKS, { default: 'stdout' })),
     /** file: the file written (its directory is created). */
@@ -35,8 +40,8 @@ export const DecisionLogParams = Type.Object(
     timeout: Type.Optional(GoDuration({ default: '5s' })),
     /** redis: stream name; the key is `<MIXER_KEY_PREFIX>h:<namespace>/<handler>:<stream>` (default `decisions`). */
     stream: Type.Optional(Type.String({ minLength: 1, pattern: '^[^*?\\[\\]\\s]+$', default: 'decisions' })),
-    /** redis: approximate most entries kept (`XADD MAXLEN ~`, default 100 000). */
-    maxLen: Type.Optional(Type.Integer({ minimum: 1, default: 100_000 })),
+    /** redis: most stream entries kept, approximately (`XADD MAXLEN ~`); one entry is one batch of up to `batchSize` records (default 10 000). */
+    maxLen: Type.Optional(Type.Integer({ minimum: 1, default: 10_000 })),
     /** Records written per batch (default 500). */
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 500 })),
     /** Longest a record waits before its batch is written (default 1s). */
@@ -60,6 +65,8 @@ export interface DecisionLogSettings {
   sample: number;
   seed: number | undefined;
   mask: readonly string[];
+  /** Keep the whole bag in records (`attributes: all`). */
+  allAttributes: boolean;
   sink: SinkKind;
   path?: string;
   maxBytes: number;
@@ -83,6 +90,7 @@ export function resolveSettings(c: DecisionLogConfig): DecisionLogSettings {
     sample: c.sample ?? 1,
     seed: c.seed,
     mask: c.mask ?? [],
+    allAttributes: c.attributes === 'all',
     sink,
     path: c.path,
     maxBytes: c.maxBytes ?? 100 * 1024 * 1024,
@@ -91,7 +99,7 @@ export function resolveSettings(c: DecisionLogConfig): DecisionLogSettings {
     headers: c.headers ?? {},
     timeoutMs: parseDuration(c.timeout ?? '5s') ?? 5000,
     stream: c.stream ?? 'decisions',
-    maxLen: c.maxLen ?? 100_000,
+    maxLen: c.maxLen ?? 10_000,
     batchSize: c.batchSize ?? 500,
     flushIntervalMs: parseDuration(c.flushInterval ?? '1s') ?? 1000,
     bufferSize: c.bufferSize ?? 10_000,

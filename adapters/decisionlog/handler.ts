@@ -96,9 +96,15 @@ export class DecisionLogHandler implements Handler {
     this.writing = this.drain().finally(() => (this.writing = undefined));
   }
 
-  private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.s.batchSize).map((r) => maskRecord(r, this.mask));
+  /**
+   * Writes one batch, then more while a full batch is waiting (or, with `all`, until the buffer is
+   * empty); a partial batch waits for the next flush interval, so a busy log writes few large batches.
+   */
+  private async drain(all = false): Promise<void> {
+    for (let first = true; this.buffer.length > 0 && (first || all || this.buffer.length >= this.s.batchSize); first = false) {
+      const all = this.s.allAttributes;
+      // Without `attributes: all` the bag stays out of the record (JSON leaves undefined out).
+      const batch = this.buffer.splice(0, this.s.batchSize).map((r) => maskRecord(all ? r : { ...r, attributes: undefined as never }, this.mask));
       try {
         await this.sink.write(batch);
         this.count.written.inc(batch.length);
@@ -121,7 +127,7 @@ export class DecisionLogHandler implements Handler {
       await Promise.race([
         (async () => {
           await this.writing;
-          await this.drain();
+          await this.drain(true);
         })(),
         timeout,
       ]);

@@ -52,7 +52,7 @@ export function maskRecord(r: DecisionRecord, paths: readonly MaskPath[]): Decis
   }
   let attributes: Record<string, unknown> | undefined;
   for (const [name, keys] of byName) {
-    if (!Object.prototype.hasOwnProperty.call(r.attributes, name)) continue;
+    if (r.attributes === undefined || !Object.prototype.hasOwnProperty.call(r.attributes, name)) continue;
     (attributes ??= { ...r.attributes })[name] = maskValue(r.attributes[name], keys);
   }
   let changed = false;

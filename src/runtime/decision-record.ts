@@ -3,7 +3,7 @@ import type { Bag } from '../attributes/bag';
 import { HEADER_ATTRIBUTES, MASKED, isCredentialHeader, maskCredentials, maskHeaders } from '../attributes/redact';
 import type { ReferencedAttribute } from '../attributes/types';
 import type { CheckResult, QuotaResult, Status } from '../sdk/adapter';
-import type { CallerIdentity, DecisionCall, DecisionRecord, ReferencedValue } from '../sdk/decision';
+import type { CallerIdentity, DecisionCall, DecisionRecord, DestinationIdentity, ReferencedValue } from '../sdk/decision';
 
 /** A handler call as the trail needs it (a snapshot's `Call`). */
 export interface TrailCall {
@@ -64,6 +64,18 @@ export function callerOf(bag: Bag): CallerIdentity {
   return out;
 }
 
+/** What was called, from `destination.*` (absent attributes are left out). */
+export function destinationOf(bag: Bag): DestinationIdentity {
+  const out: Record<string, string> = {};
+  const service = str(bag.get('destination.service.name')) ?? str(bag.get('destination.service.host'));
+  if (service !== undefined) out.service = service;
+  const workload = str(bag.get('destination.workload.name'));
+  if (workload !== undefined) out.workload = workload;
+  const namespace = str(bag.get('destination.workload.namespace')) ?? str(bag.get('destination.service.namespace')) ?? str(bag.get('destination.namespace'));
+  if (namespace !== undefined) out.namespace = namespace;
+  return out;
+}
+
 /**
  * The frozen {@link DecisionRecord} of a finished check: every call paired with its answer in rule
  * order, the call that decided, the referenced attributes with their values, credential headers masked.
@@ -103,6 +115,7 @@ export function buildDecisionRecord(t: CheckTrail): DecisionRecord {
     referenced: t.referenced.map((r) => referencedValue(t.bag, r)),
     attributes: maskCredentials(t.bag.values),
     caller: callerOf(t.bag),
+    destination: destinationOf(t.bag),
     configGeneration: t.configGeneration,
     durationMs: Math.round(t.durationMs * 1000) / 1000,
     validDuration: t.validDuration,

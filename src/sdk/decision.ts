@@ -45,6 +45,14 @@ export interface CallerIdentity {
   readonly ip?: string;
 }
 
+/** What was called, from the `destination.*` attributes of the bag (absent ones are left out). */
+export interface DestinationIdentity {
+  /** `destination.service.name`, else `destination.service.host`. */
+  readonly service?: string;
+  readonly workload?: string;
+  readonly namespace?: string;
+}
+
 /**
  * A finished check decision, as the runtime hands it to `decision()` of handlers whose adapter declares
  * the `decisions` capability, and as the live tap shows it. Frozen and shared: never change it.
@@ -68,6 +76,7 @@ export interface DecisionRecord {
   /** The whole bag as decoded (credential headers masked). */
   readonly attributes: Readonly<Record<string, AttributeValue>>;
   readonly caller: CallerIdentity;
+  readonly destination: DestinationIdentity;
   readonly configGeneration: number;
   /** How long the decision took, ms. */
   readonly durationMs: number;

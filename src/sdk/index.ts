@@ -28,7 +28,7 @@ export type {
   Status,
 } from './adapter';
 export { ADAPTER_CAPABILITIES } from './decision';
-export type { AdapterCapability, CallerIdentity, DecisionCall, DecisionHandlerMethod, DecisionRecord, ReferencedValue } from './decision';
+export type { AdapterCapability, CallerIdentity, DestinationIdentity, DecisionCall, DecisionHandlerMethod, DecisionRecord, ReferencedValue } from './decision';
 export { CREDENTIAL_HEADERS, MASKED, maskHeaders } from '../attributes/redact';
 export { JobMarkers } from './job-markers';
 export type { ThrottledLog } from '../base/throttled-log';

@@ -71,6 +71,7 @@ describe('decisionlog adapter (real processes)', function () {
           sample: 0.1,
           seed: SEED,
           mask: ['request.headers["x-api-key"]', 'source.ip'],
+          attributes: 'all',
           flushInterval: '100ms',
         }),
       );
@@ -136,7 +137,7 @@ describe('decisionlog adapter (real processes)', function () {
     before(async () => {
       cfg = new TempConfigDir();
       cfg.write('deny.yaml', DENY_FRONTEND_TO_BACKEND);
-      cfg.write('decisions.yaml', handlerYaml({ sink: 'redis', sample: 1, maxLen: 1000, flushInterval: '100ms' }));
+      cfg.write('decisions.yaml', handlerYaml({ sink: 'redis', sample: 1, maxLen: 1000, flushInterval: '100ms', batchSize: 4 }));
       mixer = await startMixer({ MIXER_CONFIG_DIR: cfg.dir, REDIS_URL, MIXER_KEY_PREFIX: prefix });
       await redis.connect();
     });
@@ -150,15 +151,31 @@ describe('decisionlog adapter (real processes)', function () {
     it('keeps every decision in the capped stream; mixctl decisions --denied lists the denials', async () => {
       const bodies = Array.from({ length: 30 }, (_, i) => (i % 6 === 0 ? body('backend', i) : body('reviews', i)));
       await sendChecks(mixer.url, bodies, 4);
-      await waitFor('30 stream entries', async () => (await redis.xlen(`${prefix}h:default/decisions:decisions`)) === 30, 10_000);
+      const key = `${prefix}h:default/decisions:decisions`;
+      await waitFor(
+        '30 records in the stream',
+        async () => {
+          const entries = await redis.xrange(key, '-', '+');
+          return entries.reduce((n, [, fields]) => n + Number(fields[fields.indexOf('n') + 1]), 0) === 30;
+        },
+        10_000,
+      );
 
       const env = { REDIS_URL, MIXER_KEY_PREFIX: prefix };
       const json = await runMixctl(['decisions', '--since', '10m', '--denied', '-o', 'json'], env);
       assert.equal(json.code, 0, json.output);
-      const denials = JSON.parse(json.stdout) as Array<{ status: { code: number }; attributes: Record<string, string>; decidedBy: { rule: string } }>;
+      const denials = JSON.parse(json.stdout) as Array<{ status: { code: number }; attributes?: Record<string, string>; decidedBy: { rule: string } }>;
       assert.equal(denials.length, 5);
       assert.ok(denials.every((d) => d.status.code === 7 && d.decidedBy.rule === 'default/deny-frontend-to-backend'));
-      assert.deepEqual(denials.map((d) => d.attributes['request.path']).sort(), ['/backend/0', '/backend/12', '/backend/18', '/backend/24', '/backend/6']);
+      assert.ok(
+        denials.every((d) => d.attributes === undefined),
+        'attributes: referenced (the default) keeps the bag out',
+      );
+      assert.deepEqual(
+        denials.map((d: any) => d.referenced.map((x: any) => `${x.name}${x.key ? `[${x.key}]` : ''}=${x.value}`).sort()),
+        Array(5).fill(['destination.service.name=backend', 'source.labels[app]=frontend']),
+      );
+      assert.ok(denials.every((d: any) => d.destination.service === 'backend' && d.caller.app === 'frontend' && d.caller.ip === '10.0.0.7'));
 
       const table = await runMixctl(['decisions', '--since', '10m', '--rule', 'deny-frontend-to-backend'], env);
       assert.equal(table.code, 0, table.output);

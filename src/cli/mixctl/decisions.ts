@@ -45,15 +45,15 @@ export function wanted(r: Json, f: Pick<DecisionsFlags, 'denied' | 'rule'>): boo
 }
 
 function row(r: Json): string[] {
-  const a: Json = r.attributes ?? {};
   const src = r.caller?.app ?? r.caller?.workload ?? r.caller?.principal ?? '?';
-  const dst = a['destination.service.name'] ?? a['destination.service.host'] ?? '?';
+  const dst = r.destination?.service ?? r.destination?.workload ?? '?';
   return [r.time, `${src} → ${dst}`, String(r.status?.code), r.status?.message ?? '', r.decidedBy?.rule ?? '', r.decisionId];
 }
 
 /**
  * `mixctl decisions`: the decision log a `decisionlog` handler with `sink: redis` keeps in a capped
- * stream, read straight from Redis (XRANGE from `--since` ago), filtered by `--denied` and `--rule`,
+ * stream of batches, read straight from Redis (XRANGE from `--since` ago, then each record's time),
+ * filtered by `--denied` and `--rule`,
  * oldest first, at most `--limit` (the newest ones when more match).
  */
 export async function decisionsCommand(format: OutputFormat, f: DecisionsFlags): Promise<void> {
@@ -73,23 +73,27 @@ export async function decisionsCommand(format: OutputFormat, f: DecisionsFlags):
         'set --redis <url> or REDIS_URL to the Redis the decisionlog handler writes to',
       ]);
     }
-    let start = String(Date.now() - sinceMs);
+    const since = Date.now() - sinceMs;
+    let start = String(since);
     for (;;) {
-      const page = await redis.xrange(key, start, '+', 'COUNT', 1000);
+      const page = await redis.xrange(key, start, '+', 'COUNT', 100);
       for (const [, fields] of page) {
         const i = fields.indexOf('d');
         if (i === -1 || i + 1 >= fields.length) continue;
-        let r: Json;
+        let batch: unknown;
         try {
-          r = JSON.parse(fields[i + 1]) as Json;
+          batch = JSON.parse(fields[i + 1]);
         } catch {
           continue;
         }
-        if (!wanted(r, f)) continue;
-        found.push(r);
-        if (found.length > limit) found.shift();
+        for (const r of (Array.isArray(batch) ? batch : [batch]) as Json[]) {
+          // An entry holds the batch written at its id's time: its first records may be a little older.
+          if (Date.parse(r.time) < since || !wanted(r, f)) continue;
+          found.push(r);
+          if (found.length > limit) found.shift();
+        }
       }
-      if (page.length < 1000) break;
+      if (page.length < 100) break;
       start = `(${page[page.length - 1][0]}`;
     }
   } finally {
