@@ -18,7 +18,7 @@ async function openSink(s: DecisionLogSettings, env: AdapterEnv): Promise<Sink> 
       try {
         return await FileSink.open(s.path!, s.maxBytes, s.maxFiles);
       } catch (err) {
-        throw new Error(`decisionlog: cannot open ${s.path}: ${(err as Error).message}`);
+        throw new Error(`decisionlog: cannot open ${s.path}: ${(err as Error).message}`, { cause: err });
       }
     case 'http':
       return new HttpSink(s, env.handlerName);

@@ -66,7 +66,7 @@ function conditionOf(spec: TapFilterSpec): Condition | undefined {
   if (spec.source !== undefined) all.push({ fact: 'source.labels', path: '$.app', operator: 'equal', value: spec.source });
   if (spec.destination !== undefined) all.push({ fact: 'destination.service.name', operator: 'equal', value: spec.destination });
   if (all.length === 0) return undefined;
-  return all.length === 1 ? all[0] : { all: all as never };
+  return all.length === 1 ? all[0] : { all };
 }
 
 /**

@@ -17,7 +17,16 @@ export interface DecisionsFlags {
   key?: string;
 }
 
-type Json = Record<string, any>;
+/** A decision record as read back (see DecisionRecord in the SDK); every field may be missing. */
+interface RecordJson {
+  decisionId?: string;
+  time?: string;
+  status?: { code?: number; message?: string };
+  rules?: string[];
+  decidedBy?: { rule?: string };
+  caller?: { app?: string; workload?: string; principal?: string };
+  destination?: { service?: string; workload?: string };
+}
 
 /**
  * Where the stream is: `--redis`, else REDIS_URL, else the local default; the key `--key`, else the one
@@ -35,7 +44,7 @@ export function streamLocation(f: DecisionsFlags, env: NodeJS.ProcessEnv = proce
 const ruleRef = (r: string): string => (r.includes('/') ? r : `default/${r}`);
 
 /** True when a record passes the `--denied` and `--rule` filters. */
-export function wanted(r: Json, f: Pick<DecisionsFlags, 'denied' | 'rule'>): boolean {
+export function wanted(r: RecordJson, f: Pick<DecisionsFlags, 'denied' | 'rule'>): boolean {
   if (f.denied && r.status?.code === 0) return false;
   if (f.rule !== undefined) {
     const ref = ruleRef(f.rule);
@@ -44,10 +53,10 @@ export function wanted(r: Json, f: Pick<DecisionsFlags, 'denied' | 'rule'>): boo
   return true;
 }
 
-function row(r: Json): string[] {
+function row(r: RecordJson): string[] {
   const src = r.caller?.app ?? r.caller?.workload ?? r.caller?.principal ?? '?';
   const dst = r.destination?.service ?? r.destination?.workload ?? '?';
-  return [r.time, `${src} → ${dst}`, String(r.status?.code), r.status?.message ?? '', r.decidedBy?.rule ?? '', r.decisionId];
+  return [r.time ?? '', `${src} → ${dst}`, String(r.status?.code), r.status?.message ?? '', r.decidedBy?.rule ?? '', r.decisionId ?? ''];
 }
 
 /**
@@ -64,7 +73,7 @@ export async function decisionsCommand(format: OutputFormat, f: DecisionsFlags):
   const { url, key } = streamLocation(f);
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 5000 });
   redis.on('error', () => undefined);
-  const found: Json[] = [];
+  const found: RecordJson[] = [];
   try {
     try {
       await redis.connect();
@@ -86,9 +95,9 @@ export async function decisionsCommand(format: OutputFormat, f: DecisionsFlags):
         } catch {
           continue;
         }
-        for (const r of (Array.isArray(batch) ? batch : [batch]) as Json[]) {
+        for (const r of (Array.isArray(batch) ? batch : [batch]) as RecordJson[]) {
           // An entry holds the batch written at its id's time: its first records may be a little older.
-          if (Date.parse(r.time) < since || !wanted(r, f)) continue;
+          if (Date.parse(r.time ?? '') < since || !wanted(r, f)) continue;
           found.push(r);
           if (found.length > limit) found.shift();
         }

@@ -14,12 +14,23 @@ export interface TapFlags {
   maxEvents?: string;
 }
 
-type Json = Record<string, any>;
+/** A tap event as received (see docs/observe.md); every field may be missing. */
+interface EventJson {
+  time?: string;
+  attributes?: Record<string, unknown>;
+  status?: { code?: number; message?: string };
+  decidedBy?: { rule?: string };
+  durationMs?: number;
+  dropped?: number;
+}
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
 
 /** `source app → destination` of an event's attributes. */
-function route(a: Json): string {
-  const src = a['source.labels']?.app ?? a['source.workload.name'] ?? a['source.ip'] ?? '?';
-  const dst = a['destination.service.name'] ?? a['destination.service.host'] ?? a['destination.workload.name'] ?? '?';
+function route(a: Record<string, unknown>): string {
+  const labels = a['source.labels'] as Record<string, string> | undefined;
+  const src = labels?.app ?? text(a['source.workload.name']) ?? text(a['source.ip']) ?? '?';
+  const dst = text(a['destination.service.name']) ?? text(a['destination.service.host']) ?? text(a['destination.workload.name']) ?? '?';
   return `${src} → ${dst}`;
 }
 
@@ -30,15 +41,15 @@ const ms = (v: unknown): string => (typeof v === 'number' ? `${Number(v.toFixed(
  * then for a check its verdict (and the rule that denied) and decision time, for a report the response
  * code and its latency.
  */
-export function tapLine(kind: string, e: Json): string {
-  const a: Json = e.attributes ?? {};
-  const req = `${a['request.method'] ?? '-'} ${a['request.path'] ?? a['request.host'] ?? '-'}`;
+export function tapLine(kind: string, e: EventJson): string {
+  const a = e.attributes ?? {};
+  const req = `${text(a['request.method']) ?? '-'} ${text(a['request.path']) ?? text(a['request.host']) ?? '-'}`;
   if (kind === 'check') {
-    const s: Json = e.status ?? {};
+    const s = e.status ?? {};
     const verdict = s.code === 0 ? 'OK' : `code=${s.code} ${JSON.stringify(s.message ?? '')}${e.decidedBy ? ` rule=${e.decidedBy.rule}` : ''}`;
-    return `${e.time} check  ${route(a)}  ${req}  ${verdict}  ${ms(e.durationMs)}`;
+    return `${e.time ?? ''} check  ${route(a)}  ${req}  ${verdict}  ${ms(e.durationMs)}`;
   }
-  return `${e.time} report ${route(a)}  ${req}  ${a['response.code'] ?? '-'}  ${ms(a['response.duration'])}`;
+  return `${e.time ?? ''} report ${route(a)}  ${req}  ${text(a['response.code']) ?? '-'}  ${ms(a['response.duration'])}`;
 }
 
 /** The query of `GET /v1/tap` for the flags. @throws CliError (exit 2) for a bad flag. */
@@ -93,9 +104,9 @@ export async function tapCommand(client: MixerClient, json: boolean, flags: TapF
     }
     if (res.status !== 200 || !res.body) throw errorFromAnswer(res.status, await res.text(), 'GET', '/v1/tap');
     await readEvents(res.body, abort, (event, data) => {
-      if (event === 'dropped') return writeErr(`# dropped ${(JSON.parse(data) as Json).dropped} event(s): over the tap's rate or read too slowly`);
+      if (event === 'dropped') return writeErr(`# dropped ${(JSON.parse(data) as EventJson).dropped} event(s): over the tap's rate or read too slowly`);
       if (event !== 'check' && event !== 'report') return;
-      writeOut(json ? data : tapLine(event, JSON.parse(data) as Json));
+      writeOut(json ? data : tapLine(event, JSON.parse(data) as EventJson));
       if (--left <= 0) abort.abort();
     });
   } finally {
