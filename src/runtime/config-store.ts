@@ -79,11 +79,6 @@ export class ConfigStore {
     return this.api?.record(key);
   }
 
-  /** The tap and decision hub of this process (an inert one when none was given). */
-  get observers(): ObserverHub | undefined {
-    return this.opts.observers;
-  }
-
   /** Calls `fn` with every new snapshot (after it is live). */
   onChange(fn: (s: Snapshot) => void): () => void {
     this.listeners.add(fn);
