@@ -9,11 +9,15 @@ import type { DecisionRecord } from '../sdk/decision';
 import { buildDecisionRecord } from './decision-record';
 import type { CheckTrail } from './decision-record';
 import type { HandlerRuntime } from './handler-runtime';
-import type { TapFilter } from './tap-filter';
+
+/** A tap's compiled filter (see src/tap/filter.ts): `code` is the check's status code, undefined for a report. */
+export interface TapMatcher {
+  matches(kind: 'check' | 'report', bag: AttributeReader, code: number | undefined): boolean;
+}
 
 /** Where tapped events go: a local tap session, or another replica's tap through Redis. */
 export interface TapSink {
-  readonly filter: TapFilter;
+  readonly filter: TapMatcher;
   /**
    * An event matched the filter: true when the sink takes it (within its rate), false when it is
    * refused (the sink counts it as dropped). Asked before the event is built, so refused events cost

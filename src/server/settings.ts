@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DeliveryOptions } from '../queue/report-queue';
-import type { TapLimits } from '../runtime/tap-service';
+import type { TapLimits } from '../tap/service';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { TapService } from '../../runtime/tap-service';
+import type { TapService } from '../../tap/service';
 import { requireAdmin } from './admin';
 
 /** Bytes a slow tap reader may have waiting; past it events are dropped (and reported as drops). */

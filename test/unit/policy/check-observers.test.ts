@@ -6,7 +6,7 @@ import { buildSnapshot } from '../../../src/runtime/snapshot';
 import type { Snapshot } from '../../../src/runtime/snapshot';
 import { ObserverHub } from '../../../src/runtime/observers';
 import type { TapSink } from '../../../src/runtime/observers';
-import { compileTapFilter } from '../../../src/runtime/tap-filter';
+import { compileTapFilter } from '../../../src/tap/filter';
 import { runCheck } from '../../../src/policy/check';
 import type { CheckAnswer } from '../../../src/policy/check';
 import { reportAccepted } from '../../../src/policy/report';

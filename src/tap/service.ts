@@ -3,11 +3,11 @@ import { Counter, Gauge } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Vocabulary } from '../attributes/types';
 import { MixerError } from '../base/errors';
-import type { ObserverHub } from './observers';
-import { compileTapFilter, parseTapQuery } from './tap-filter';
-import { TapSession } from './tap-session';
-import type { TapWrite } from './tap-session';
-import type { TapRelay } from './tap-relay';
+import type { ObserverHub } from '../runtime/observers';
+import { compileTapFilter, parseTapQuery } from './filter';
+import { TapSession } from './session';
+import type { TapWrite } from './session';
+import type { TapRelay } from './relay';
 
 /** Tap limits: MIXER_TAP_MAX (taps open at once on one replica) and MIXER_TAP_RATE (events a second per tap). */
 export interface TapLimits {

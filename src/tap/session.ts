@@ -1,5 +1,5 @@
-import type { TapSink } from './observers';
-import type { TapFilter } from './tap-filter';
+import type { TapSink } from '../runtime/observers';
+import type { TapFilter } from './filter';
 
 /** Writes one chunk of the event stream; false when the reader is too far behind (the event is dropped). */
 export type TapWrite = (chunk: string) => boolean;

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Vocabulary } from '../attributes/types';
-import type { ObserverHub, TapSink } from './observers';
-import { compileTapFilter } from './tap-filter';
-import type { TapFilter, TapFilterSpec } from './tap-filter';
-import { RateWindow } from './tap-session';
+import type { ObserverHub, TapSink } from '../runtime/observers';
+import { compileTapFilter } from './filter';
+import type { TapFilter, TapFilterSpec } from './filter';
+import { RateWindow } from './session';
 
 /** How often a tap's owner renews its registration, and how long one lasts unrenewed, ms. */
 const HEARTBEAT_MS = 5_000;

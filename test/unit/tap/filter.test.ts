@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { Bag } from '../../../src/attributes/bag';
 import { MixerError } from '../../../src/base/errors';
-import { compileTapFilter, parseTapQuery } from '../../../src/runtime/tap-filter';
-import { RateWindow } from '../../../src/runtime/tap-session';
+import { compileTapFilter, parseTapQuery } from '../../../src/tap/filter';
+import { RateWindow } from '../../../src/tap/session';
 import type { Vocabulary } from '../../../src/attributes/types';
 
 const VOCAB: Vocabulary = new Map([
@@ -17,7 +17,7 @@ function badRequest(fn: () => unknown, field: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof MixerError && e.code === 'MIXER_ERR_BAD_REQUEST' && field.test(e.details[0].field));
 }
 
-describe('runtime/tap-filter', () => {
+describe('tap/filter', () => {
   it('matches everything without parameters', () => {
     const f = filter({});
     assert.equal(f.matches('check', bag('a', 'b'), 0), true);
