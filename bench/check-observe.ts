@@ -177,20 +177,23 @@ export async function runObserveVariants(s: ObserveSetup, dir: string, bodies: B
   return runs;
 }
 
-/** The ratio table: each variant's req/s (and server µs/req) over the no-tap run's. */
+/**
+ * The ratio table: each variant's req/s over the no-tap run's, and the same for server CPU per request
+ * (no tap's µs/req over the variant's: what the observer costs a check, steadier on a shared machine).
+ */
 export function observeTable(runs: readonly ObserveRun[]): string {
   const base = runs.find((r) => r.variant === 'no tap')!;
   const lines = [
     '',
     'observers (same config, same bodies, Redis and admin token in every run):',
-    'variant         req/s   p99 ms  µs/req   vs no tap   target',
+    'variant         req/s   p99 ms  µs/req   vs no tap   cpu vs no tap   target (req/s ratio)',
   ];
   for (const r of runs) {
     const ratio = r.reqPerSec / base.reqPerSec;
     const target = r.variant === 'no tap' ? undefined : OBSERVE_TARGETS[r.variant];
     const verdict = target === undefined ? '' : `>= ${target}  ${ratio >= target ? 'met' : 'MISSED'}`;
     lines.push(
-      `${r.variant.padEnd(12)} ${Math.round(r.reqPerSec).toLocaleString('en-US').padStart(8)}  ${r.p99.toFixed(2).padStart(7)}  ${r.serverUsPerReq.toFixed(1).padStart(6)}   ${ratio.toFixed(3).padStart(9)}   ${verdict}`,
+      `${r.variant.padEnd(12)} ${Math.round(r.reqPerSec).toLocaleString('en-US').padStart(8)}  ${r.p99.toFixed(2).padStart(7)}  ${r.serverUsPerReq.toFixed(1).padStart(6)}   ${ratio.toFixed(3).padStart(9)}   ${(base.serverUsPerReq / r.serverUsPerReq).toFixed(3).padStart(13)}   ${verdict}`,
     );
   }
   return `${lines.join('\n')}\n`;
