@@ -36,7 +36,9 @@ const LAYERS = {
   'src/runtime': [...CONFIG, 'src/metrics', 'src/plugins'],
   'src/policy': [...ENGINE],
   'src/queue': [...ENGINE],
-  'src/api/http': [...ENGINE, 'src/policy', 'src/queue'],
+  // The live tap: filters, sessions, limits, the Redis fan-in (the hub it feeds is in src/runtime).
+  'src/tap': [...ENGINE],
+  'src/api/http': [...ENGINE, 'src/policy', 'src/queue', 'src/tap'],
   // Mixer's side of the mesh: the registry and the routes sidecars poll.
   'src/mesh/control': [...ENGINE, 'src/mesh/common'],
   // The proxy side: never Mixer's engine.
@@ -47,7 +49,7 @@ const LAYERS = {
   'src/mesh/demo': BASE,
   'src/mesh': [...PROXY, 'src/mesh/sidecar', 'src/mesh/ingress'],
   // Start-up and wiring of `mixer serve` / `mixer worker`.
-  'src/server': [...ENGINE, 'src/policy', 'src/queue', 'src/api/http', 'src/mesh/common', 'src/mesh/control', INVENTORY],
+  'src/server': [...ENGINE, 'src/policy', 'src/queue', 'src/tap', 'src/api/http', 'src/mesh/common', 'src/mesh/control', INVENTORY],
   'src/cli': [...ENGINE, 'src/server', 'src/mesh', 'src/mesh/common', 'src/cli/mixctl', INVENTORY],
   // The operator CLI: talks to Mixer over HTTP; reads config files to validate them.
   'src/cli/mixctl': [...CONFIG, 'src/mesh/common', INVENTORY],

@@ -7,6 +7,7 @@ import { zipkinAdapter } from './zipkin';
 import { prometheusAdapter } from './prometheus';
 import { graphAdapter } from './graph';
 import { stdioAdapter } from './stdio';
+import { decisionlogAdapter } from './decisionlog';
 
 /** The built-in adapters, kept by hand. Add a new adapter's factory here (its folder name is its YAML name). */
 export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([
@@ -18,6 +19,7 @@ export const BUILTIN_ADAPTERS: readonly AdapterFactory[] = Object.freeze([
   zipkinAdapter,
   graphAdapter,
   stdioAdapter,
+  decisionlogAdapter,
 ]);
 
 /**

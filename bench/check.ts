@@ -7,6 +7,7 @@
  * checked against the generator's own model of the config; during it, any non-2xx answer or a verdict
  * mix that drifts from the expected one fails the bench (a fast wrong answer is worth nothing).
  * No result caching is involved: Mixer decides every request afresh.
+ * Then (unless `--observe false`) the cost of the live tap and decision logs: see check-observe.ts.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -17,6 +18,8 @@ import type { BodySet } from './check-fixtures';
 import { freePort, loadServer, startServer } from './load';
 import type { LoadResult, ServerProcess } from './load';
 import type { BenchOptions } from './options';
+import { observeTable, runObserveVariants, OBSERVE_VARIANTS } from './check-observe';
+import type { ObserveRun } from './check-observe';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const RESULTS_DIR = path.join(REPO, 'bench', 'results');
@@ -264,9 +267,19 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
       mixer1000OverMixer10: at(1000) && at(10) ? at(1000)!.reqPerSec / at(10)!.reqPerSec : undefined,
       p99At100Ms: at(100)?.p99,
     };
+    // The live tap and decision logs: their cost at one config (100 rules when measured), as ratios to no tap.
+    let observe: ObserveRun[] | undefined;
+    let observeRounds: ObserveRun[][] | undefined;
+    if (o.flags.observe !== 'false') {
+      const c = configs.find((x) => x.rules === 100) ?? configs[0];
+      log(`\nobservers @${c.rules} rules: no tap, idle tap, full tap, decisionlog (sample 1.0 to a Redis stream)`);
+      observeRounds = await runObserveVariants(setup, c.dir, c.bodies, rounds, log);
+      observe = OBSERVE_VARIANTS.map((v) => ({ ...medianOf(observeRounds!.map((r) => r.find((x) => x.variant === v)!)), variant: v }));
+    }
     const loadAfter = os.loadavg()[0];
     if (rounds > 1) log(`\nmedians of ${rounds} rounds:`);
     printTable(bare, runs, ratios);
+    if (observe) process.stdout.write(observeTable(observe));
     log(
       `load average (1 min) after: ${loadAfter.toFixed(2)}${loadAfter > os.cpus().length + 0.5 ? ' (more than this bench was running: compare ratios, re-run for absolute figures)' : ''}`,
     );
@@ -293,7 +306,8 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
       mixer: runs,
       ratios,
       targets: TARGETS,
-      rounds: { bare: bareRuns, mixer: Object.fromEntries(mixerRuns) },
+      observe: observe && { runs: observe, ratios: Object.fromEntries(observe.map((r) => [r.variant, r.reqPerSec / observe[0].reqPerSec])) },
+      rounds: { bare: bareRuns, mixer: Object.fromEntries(mixerRuns), observe: observeRounds },
     };
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     log(`\nresults: ${path.relative(process.cwd(), file)}${setup.profileDir ? `\nprofiles: ${path.relative(process.cwd(), setup.profileDir)}` : ''}`);

@@ -27,6 +27,7 @@ export function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+/** A private redis-server (no persistence) on a free port, stopped by `stop()` (SIGTERM to its pid). */
 export async function startRedis(): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

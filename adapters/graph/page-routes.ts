@@ -12,6 +12,7 @@ export const PAGE_FILES: Readonly<Record<string, { file: string; contentType: st
   '/graph': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
   '/graph/app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
   '/graph/layout.js': { file: 'layout.js', contentType: 'text/javascript; charset=utf-8' },
+  '/graph/tap.js': { file: 'tap.js', contentType: 'text/javascript; charset=utf-8' },
   '/graph/app.css': { file: 'app.css', contentType: 'text/css; charset=utf-8' },
   '/graph/cytoscape.min.js': { file: 'cytoscape.min.js', contentType: 'text/javascript; charset=utf-8' },
 });

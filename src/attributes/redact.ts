@@ -11,7 +11,7 @@
 export const DEFAULT_REDACTED_HEADERS: readonly string[] = Object.freeze(['authorization', 'cookie', 'proxy-authorization', 'set-cookie']);
 
 /** What a redacted header value is replaced with (the header stays, so that its presence can still be seen). */
-export const REDACTED_VALUE = '[REDACTED]';
+export const REDACTED_VALUE = '<masked>';
 
 /** The STRING_MAP attributes of the default vocabulary that hold headers. */
 export const HEADER_ATTRIBUTES: readonly string[] = Object.freeze(['request.headers', 'response.headers']);
@@ -35,17 +35,23 @@ export function parseRedactedHeaders(text: string | undefined): ReadonlySet<stri
   );
 }
 
+/** True when `name` (any case) is redacted by default. */
+export function isCredentialHeader(name: string): boolean {
+  return DEFAULT_SET.has(name.toLowerCase());
+}
+
 /**
- * `headers` (lower-case names) with the value of every name in `names` replaced by
- * {@link REDACTED_VALUE}. Returns `headers` itself when nothing needs to change, else a copy; the
- * argument is never modified.
+ * `headers` with the value of every name in `names` (lower case; header names compared ignoring
+ * case) replaced by {@link REDACTED_VALUE}. Returns `headers` itself when nothing needs to change,
+ * else a copy; the argument is never modified.
  */
 export function redactHeaders<T>(headers: Readonly<Record<string, T>>, names: ReadonlySet<string> = DEFAULT_SET): Readonly<Record<string, T | string>> {
+  if (names.size === 0) return headers;
   let out: Record<string, T | string> | undefined;
-  for (const name of names) {
-    if (!Object.hasOwn(headers, name) || headers[name] === REDACTED_VALUE) continue;
+  for (const k in headers) {
+    if (!Object.hasOwn(headers, k) || headers[k] === REDACTED_VALUE || !names.has(k.toLowerCase())) continue;
     out ??= { ...headers };
-    out[name] = REDACTED_VALUE;
+    out[k] = REDACTED_VALUE;
   }
   return out ?? headers;
 }

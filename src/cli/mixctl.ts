@@ -13,6 +13,10 @@ import { checkCommand, reportCommand } from './mixctl/check-report';
 import { GRAPH_WINDOWS, graphCommand } from './mixctl/graph';
 import { dlqList, dlqReplay, dlqShow } from './mixctl/dlq';
 import { KUBE_INJECT_DEFAULTS, kubeInjectCommand } from './mixctl/kube-inject';
+import { tapCommand } from './mixctl/tap';
+import type { TapFlags } from './mixctl/tap';
+import { decisionsCommand } from './mixctl/decisions';
+import type { DecisionsFlags } from './mixctl/decisions';
 
 const EXAMPLES = `
 Examples:
@@ -21,6 +25,8 @@ Examples:
   mixctl rule delete global backend.default.svc.cluster.local -f deny.yaml
   mixctl apply -f rules.yaml && mixctl get rules -o yaml
   mixctl graph --window 1m --dot | dot -Tsvg > mesh.svg
+  mixctl tap --source frontend --destination backend --denied
+  mixctl decisions --since 10m --denied --rule deny-frontend-to-backend
   mixctl kube-inject -f deployment.yaml | kubectl apply -f -
 
 Exit codes: 0 ok (check: whatever the verdict), 1 Mixer answered an error (kube-inject: a workload it
@@ -148,6 +154,38 @@ function trafficCommands(program: Command): void {
     });
 }
 
+function observeCommands(program: Command): void {
+  program
+    .command('tap')
+    .description('live checks and reports matching a filter, one line each, until Ctrl-C (admin token)')
+    .option('--source <app>', 'source.labels["app"] is this')
+    .option('--destination <service>', 'destination.service.name is this')
+    .addOption(new Option('--kind <kind>', 'checks or reports only').choices(['check', 'report']))
+    .option('--denied', 'denied checks only')
+    .option('--match <json>', "a condition over attributes, as a Rule's spec.match (JSON)")
+    .option('--rate <n>', 'most events a second (default and cap: MIXER_TAP_RATE on Mixer)')
+    .option('--max-events <n>', 'stop after this many events')
+    .action(async (opts: TapFlags, cmd: Command) => {
+      const { client, format } = context(cmd);
+      await tapCommand(client, format === 'json', opts);
+    });
+  program
+    .command('decisions')
+    .description('the decision log of a decisionlog handler with sink: redis, read from Redis')
+    .option('--since <duration>', 'how far back', '1h')
+    .option('--denied', 'denials only')
+    .option('--rule <name>', 'decisions this rule took part in (name, or namespace/name)')
+    .option('--limit <n>', 'most to print (the newest)', '100')
+    .option('--redis <url>', 'Redis URL (REDIS_URL, default redis://127.0.0.1:6379)')
+    .option('--key-prefix <prefix>', "Mixer's key prefix (MIXER_KEY_PREFIX, default mixer:)")
+    .option('--handler <name>', 'the decisionlog handler (name, or namespace/name)', 'decisions')
+    .option('--stream <name>', "the handler's stream param", 'decisions')
+    .option('--key <key>', 'the stream key itself (instead of --key-prefix, --handler and --stream)')
+    .action(async (opts: DecisionsFlags, cmd: Command) => {
+      await decisionsCommand(outputFormat(globals(cmd).output), opts);
+    });
+}
+
 function dlqCommands(program: Command): void {
   const dlq = program.command('dlq').description('dead letters: report batches a handler kept failing (admin token)');
   dlq
@@ -218,7 +256,7 @@ function injectCommands(program: Command): void {
 /** The `mixctl` command tree (global flags, every command). Commander errors are thrown, not exited. */
 export function buildProgram(): Command {
   const program = new Command('mixctl')
-    .description("Mixer's operator CLI: config, rules, check and report, graph, dead letters, kube-inject")
+    .description("Mixer's operator CLI: config, rules, check and report, graph, tap, decisions, dead letters, kube-inject")
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .option('--mixer <url>', `Mixer's URL (MIXER_URL, default ${DEFAULT_MIXER_URL})`)
@@ -230,6 +268,7 @@ export function buildProgram(): Command {
   ruleCommands(program);
   trafficCommands(program);
   dlqCommands(program);
+  observeCommands(program);
   injectCommands(program);
   return program;
 }

@@ -4,6 +4,7 @@
  */
 import type { AdapterFactory } from '../sdk/adapter';
 import { TEMPLATES } from '../templates/templates';
+import { ADAPTER_CAPABILITIES } from '../sdk/decision';
 
 /** Adapter names a plugin may have: lowercase letters, digits and `-`, starting with a letter (as in YAML). */
 export const PLUGIN_NAME = /^[a-z][a-z0-9-]*$/;
@@ -26,14 +27,18 @@ export function exportedFactory(module: unknown): { candidate: unknown; exportNa
 /**
  * Checks that `candidate` is a usable {@link AdapterFactory} named `name`; returns every problem
  * found (empty when it is usable): `name` must equal the name asked for, `templates` must be a
- * non-empty list of known templates, `configSchema` an object and `create` a function.
+ * list of known templates (non-empty unless `capabilities` names one), `configSchema` an object and `create` a function.
  */
 export function factoryProblems(candidate: unknown, name: string): string[] {
   if (typeof candidate !== 'object' || candidate === null) return [`the factory must be an object, got ${candidate === null ? 'null' : typeof candidate}`];
   const f = candidate as Record<string, unknown>;
   const problems: string[] = [];
   if (f.name !== name) problems.push(`its name is ${JSON.stringify(f.name)}, but Handlers ask for "${name}" (the two must be equal)`);
-  if (!Array.isArray(f.templates) || f.templates.length === 0) {
+  const caps = f.capabilities;
+  if (caps !== undefined && (!Array.isArray(caps) || caps.some((c) => !(ADAPTER_CAPABILITIES as readonly unknown[]).includes(c))))
+    problems.push(`capabilities must be a list of ${ADAPTER_CAPABILITIES.join(', ')}`);
+  const hasCaps = Array.isArray(caps) && caps.length > 0;
+  if (!Array.isArray(f.templates) || (f.templates.length === 0 && !hasCaps)) {
     problems.push(`templates must be a non-empty list of template names (known: ${Object.keys(TEMPLATES).join(', ')})`);
   } else {
     const unknown = f.templates.filter((t) => typeof t !== 'string' || !TEMPLATES[t]);

@@ -4,7 +4,7 @@ import type { ReferencedAttribute } from '../attributes/types';
 import { MixerError } from '../base/errors';
 import { Code } from '../sdk/adapter';
 import type { CheckResult, QuotaArgs, QuotaResult, Status } from '../sdk/adapter';
-import type { Call, Snapshot } from '../runtime/snapshot';
+import type { BoundRule, Call, Snapshot } from '../runtime/snapshot';
 import { TimeoutError } from '../base/timeout';
 import type { ThrottledLog } from '../base/throttled-log';
 
@@ -136,6 +136,17 @@ function guardedQuota(call: Call, reader: TrackingReader, opts: CheckOptions, ar
  * Returns synchronously when every handler answered synchronously.
  */
 export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptions): Maybe<CheckAnswer> {
+  // The one test the tap and decision logs cost while nobody watches.
+  return snapshot.observers.active ? decide(snapshot, req, opts, { t0: performance.now(), quotaCalls: [] }) : decide(snapshot, req, opts, undefined);
+}
+
+/** Set while a tap or decision handler watches: what the decision needs to be told about. */
+interface Watch {
+  readonly t0: number;
+  readonly quotaCalls: Call[];
+}
+
+function decide(snapshot: Snapshot, req: CheckRequest, opts: CheckOptions, watch: Watch | undefined): Maybe<CheckAnswer> {
   const asked = req.quotas;
   let askedByRef: Map<string, { name: string; req: QuotaRequest }> | undefined;
   if (asked) {
@@ -177,6 +188,7 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
         ? { amount: want.req.amount, bestEffort: want.req.bestEffort ?? false, dedupId: req.dedupId ?? '' }
         : { amount: 1, bestEffort: false, dedupId: req.dedupId ?? '' };
       (quotaNames ??= []).push(want ? want.name : displayName(call.instance.ref));
+      if (watch !== undefined) watch.quotaCalls.push(call);
       const r = guardedQuota(call, reader, opts, args);
       if (!pending && isThenable(r)) pending = true;
       (quotas ??= []).push(r);
@@ -186,9 +198,52 @@ export function runCheck(snapshot: Snapshot, req: CheckRequest, opts: CheckOptio
   if (pending) {
     // `checks` and `quotas` mix answers and promises of answers: Promise.all takes both.
     // eslint-disable-next-line @typescript-eslint/await-thenable
-    return Promise.all([Promise.all(checks), Promise.all(quotas ?? [])]).then(([c, q]) => combine(snapshot, req, reader, c, names, q));
+    return Promise.all([Promise.all(checks), Promise.all(quotas ?? [])]).then(([c, q]) => {
+      const a = combine(snapshot, req, reader, c, names, q);
+      if (watch !== undefined) observe(snapshot, req, rules, watch, c, q, a);
+      return a;
+    });
   }
-  return combine(snapshot, req, reader, checks as CheckResult[], names, (quotas ?? NONE) as QuotaResult[]);
+  const answer = combine(snapshot, req, reader, checks as CheckResult[], names, (quotas ?? NONE) as QuotaResult[]);
+  if (watch !== undefined) observe(snapshot, req, rules, watch, checks as CheckResult[], (quotas ?? NONE) as QuotaResult[], answer);
+  return answer;
+}
+
+/** Tells the taps and decision handlers about a decision; never throws into the check. */
+function observe(
+  snapshot: Snapshot,
+  req: CheckRequest,
+  rules: readonly BoundRule[],
+  watch: Watch,
+  checks: CheckResult[],
+  quotas: QuotaResult[],
+  a: CheckAnswer,
+): void {
+  try {
+    const obs = snapshot.observers;
+    // Idle taps (no match) and taps over their rate stop here: no record is built for them.
+    const taps = obs.admitCheck(req.bag, a.status.code);
+    if (taps === undefined && snapshot.decisionHandlers.length === 0) return;
+    obs.checked(
+      {
+        bag: req.bag,
+        rules,
+        checks,
+        quotaCalls: watch.quotaCalls ?? NONE,
+        quotas,
+        status: a.status,
+        referenced: a.referencedAttributes,
+        validDuration: a.validDuration,
+        validUseCount: a.validUseCount,
+        configGeneration: a.configGeneration,
+        durationMs: performance.now() - watch.t0,
+      },
+      snapshot.decisionHandlers,
+      taps,
+    );
+  } catch {
+    // A bug in a tap must not fail the check it watches; the answer stands.
+  }
 }
 
 const NONE: never[] = [];

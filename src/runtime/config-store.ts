@@ -8,6 +8,7 @@ import type { HandlerDeps, HandlerRuntime } from './handler-runtime';
 import { compileCandidate, gatherCandidate, recordLoad } from './config-load';
 import type { Candidate, LoadSources, ReloadStatus } from './config-load';
 import { ConfigWatch } from './config-watch';
+import type { ObserverHub } from './observers';
 import { LocalGenerations, RedisGenerations } from './generations';
 import type { ConfigVersion, Generations } from './generations';
 
@@ -21,6 +22,8 @@ export interface ConfigStoreOptions extends HandlerDeps, LoadSources {
    * every call into an adapter is bounded by its timeout, so this only has to exceed that.
    */
   drainMs?: number;
+  /** The tap and decision hub every snapshot carries; told how many decision handlers each live config has. */
+  observers?: ObserverHub;
 }
 
 /** A change made through the API: the generation that includes it, and whether it created the object. */
@@ -233,6 +236,7 @@ export class ConfigStore {
     this.status.generation = next.generation;
     this.status.epoch = next.epoch;
     this.opts.metrics.configGeneration.set(next.generation);
+    this.opts.observers?.setDecisionHandlers(next.decisionHandlers.length);
     if (cand.api) this.api?.wentLive(cand.api, cand.shadowed);
     if (old) {
       const retired = retiredHandlers(old, next);

@@ -3,6 +3,7 @@ import { RuleIndex } from '../conditions/rule-index';
 import { HandlerRuntime } from './handler-runtime';
 import type { HandlerDeps } from './handler-runtime';
 import type { ConfigVersion } from './generations';
+import { ObserverHub } from './observers';
 
 /** One handler call a matched rule asks for. */
 export interface Call {
@@ -38,7 +39,14 @@ export interface Snapshot {
   readonly reportHandlers: readonly string[];
   /** Quota instances by reference (`ns/name`) and, in namespace `default`, by name. */
   readonly quotaInstances: ReadonlyMap<string, InstancePlan>;
+  /** The process's tap and decision hub; a check tests `observers.active` once (see ObserverHub). */
+  readonly observers: ObserverHub;
+  /** Handlers whose adapter declares the `decisions` capability: each receives every check decision. */
+  readonly decisionHandlers: readonly HandlerRuntime[];
 }
+
+/** The hub of snapshots built without one (tests, tools): nothing ever attaches to it. */
+const NO_OBSERVERS = new ObserverHub('none');
 
 function bind(rule: RulePlan, handlers: ReadonlyMap<string, HandlerRuntime>): BoundRule {
   const checks: Call[] = [];
@@ -58,7 +66,12 @@ function bind(rule: RulePlan, handlers: ReadonlyMap<string, HandlerRuntime>): Bo
  * Starts the handlers of `plan`, reusing from `previous` every handler whose adapter and
  * params did not change. If any handler fails to start, the new ones are closed and it throws.
  */
-export async function buildSnapshot(plan: ConfigPlan, version: ConfigVersion, deps: HandlerDeps, previous?: Snapshot): Promise<Snapshot> {
+export async function buildSnapshot(
+  plan: ConfigPlan,
+  version: ConfigVersion,
+  deps: HandlerDeps & { observers?: ObserverHub },
+  previous?: Snapshot,
+): Promise<Snapshot> {
   const handlers = new Map<string, HandlerRuntime>();
   const started: HandlerRuntime[] = [];
   const reusable = new Map<string, HandlerRuntime>();
@@ -117,6 +130,10 @@ export async function buildSnapshot(plan: ConfigPlan, version: ConfigVersion, de
     reportRulesByHandler,
     reportHandlers: Object.freeze(reportHandlers),
     quotaInstances,
+    observers: deps.observers ?? NO_OBSERVERS,
+    decisionHandlers: Object.freeze(
+      [...handlers.values()].filter((h) => h.plan.adapter.capabilities?.includes('decisions') === true && typeof h.handler.decision === 'function'),
+    ),
   });
 }
 

@@ -4,6 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { TemplateName } from '../templates/templates';
 import type { ThrottledLog } from '../base/throttled-log';
 import type { JobMarkers } from './job-markers';
+import type { AdapterCapability, DecisionRecord } from './decision';
 
 /**
  * The Redis connection Mixer hands to adapters: one server today; the type leaves room for a
@@ -88,6 +89,11 @@ export interface Handler {
   quota?(instance: InstanceValue, args: QuotaArgs): QuotaResult | Promise<QuotaResult>;
   /** Report templates: consume a batch of instances. Throw {@link PermanentError} for bad data. */
   report?(instances: readonly InstanceValue[], ctx: ReportContext): void | Promise<void>;
+  /**
+   * Adapters declaring the `decisions` capability: every check decision, after it is made (see
+   * {@link DecisionRecord}). Synchronous and never blocking: buffer, do I/O later.
+   */
+  decision?(record: DecisionRecord): void;
   close?(): void | Promise<void>;
   /**
    * Read-only HTTP routes the handler serves on Mixer's API port, by exact path (e.g. the graph
@@ -164,7 +170,13 @@ export interface AdapterEnv {
 export interface AdapterFactory<C = any> {
   readonly name: string;
   readonly description?: string;
+  /** Templates its handlers take; may be empty only for an adapter with a capability (e.g. `decisions`). */
   readonly templates: readonly TemplateName[];
+  /**
+   * What its handlers receive besides instances: `decisions` (every check decision, through
+   * `Handler.decision`, whether or not a rule names the handler). Default none.
+   */
+  readonly capabilities?: readonly AdapterCapability[];
   /** JSON Schema of `params` (TypeBox schemas are JSON Schema). Defaults are applied. */
   readonly configSchema: object;
   create(config: C, env: AdapterEnv): Handler | Promise<Handler>;

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { TEMPLATES } from '../templates/templates';
+import { ADAPTER_CAPABILITIES } from './decision';
 import { createAdapterEnv } from './env';
 import type { AdapterEnvOptions, OwnedAdapterEnv } from './env';
 import { isPermanent } from './adapter';
@@ -152,9 +153,11 @@ async function expectReportError(factory: AdapterFactory, opts: ConformanceOptio
  */
 export function runAdapterConformance(factory: AdapterFactory, opts: ConformanceOptions): void {
   describe(`adapter conformance: ${factory.name}`, () => {
-    it('has a name and at least one known template', () => {
+    it('has a name and at least one known template or capability', () => {
       assert.match(factory.name, /^[a-z][a-z0-9-]*$/, 'names are lowercase, as used in YAML');
-      assert.ok(factory.templates.length > 0, 'at least one template');
+      const caps = factory.capabilities ?? [];
+      assert.ok(factory.templates.length > 0 || caps.length > 0, 'at least one template or capability');
+      for (const c of caps) assert.ok((ADAPTER_CAPABILITIES as readonly string[]).includes(c), `capability ${c} exists`);
       for (const t of factory.templates) assert.ok(TEMPLATES[t], `template ${t} exists`);
     });
 
@@ -181,6 +184,7 @@ export function runAdapterConformance(factory: AdapterFactory, opts: Conformance
           const variety = TEMPLATES[t].variety;
           assert.equal(typeof handler[variety], 'function', `template ${t} needs ${variety}()`);
         }
+        if (factory.capabilities?.includes('decisions')) assert.equal(typeof handler.decision, 'function', 'capability decisions needs decision()');
       } finally {
         await handler.close?.();
         owned.dispose();

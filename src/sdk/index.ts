@@ -28,6 +28,9 @@ export type {
   RouteAnswer,
   Status,
 } from './adapter';
+export { ADAPTER_CAPABILITIES } from './decision';
+export type { AdapterCapability, CallerIdentity, DestinationIdentity, DecisionCall, DecisionHandlerMethod, DecisionRecord, ReferencedValue } from './decision';
+export { DEFAULT_REDACTED_HEADERS, REDACTED_VALUE, redactHeaders } from '../attributes/redact';
 export { JobMarkers } from './job-markers';
 export { isTruncatedLabelValue, truncateLabelValue } from './label-value';
 export type { ThrottledLog } from '../base/throttled-log';

@@ -17,6 +17,10 @@ import { SelfMetrics } from '../metrics/self-metrics';
 import type { ReportQueue } from '../queue/report-queue';
 import { ConfigStore } from '../runtime/config-store';
 import { ThrottledLog } from '../base/throttled-log';
+import { ObserverHub, replicaName } from '../runtime/observers';
+import { TapRelay } from '../tap/relay';
+import { TapService } from '../tap/service';
+import { tapRoutes } from '../api/http/tap-route';
 import { createReportQueue } from './queue-factory';
 import type { Settings } from './settings';
 
@@ -61,6 +65,7 @@ export async function startConfig(
   metrics: SelfMetrics,
   redis: Redis | undefined,
   role: 'serve' | 'worker',
+  observers?: ObserverHub,
 ): Promise<ConfigStore> {
   const store = new ConfigStore({
     dir: settings.configDir,
@@ -73,6 +78,7 @@ export async function startConfig(
     redis,
     role,
     keyPrefix: settings.keyPrefix,
+    observers,
     drainMs: Math.max(settings.adapterTimeoutMs, settings.delivery.timeoutMs ?? 30_000) + 1000,
     // Config API objects: shared through Redis, else kept beside the files (the loader skips hidden entries).
     api: redis ? new RedisApiStore(redis, settings.keyPrefix, logger) : new DirApiStore(`${settings.configDir}/${API_DIR_NAME}`),
@@ -95,7 +101,13 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
   if (!redis)
     logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
-  const store = await startConfig(settings, logger, metrics, redis, 'serve');
+  const throttled = new ThrottledLog(logger);
+  const observers = new ObserverHub(replicaName(), throttled);
+  const store = await startConfig(settings, logger, metrics, redis, 'serve', observers);
+  // The live tap: this replica's traffic, and with Redis every replica's (see TapRelay).
+  const vocab = () => store.current.plan.vocabulary;
+  const relay = redis ? new TapRelay(redis, settings.keyPrefix, observers, vocab, logger) : undefined;
+  const taps = new TapService(observers, vocab, metrics.registry, settings.tap, relay);
   const queue = createReportQueue(settings, store, metrics, logger);
   if (settings.worker) queue.startWorkers();
   else if (!redis) logger.warn('--no-worker without REDIS_URL: reports are queued in memory and nothing delivers them');
@@ -109,12 +121,13 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
         deadLetterRoutes(queue, settings.adminToken),
         configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxConfigBodyBytes }),
         meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger }),
+        tapRoutes(taps, observers.replica, settings.adminToken),
       ),
   });
   const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
   const server: Server = createHttpServer(
     app,
-    { store, metrics, log: new ThrottledLog(logger), limits, adapterTimeoutMs: settings.adapterTimeoutMs },
+    { store, metrics, log: throttled, limits, adapterTimeoutMs: settings.adapterTimeoutMs },
     { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }) },
   );
   await new Promise<void>((resolve, reject) => {
@@ -132,6 +145,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     close: () =>
       (closing ??= (async () => {
         logger.info('shutting down: draining requests in flight');
+        await taps.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), 10_000);

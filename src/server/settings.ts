@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { DeadLetterLimits } from '../queue/dead-letters';
 import type { DeliveryOptions } from '../queue/report-queue';
 import { parseRedactedHeaders } from '../attributes/redact';
+import type { TapLimits } from '../tap/service';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -49,6 +50,8 @@ export interface Settings {
   delivery: Partial<DeliveryOptions>;
   /** Dead-letter bounds per handler: MIXER_DEAD_LETTER_MAX_COUNT, MIXER_DEAD_LETTER_MAX_BYTES, MIXER_DEAD_LETTER_TTL_S. */
   deadLetters: DeadLetterLimits;
+  /** Live tap limits: MIXER_TAP_MAX (taps open at once per replica, default 10), MIXER_TAP_RATE (events a second per tap, default 100). */
+  tap: TapLimits;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -63,7 +66,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters' | 'tap'>, string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -101,5 +104,6 @@ export function resolveSettings(
       maxBytes: int('MIXER_DEAD_LETTER_MAX_BYTES', env.MIXER_DEAD_LETTER_MAX_BYTES, 64 * 1024 * 1024, 1024),
       ttlMs: int('MIXER_DEAD_LETTER_TTL_S', env.MIXER_DEAD_LETTER_TTL_S, 7 * 24 * 3600, 1) * 1000,
     },
+    tap: { maxTaps: int('MIXER_TAP_MAX', env.MIXER_TAP_MAX, 10, 0), maxRate: int('MIXER_TAP_RATE', env.MIXER_TAP_RATE, 100, 1) },
   };
 }

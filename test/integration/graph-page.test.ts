@@ -9,6 +9,7 @@ import { frontendToBackend, batches } from '../support/traffic';
 import { waitFor } from '../support/wait';
 
 const CHROMIUM = '/usr/bin/chromium';
+const TAP_TOKEN = 'graph-page-tap-token';
 const OUT_DIR = path.join(REPO, 'test-output');
 const SCREENSHOT = path.join(OUT_DIR, 'graph-page.png');
 
@@ -140,7 +141,7 @@ describe('the graph page (GET /graph in a real browser)', function () {
   }
 
   before(async () => {
-    mixer = await startMixer({ REDIS_URL: '', MIXER_CONFIG_DIR: path.join(REPO, 'rules') });
+    mixer = await startMixer({ REDIS_URL: '', MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_ADMIN_TOKEN: TAP_TOKEN });
     await traffic(300);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -291,6 +292,48 @@ describe('the graph page (GET /graph in a real browser)', function () {
     assert.equal(g.window, '5m');
     assert.deepEqual(g.elements.nodes.map((n: { data: { id: string } }) => n.data.id).sort(), [ID.frontend, ID.v1, ID.v2, ID.ingress].sort());
     assert.equal(g.elements.edges.length, 3);
+  });
+
+  it('clicking an edge opens its live tap beside the graph; the admin token is asked for and kept in this tab only', async () => {
+    await open();
+    const edge = (await drawn(page)).edges.find((e) => e.source === ID.frontend && e.target === ID.v1)!;
+    await page.evaluate(() => (globalThis as any).sessionStorage.removeItem('mixer.adminToken'));
+    await page.evaluate((id) => (globalThis as any).mixerGraph.getElementById(id).emit('tap'), edge.id);
+    await page.click('#details-tap');
+    await page.waitForSelector('#tap[data-state="unauthorized"]');
+    assert.equal(await page.isVisible('#tap'), true);
+    await page.fill('#tap-token', 'not-the-token');
+    await page.click('#tap-start');
+    await page.waitForFunction(() => /401/.test((globalThis as any).document.getElementById('tap-status').textContent ?? ''));
+    await page.fill('#tap-token', TAP_TOKEN);
+    await page.click('#tap-start');
+    await page.waitForSelector('#tap[data-state="live"]');
+    assert.equal(await page.evaluate(() => (globalThis as any).sessionStorage.getItem('mixer.adminToken')), TAP_TOKEN);
+    assert.equal(await page.evaluate(() => (globalThis as any).localStorage.length), 0, 'never in localStorage');
+
+    // Traffic on both backend versions: only the clicked edge (frontend → backend v1) shows.
+    const bags = frontendToBackend(40, 5000).map((r) => r.bag);
+    const v1 = bags.filter((b) => (b['destination.labels'] as Record<string, string>).version === 'v1').length;
+    assert.ok(v1 > 0 && v1 < bags.length);
+    assert.equal((await postJson(`${mixer.url}/v1/report`, { attributes: bags })).status, 202);
+    const rows = await waitFor(
+      `${v1} rows in the tap`,
+      async () => {
+        const titles = await page.$$eval('#tap-events li', (lis) => lis.map((li) => li.getAttribute('title') ?? ''));
+        return titles.length >= v1 ? titles : undefined;
+      },
+      10_000,
+      100,
+    );
+    assert.equal(rows.length, v1);
+    for (const t of rows) {
+      const e = JSON.parse(t);
+      assert.equal(e.kind, 'report');
+      assert.equal(e.attributes['destination.workload.name'], 'backend-v1');
+    }
+    await page.click('#tap-close');
+    assert.equal(await page.isVisible('#tap'), false);
+    sent += bags.length;
   });
 
   it('shows an error banner when /v1/graph fails, the empty state without traffic, and recovers', async () => {

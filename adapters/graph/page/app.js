@@ -446,11 +446,30 @@
       dd.textContent = String(r[1]);
       dl.append(dt, dd);
     });
+    if (ele.isEdge()) {
+      var tap = document.createElement('button');
+      tap.type = 'button';
+      tap.id = 'details-tap';
+      tap.textContent = 'Live tap of this edge';
+      var src = cy.getElementById(d.source).data();
+      var dst = cy.getElementById(d.target).data();
+      var title = $('details-title').textContent;
+      tap.addEventListener('click', function () {
+        window.mixerTap.openEdge(src, dst, title);
+      });
+      var dd2 = document.createElement('dd');
+      dd2.append(tap);
+      var dt2 = document.createElement('dt');
+      dt2.textContent = 'tap';
+      dl.append(dt2, dd2);
+    }
     $('details').hidden = false;
   }
 
   cy.on('tap', 'node, edge', function (evt) {
     showDetails(evt.target);
+    // Clicking an edge while a tap is shown moves the tap to that edge.
+    if (evt.target.isEdge() && !$('tap').hidden) $('details-tap').click();
   });
   function hideDetails() {
     state.detailsId = null;

@@ -8,6 +8,7 @@ import type { ConfigStore } from '../../runtime/config-store';
 import type { SelfMetrics } from '../../metrics/self-metrics';
 import type { ReportQueue } from '../../queue/report-queue';
 import { readJsonBody, sendError, sendJson } from './respond';
+import { reportAccepted } from '../../policy/report';
 
 export interface ReportRouteDeps {
   store: ConfigStore;
@@ -56,9 +57,11 @@ export async function handleReport(req: IncomingMessage, res: ServerResponse, de
   try {
     const body = await readJsonBody(req, deps.limits.maxBodyBytes);
     if (!deps.store.ready) throw new MixerError('MIXER_ERR_NOT_READY', 'no valid config loaded yet');
+    const snapshot = deps.store.current;
     const bags = decodeReportBody(body, deps);
     count = bags.length;
-    await deps.queue.enqueue(bags, deps.store.current.reportHandlers);
+    await deps.queue.enqueue(bags, snapshot.reportHandlers);
+    reportAccepted(snapshot, bags);
     deps.metrics.reports.inc({ result: 'accepted' }, count);
     sendJson(res, 202, { accepted: count });
   } catch (err) {

@@ -103,7 +103,7 @@ export interface ResponseFacts {
 
 /** How `request.headers` goes into report bags (check bags keep the headers whole: they are not stored). */
 export interface ReportHeaderPolicy {
-  /** Header names whose values are replaced by `[REDACTED]` (see src/attributes/redact.ts). */
+  /** Header names whose values are replaced by `<masked>` (see src/attributes/redact.ts). */
   redact: ReadonlySet<string>;
   /** Most bytes of header names and values a report bag carries (default {@link DEFAULT_MAX_HEADER_BYTES}). */
   maxBytes: number;

@@ -26,11 +26,12 @@ describe('graph page routes', () => {
   it('serves the page, its scripts and stylesheet with their content types and Cache-Control: no-cache', async () => {
     const { logger, warnings } = recordingLogger();
     const routes = pageRoutes(logger);
-    assert.deepEqual(Object.keys(routes).sort(), ['/graph', '/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js']);
+    assert.deepEqual(Object.keys(routes).sort(), ['/graph', '/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js', '/graph/tap.js']);
     const want: Record<string, string> = {
       '/graph': 'text/html; charset=utf-8',
       '/graph/app.js': 'text/javascript; charset=utf-8',
       '/graph/layout.js': 'text/javascript; charset=utf-8',
+      '/graph/tap.js': 'text/javascript; charset=utf-8',
       '/graph/app.css': 'text/css; charset=utf-8',
       '/graph/cytoscape.min.js': 'text/javascript; charset=utf-8',
     };
@@ -48,7 +49,7 @@ describe('graph page routes', () => {
     const routes = pageRoutes(recordingLogger().logger);
     const dir = defaultPageDir();
     assert.equal(dir, path.resolve(__dirname, '..', '..', '..', '..', '..', 'adapters', 'graph', 'page'));
-    for (const file of ['index.html', 'app.js', 'layout.js', 'app.css']) {
+    for (const file of ['index.html', 'app.js', 'layout.js', 'tap.js', 'app.css']) {
       const route = Object.keys(PAGE_FILES).find((p) => PAGE_FILES[p].file === file);
       assert.equal((await call(routes[route!])).body, fs.readFileSync(path.join(dir, file), 'utf8'), file);
     }
@@ -60,7 +61,7 @@ describe('graph page routes', () => {
     const routes = pageRoutes(recordingLogger().logger);
     const html = (await call(routes['/graph'])).body;
     const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]).filter((r) => !r.startsWith('data:'));
-    assert.deepEqual(refs.sort(), ['/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js']);
+    assert.deepEqual(refs.sort(), ['/graph/app.css', '/graph/app.js', '/graph/cytoscape.min.js', '/graph/layout.js', '/graph/tap.js']);
     for (const r of refs) assert.ok(routes[r], `${r} is served`);
   });
 
@@ -87,6 +88,7 @@ describe('graph page routes', () => {
         '/graph/app.js',
         '/graph/cytoscape.min.js',
         '/graph/layout.js',
+        '/graph/tap.js',
         '/v1/graph',
       ]);
       assert.equal((await call(handler.routes!['/graph'])).contentType, 'text/html; charset=utf-8');

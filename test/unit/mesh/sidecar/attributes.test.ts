@@ -35,7 +35,7 @@ describe('mesh/sidecar/attributes', () => {
     const headers = { authorization: 'Bearer t0ken', cookie: 'sid=1', 'proxy-authorization': 'Basic x', accept: '*/*' };
     const bag = { 'request.headers': headers };
     const sent = JSON.parse(reportJson(bag, RESPONSE)) as { 'request.headers': Record<string, string> };
-    assert.deepEqual(sent['request.headers'], { authorization: '[REDACTED]', cookie: '[REDACTED]', 'proxy-authorization': '[REDACTED]', accept: '*/*' });
+    assert.deepEqual(sent['request.headers'], { authorization: '<masked>', cookie: '<masked>', 'proxy-authorization': '<masked>', accept: '*/*' });
     assert.equal(bag['request.headers'], headers, 'the bag itself (used for the check) is not changed');
     assert.equal(headers.authorization, 'Bearer t0ken');
     const none = JSON.parse(reportJson(bag, RESPONSE, undefined, { redact: parseRedactedHeaders('none'), maxBytes: 8192 })) as typeof sent;

@@ -1,0 +1,142 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DecisionRecord, RedisConnection } from '../../src/sdk';
+import type { DecisionLogSettings } from './config';
+
+/** Where a batch of records is written. `write` rejects when the batch could not be written. */
+export interface Sink {
+  readonly kind: string;
+  write(records: readonly DecisionRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const lines = (records: readonly DecisionRecord[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join('');
+
+/** JSON lines on stdout. */
+export class StdoutSink implements Sink {
+  readonly kind = 'stdout';
+  write(records: readonly DecisionRecord[]): Promise<void> {
+    return new Promise((resolve, reject) => process.stdout.write(lines(records), (err) => (err ? reject(err) : resolve())));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * JSON lines appended to a file. When a write would take the file past `maxBytes`, the file is rotated
+ * first: `<path>` becomes `<path>.1`, `.1` becomes `.2`, ..., and `.<maxFiles>` is removed.
+ */
+export class FileSink implements Sink {
+  readonly kind = 'file';
+  private constructor(
+    private readonly file: string,
+    private readonly maxBytes: number,
+    private readonly maxFiles: number,
+    private fh: fs.promises.FileHandle,
+    private size: number,
+  ) {}
+
+  /** Opens (creating the directory and file); rejects when it cannot. */
+  static async open(file: string, maxBytes: number, maxFiles: number): Promise<FileSink> {
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const fh = await fs.promises.open(file, 'a');
+    const { size } = await fh.stat();
+    return new FileSink(file, maxBytes, maxFiles, fh, size);
+  }
+
+  async write(records: readonly DecisionRecord[]): Promise<void> {
+    const text = Buffer.from(lines(records));
+    if (this.size > 0 && this.size + text.length > this.maxBytes) await this.rotate();
+    await this.fh.write(text);
+    this.size += text.length;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.fh.close();
+    await fs.promises.rm(`${this.file}.${this.maxFiles}`, { force: true });
+    for (let i = this.maxFiles - 1; i >= 1; i--) await fs.promises.rename(`${this.file}.${i}`, `${this.file}.${i + 1}`).catch(() => undefined);
+    await fs.promises.rename(this.file, `${this.file}.1`);
+    this.fh = await fs.promises.open(this.file, 'a');
+    this.size = 0;
+  }
+
+  close(): Promise<void> {
+    return this.fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * One record as OPA's decision-log event (https://www.openpolicyagent.org/docs/latest/management-decision-logs/):
+ * `decision_id`, `timestamp`, `path`, `input` (the attributes), `result` (the verdict and what decided
+ * it), `requested_by` (the caller), `labels`, `metrics` (ns).
+ */
+export function opaEvent(r: DecisionRecord, handler: string): Record<string, unknown> {
+  return {
+    labels: { app: 'mixer', handler },
+    decision_id: r.decisionId,
+    path: 'mixer/check',
+    input: r.attributes,
+    result: {
+      status: r.status,
+      decidedBy: r.decidedBy,
+      rules: r.rules,
+      calls: r.calls,
+      referenced: r.referenced,
+      validDuration: r.validDuration,
+      validUseCount: r.validUseCount,
+    },
+    requested_by: r.caller,
+    destination: r.destination,
+    timestamp: r.time,
+    metrics: { timer_mixer_check_ns: Math.round(r.durationMs * 1e6) },
+    bundles: { config: { revision: String(r.configGeneration) } },
+  };
+}
+
+/** Batches POSTed as a JSON array of {@link opaEvent}s; any answer but 2xx fails the batch. */
+export class HttpSink implements Sink {
+  readonly kind = 'http';
+  constructor(
+    private readonly settings: DecisionLogSettings,
+    private readonly handler: string,
+  ) {}
+
+  async write(records: readonly DecisionRecord[]): Promise<void> {
+    const r = await fetch(this.settings.url!, {
+      method: 'POST',
+      headers: { ...this.settings.headers, 'content-type': 'application/json' },
+      body: JSON.stringify(records.map((x) => opaEvent(x, this.handler))),
+      signal: AbortSignal.timeout(this.settings.timeoutMs),
+    });
+    await r.arrayBuffer().catch(() => undefined);
+    if (r.status < 200 || r.status >= 300) throw new Error(`${this.settings.url} answered ${r.status}`);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A capped Redis stream of batches: one entry per written batch (`XADD <key> MAXLEN ~ <maxLen> *
+ * n <records> d <JSON array of records>`), so the cost per record is a share of one command, not a
+ * command. Entry ids are the write times in ms; a record's own `time` is at most one flush interval
+ * earlier. `mixctl decisions --since` reads the time range and filters on each record's time.
+ */
+export class RedisStreamSink implements Sink {
+  readonly kind = 'redis';
+  constructor(
+    private readonly redis: RedisConnection,
+    readonly key: string,
+    private readonly maxLen: number,
+  ) {}
+
+  async write(records: readonly DecisionRecord[]): Promise<void> {
+    await this.redis.xadd(this.key, 'MAXLEN', '~', String(this.maxLen), '*', 'n', String(records.length), 'd', JSON.stringify(records));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { Bag } from '../attributes/bag';
+import { HEADER_ATTRIBUTES, REDACTED_VALUE, isCredentialHeader, redactBag, redactHeaders } from '../attributes/redact';
+import type { ReferencedAttribute } from '../attributes/types';
+import type { CheckResult, QuotaResult, Status } from '../sdk/adapter';
+import type { CallerIdentity, DecisionCall, DecisionRecord, DestinationIdentity, ReferencedValue } from '../sdk/decision';
+
+/** A handler call as the trail needs it (a snapshot's `Call`). */
+export interface TrailCall {
+  readonly handler: { readonly ref: string };
+  readonly instance: { readonly ref: string };
+}
+
+/** A matched rule as the trail needs it (a snapshot's `BoundRule`). */
+export interface TrailRule {
+  readonly ref: string;
+  readonly checks: readonly TrailCall[];
+  readonly quotas: readonly TrailCall[];
+}
+
+/** What a finished check leaves behind, as `runCheck` gathered it (answers in call order). */
+export interface CheckTrail {
+  readonly bag: Bag;
+  readonly rules: readonly TrailRule[];
+  readonly checks: readonly CheckResult[];
+  /** The quota calls made, in order, with their answers. */
+  readonly quotaCalls: readonly TrailCall[];
+  readonly quotas: readonly QuotaResult[];
+  readonly status: Status;
+  readonly referenced: readonly ReferencedAttribute[];
+  readonly validDuration: number;
+  readonly validUseCount: number;
+  readonly configGeneration: number;
+  readonly durationMs: number;
+}
+
+const HEADERS = new Set(HEADER_ATTRIBUTES);
+
+function referencedValue(bag: Bag, r: ReferencedAttribute): ReferencedValue {
+  if (r.condition === 'ABSENCE') return r;
+  if (r.key !== undefined) {
+    const v = bag.getKey(r.name, r.key);
+    return { ...r, value: HEADERS.has(r.name) && isCredentialHeader(r.key) ? REDACTED_VALUE : v };
+  }
+  const v = bag.get(r.name);
+  return { ...r, value: HEADERS.has(r.name) && typeof v === 'object' ? redactHeaders(v) : v };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Who called, from `source.*` (absent attributes are left out). */
+export function callerOf(bag: Bag): CallerIdentity {
+  const out: Record<string, string> = {};
+  const put = (k: string, v: string | undefined): void => {
+    if (v !== undefined) out[k] = v;
+  };
+  put('principal', str(bag.get('source.principal')));
+  put('workload', str(bag.get('source.workload.name')));
+  put('namespace', str(bag.get('source.workload.namespace')) ?? str(bag.get('source.namespace')));
+  put('app', bag.getKey('source.labels', 'app'));
+  put('ip', str(bag.get('source.ip')));
+  return out;
+}
+
+/** What was called, from `destination.*` (absent attributes are left out). */
+export function destinationOf(bag: Bag): DestinationIdentity {
+  const out: Record<string, string> = {};
+  const service = str(bag.get('destination.service.name')) ?? str(bag.get('destination.service.host'));
+  if (service !== undefined) out.service = service;
+  const workload = str(bag.get('destination.workload.name'));
+  if (workload !== undefined) out.workload = workload;
+  const namespace = str(bag.get('destination.workload.namespace')) ?? str(bag.get('destination.service.namespace')) ?? str(bag.get('destination.namespace'));
+  if (namespace !== undefined) out.namespace = namespace;
+  return out;
+}
+
+/**
+ * The frozen {@link DecisionRecord} of a finished check: every call paired with its answer in rule
+ * order, the call that decided, the referenced attributes with their values, credential headers masked.
+ */
+export function buildDecisionRecord(t: CheckTrail): DecisionRecord {
+  const calls: DecisionCall[] = [];
+  let decidedBy: DecisionRecord['decidedBy'];
+  let k = 0;
+  for (const rule of t.rules) {
+    for (const call of rule.checks) {
+      const r = t.checks[k++];
+      calls.push({ rule: rule.ref, handler: call.handler.ref, instance: call.instance.ref, kind: 'check', status: r.status });
+      if (decidedBy === undefined && r.status === t.status) decidedBy = { rule: rule.ref, handler: call.handler.ref, instance: call.instance.ref };
+    }
+  }
+  for (let i = 0; i < t.quotaCalls.length; i++) {
+    const call = t.quotaCalls[i];
+    const q = t.quotas[i];
+    const rule = t.rules.find((r) => r.quotas.includes(call))?.ref ?? '';
+    calls.push({
+      rule,
+      handler: call.handler.ref,
+      instance: call.instance.ref,
+      kind: 'quota',
+      status: q.status ?? { code: 0 },
+      grantedAmount: q.grantedAmount,
+    });
+    if (decidedBy === undefined && q.status === t.status) decidedBy = { rule, handler: call.handler.ref, instance: call.instance.ref };
+  }
+  const record: DecisionRecord = {
+    decisionId: randomUUID(),
+    time: new Date().toISOString(),
+    status: { code: t.status.code, message: t.status.message ?? '' },
+    rules: t.rules.map((r) => r.ref),
+    calls,
+    ...(decidedBy ? { decidedBy } : {}),
+    referenced: t.referenced.map((r) => referencedValue(t.bag, r)),
+    attributes: redactBag(t.bag.values),
+    caller: callerOf(t.bag),
+    destination: destinationOf(t.bag),
+    configGeneration: t.configGeneration,
+    durationMs: Math.round(t.durationMs * 1000) / 1000,
+    validDuration: t.validDuration,
+    validUseCount: t.validUseCount,
+  };
+  return Object.freeze(record);
+}
