@@ -112,6 +112,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
       MIXER_CONFIG_DIR: path.join(REPO, 'rules'),
       MIXER_LOG_LEVEL: 'warn',
       MIXER_KEY_PREFIX: 'bench:',
+      MIXER_GRPC_PORT: '0',
       ...(o.flags.concurrency ? { MIXER_REPORT_CONCURRENCY: String(o.flags.concurrency) } : {}),
     },
     port,

@@ -4,6 +4,7 @@ import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, R
 import { aggregate } from './aggregate';
 import type { GraphSettings } from './config';
 import { observationOf } from './observation';
+import type { Observation } from './observation';
 import { pageRoutes } from './page-routes';
 import { RedisGraphStore } from './redis-store';
 import { buildGraph, toDot, toGraphJson } from './render';
@@ -38,6 +39,7 @@ export class GraphHandler implements Handler {
   private readonly now: () => number;
   private readonly dropped: Counter;
   private readonly duplicates: Counter;
+  private readonly duplicateRequests: Counter;
   private lastWarn = -Infinity;
 
   constructor(
@@ -57,6 +59,11 @@ export class GraphHandler implements Handler {
       help: 'Report jobs seen again (redelivered) and not counted a second time.',
       registers: [env.registry],
     });
+    this.duplicateRequests = new Counter({
+      name: 'mixer_graph_duplicate_requests_total',
+      help: 'Reports of a request already counted (its other side reported it first), not counted again.',
+      registers: [env.registry],
+    });
     this.routes = Object.freeze({ '/v1/graph': (query: Readonly<Record<string, string>>) => this.serve(query), ...pageRoutes(env.logger) });
   }
 
@@ -68,7 +75,7 @@ export class GraphHandler implements Handler {
   async report(instances: readonly InstanceValue[], ctx: ReportContext): Promise<void> {
     if (instances.length === 0) return;
     const now = this.now();
-    const delta = aggregate(instances.map(observationOf), now);
+    const delta = aggregate(await this.onePerRequest(instances.map(observationOf), ctx.jobId, now), now);
     if (delta.buckets.size === 0) return;
     const outcome = await this.store.apply(ctx.jobId, delta, now);
     if (!outcome.applied) {
@@ -83,6 +90,31 @@ export class GraphHandler implements Handler {
         this.env.logger.warn({ droppedEdges: outcome.droppedEdges }, 'graph: time bucket full (maxEdges); requests of new edges not counted');
       }
     }
+  }
+
+  /**
+   * Both sides of a request may report it: each request id is counted by the first job that claims
+   * it, and once within a job. A client-side (outbound) report without a request id is not counted
+   * (nothing could tell it from the server side's report), as before request ids were used.
+   */
+  private async onePerRequest(obs: Observation[], jobId: string, now: number): Promise<Observation[]> {
+    const ids = [...new Set(obs.flatMap((o) => (o.requestId !== undefined ? [o.requestId] : [])))];
+    const owned = ids.length > 0 ? await this.store.claimRequests(jobId, ids, now) : new Set<string>();
+    const seen = new Set<string>();
+    const out: Observation[] = [];
+    let duplicates = 0;
+    for (const o of obs) {
+      if (o.requestId === undefined) {
+        if (!o.outbound) out.push(o);
+        continue;
+      }
+      if (owned.has(o.requestId) && !seen.has(o.requestId)) {
+        seen.add(o.requestId);
+        out.push(o);
+      } else duplicates++;
+    }
+    if (duplicates > 0) this.duplicateRequests.inc(duplicates);
+    return out;
   }
 
   /** The graph of `window` as of now (the injected clock in tests). */

@@ -21,6 +21,10 @@ export interface Observation {
   bytes: number;
   mtls: boolean;
   durationMs?: number;
+  /** The request's id, when reported: both sides' reports of one request share it. */
+  requestId?: string;
+  /** Reported by the client's side (`outbound`). */
+  outbound: boolean;
 }
 
 /** The node of callers Mixer cannot name (no source workload). */
@@ -146,5 +150,7 @@ export function observationOf(inst: InstanceValue): Observation {
     bytes: count(inst, 'requestBytes') + count(inst, 'responseBytes'),
     mtls: flag(inst, 'mtls'),
     durationMs: duration(inst),
+    requestId: text(inst, 'requestId') || undefined,
+    outbound: text(inst, 'reporterKind') === 'outbound',
   };
 }

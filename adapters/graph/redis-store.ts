@@ -6,12 +6,13 @@
  *   time bucket; `<resolution>` is `10s` or `1m`, `<index>` is `floor(epochMs / bucketMs)`. Expires
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
  * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
+ * - `<prefix>{graph}:req:<requestId>`: the job that counted a request (both sides may report it), expires after 10 min.
  */
 import type { RedisConnection } from '../../src/sdk';
 import { mergeStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
-import { JOB_MARKER_TTL_MS } from './store';
+import { JOB_MARKER_TTL_MS, REQUEST_CLAIM_TTL_MS } from './store';
 import type { ApplyOutcome, GraphStore } from './store';
 import type { WindowRange } from './windows';
 
@@ -80,7 +81,26 @@ end
 return dropped
 `;
 
+/**
+ * KEYS: one claim key per request id; ARGV[1]: job id, ARGV[2]: claim TTL ms. Returns, per key, 1
+ * when the job owns the id (claimed now, or by this same job before), else 0.
+ */
+const CLAIM_LUA = `
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = 1
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`;
+
 const APPLY_COMMAND = 'mixerGraphApply';
+const CLAIM_COMMAND = 'mixerGraphClaim';
 
 type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
 
@@ -99,6 +119,26 @@ export class RedisGraphStore implements GraphStore {
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
     const commands = redis as unknown as Record<string, ApplyCommand>;
     this.command = (numKeys, ...args) => commands[APPLY_COMMAND]!.call(redis, numKeys, ...args);
+    redis.defineCommand(CLAIM_COMMAND, { lua: CLAIM_LUA });
+    const claim = commands[CLAIM_COMMAND] as unknown as (numKeys: number, ...args: string[]) => Promise<number[]>;
+    this.claim = (numKeys, ...args) => claim.call(redis, numKeys, ...args);
+  }
+
+  private readonly claim: (numKeys: number, ...args: string[]) => Promise<number[]>;
+
+  /** Key of the claim on one request id (long ids are cut: the key stays bounded). */
+  claimKey(requestId: string): string {
+    return `${this.base}req:${requestId.length > 200 ? requestId.slice(0, 200) : requestId}`;
+  }
+
+  async claimRequests(jobId: string, requestIds: readonly string[], _now: number): Promise<Set<string>> {
+    const owned = new Set<string>();
+    if (requestIds.length === 0) return owned;
+    const flags = await this.claim(requestIds.length, ...requestIds.map((id) => this.claimKey(id)), jobId, String(REQUEST_CLAIM_TTL_MS));
+    requestIds.forEach((id, i) => {
+      if (Number(flags[i]) === 1) owned.add(id);
+    });
+    return owned;
   }
 
   /** Key of the hash of one time bucket. */
