@@ -138,7 +138,10 @@ function setWorkload(out: Record<string, unknown>, side: 'source' | 'destination
   if (Object.keys(w.labels).length > 0) out[`${side}.labels`] = { ...w.labels };
 }
 
-/** `custom_tags` named after attributes (`source.labels.app` fills a map key) become those attributes. */
+/**
+ * `custom_tags` named after attributes become those attributes, typed by the manifest (a tag
+ * `source.labels.app` fills one key of `source.labels`); they win over what the entry says.
+ */
 function addCustomTags(out: Record<string, unknown>, tags: Record<string, string> | undefined, vocab: ReadonlyMap<string, string>): void {
   for (const [k, v] of Object.entries(tags ?? {})) {
     const type = vocab.get(k);
@@ -156,7 +159,7 @@ function addCustomTags(out: Record<string, unknown>, tags: Record<string, string
 }
 
 /** What every entry, HTTP or TCP, says: addresses, sides, workloads, TLS, flags, times. */
-function commonAttributes(c: AccessLogCommon, node: Workload, vocab: ReadonlyMap<string, string>): Record<string, unknown> {
+function commonAttributes(c: AccessLogCommon, node: Workload): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const cluster = parseIstioCluster(c.upstream_cluster);
   const kind = cluster?.direction ?? 'inbound';
@@ -198,7 +201,6 @@ function commonAttributes(c: AccessLogCommon, node: Workload, vocab: ReadonlyMap
     out['request.time'] = start;
     out['context.time'] = start;
   }
-  addCustomTags(out, c.custom_tags, vocab);
   return out;
 }
 
@@ -210,7 +212,7 @@ function bytes(v: string | number | undefined): number {
 /** One report bag of an HTTP access-log entry. */
 export function attributesOfHttpEntry(e: HttpEntry, node: Workload, vocab: ReadonlyMap<string, string>): Record<string, unknown> {
   const c = e.common_properties ?? {};
-  const out = commonAttributes(c, node, vocab);
+  const out = commonAttributes(c, node);
   const rq = e.request ?? {};
   const rs = e.response ?? {};
   if (rq.request_method && rq.request_method !== 'METHOD_UNSPECIFIED') out['request.method'] = rq.request_method;
@@ -242,13 +244,14 @@ export function attributesOfHttpEntry(e: HttpEntry, node: Workload, vocab: Reado
   const v = e.protocol_version;
   const grpc = (rq.request_headers?.['content-type'] ?? '').startsWith('application/grpc');
   out['context.protocol'] = grpc ? 'grpc' : v === 'HTTP2' ? 'http2' : 'http';
+  addCustomTags(out, c.custom_tags, vocab); // the operator's explicit tags win
   return out;
 }
 
 /** One report bag of a TCP access-log entry: bytes of the connection, `context.protocol` tcp. */
 export function attributesOfTcpEntry(e: TcpEntry, node: Workload, vocab: ReadonlyMap<string, string>): Record<string, unknown> {
   const c = e.common_properties ?? {};
-  const out = commonAttributes(c, node, vocab);
+  const out = commonAttributes(c, node);
   out['context.protocol'] = 'tcp';
   out['connection.received.bytes'] = bytes(e.connection_properties?.received_bytes);
   out['connection.sent.bytes'] = bytes(e.connection_properties?.sent_bytes);
@@ -256,5 +259,6 @@ export function attributesOfTcpEntry(e: TcpEntry, node: Workload, vocab: Readonl
   out['connection.event'] = type === 'TcpPeriodic' ? 'continue' : type === 'TcpUpstreamConnected' || type === 'TcpConnectionStart' ? 'open' : 'close';
   if (c.stream_id) out['connection.id'] = c.stream_id;
   if (c.duration) out['connection.duration'] = durationText(c.duration);
+  addCustomTags(out, c.custom_tags, vocab);
   return out;
 }

@@ -89,6 +89,7 @@ describe('rules/graph.yaml with the real attribute vocabulary', () => {
         requestBytes: 120,
         responseBytes: 880,
         mtls: true,
+        reporterKind: 'inbound',
       },
     );
   });
