@@ -27,7 +27,7 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function startRedis(): Promise<{ url: string; pid: number; stop: () => void }> {
+export async function startRedis(): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
@@ -46,7 +46,7 @@ async function startRedis(): Promise<{ url: string; pid: number; stop: () => voi
 }
 
 /** A Zipkin stand-in: drains each POST and answers 202. */
-async function startSink(): Promise<{ url: string; close: () => void }> {
+export async function startSink(): Promise<{ url: string; close: () => void }> {
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(202).end());
@@ -55,13 +55,13 @@ async function startSink(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
-function makeBatches(n: number): string[] {
+export function makeBatches(n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(JSON.stringify({ attributes: frontendToBackend(BATCH, i + 1).map((r) => r.bag) }));
   return out;
 }
 
-async function baseline(redisUrl: string, batches: string[], totalBatches: number): Promise<number> {
+export async function baseline(redisUrl: string, batches: string[], totalBatches: number): Promise<number> {
   const key = `bench:baseline:${Date.now()}`;
   const worker = spawn(process.execPath, [path.join(__dirname, 'report-baseline-worker.js'), redisUrl, key, String(totalBatches * BATCH)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -80,7 +80,7 @@ async function baseline(redisUrl: string, batches: string[], totalBatches: numbe
   return (totalBatches * BATCH) / secs;
 }
 
-async function countedBags(url: string): Promise<number> {
+export async function countedBags(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith('istio_requests_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));

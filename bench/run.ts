@@ -3,6 +3,7 @@
  * lists them. A bench prints its figures beside a baseline measured in the same run, as ratios.
  */
 import { runCheckBench } from './check';
+import { runGrpcBench } from './grpc';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
 import { parseBenchArgs } from './options';
@@ -11,6 +12,7 @@ import type { BenchOptions } from './options';
 /** Name → bench. Add a bench with one line here. */
 const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>> = {
   check: runCheckBench,
+  grpc: runGrpcBench,
   mesh: runMeshBench,
   report: runReportBench,
 };
