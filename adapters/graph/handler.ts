@@ -93,23 +93,23 @@ export class GraphHandler implements Handler {
   }
 
   /**
-   * Both sides of a request may report it: each request id is counted by the first job that claims
-   * it, and once within a job. A client-side (outbound) report without a request id is not counted
-   * (nothing could tell it from the server side's report), as before request ids were used.
+   * Both sides of a call may report it: each request key (request id and called service) is counted
+   * by the first job that claims it, and once within a job. A client-side (outbound) report without a
+   * request id is not counted (nothing could tell it from the server side's report).
    */
   private async onePerRequest(obs: Observation[], jobId: string, now: number): Promise<Observation[]> {
-    const ids = [...new Set(obs.flatMap((o) => (o.requestId !== undefined ? [o.requestId] : [])))];
+    const ids = [...new Set(obs.flatMap((o) => (o.requestKey !== undefined ? [o.requestKey] : [])))];
     const owned = ids.length > 0 ? await this.store.claimRequests(jobId, ids, now) : new Set<string>();
     const seen = new Set<string>();
     const out: Observation[] = [];
     let duplicates = 0;
     for (const o of obs) {
-      if (o.requestId === undefined) {
+      if (o.requestKey === undefined) {
         if (!o.outbound) out.push(o);
         continue;
       }
-      if (owned.has(o.requestId) && !seen.has(o.requestId)) {
-        seen.add(o.requestId);
+      if (owned.has(o.requestKey) && !seen.has(o.requestKey)) {
+        seen.add(o.requestKey);
         out.push(o);
       } else duplicates++;
     }

@@ -21,8 +21,12 @@ export interface Observation {
   bytes: number;
   mtls: boolean;
   durationMs?: number;
-  /** The request's id, when reported: both sides' reports of one request share it. */
-  requestId?: string;
+  /**
+   * `<request id>|<called service>`, when the request id is reported: both sides' reports of one call
+   * share it. The service is part of it because apps pass x-request-id down the call chain, so one id
+   * names every hop of a request (ingress → frontend, frontend → backend, ...).
+   */
+  requestKey?: string;
   /** Reported by the client's side (`outbound`). */
   outbound: boolean;
 }
@@ -133,6 +137,15 @@ export function protocolOf(inst: InstanceValue): string {
   return 'http';
 }
 
+/** See {@link Observation.requestKey}: the service by its first DNS label, so `backend` and `backend.shop.svc.cluster.local` agree. */
+function requestKeyOf(inst: InstanceValue): string | undefined {
+  const id = text(inst, 'requestId');
+  if (!id) return undefined;
+  const service = text(inst, 'destinationServiceName').toLowerCase();
+  const dot = service.indexOf('.');
+  return `${id}|${dot < 0 ? service : service.slice(0, dot)}`;
+}
+
 /** Reads one `edge` instance; throws {@link PermanentError} for another template or a malformed field. */
 export function observationOf(inst: InstanceValue): Observation {
   if (inst.template !== 'edge') throw new PermanentError(`graph: instance ${inst.name} is a ${inst.template}, not an edge`);
@@ -150,7 +163,7 @@ export function observationOf(inst: InstanceValue): Observation {
     bytes: count(inst, 'requestBytes') + count(inst, 'responseBytes'),
     mtls: flag(inst, 'mtls'),
     durationMs: duration(inst),
-    requestId: text(inst, 'requestId') || undefined,
+    requestKey: requestKeyOf(inst),
     outbound: text(inst, 'reporterKind') === 'outbound',
   };
 }

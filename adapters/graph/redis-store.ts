@@ -6,7 +6,7 @@
  *   time bucket; `<resolution>` is `10s` or `1m`, `<index>` is `floor(epochMs / bucketMs)`. Expires
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
  * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
- * - `<prefix>{graph}:req:<requestId>`: the job that counted a request (both sides may report it), expires after 10 min.
+ * - `<prefix>{graph}:req:<request id>|<service>`: the job that counted a call (both sides may report it), expires after 10 min.
  */
 import type { RedisConnection } from '../../src/sdk';
 import { mergeStats } from './stats';

@@ -39,6 +39,19 @@ for (const store of ['memory', 'redis'] as const) {
       assert.equal(await total(h), 4);
     });
 
+    it('tells the hops of one request apart: the same x-request-id calling another service is another call', async () => {
+      const h = make();
+      await h.report([inbound('chain-1'), edge(BACKEND_V1, undefined, 'db.shop.svc.cluster.local', { reporterKind: 'outbound', requestId: 'chain-1' })], {
+        jobId: 'j1',
+        attempt: 1,
+      });
+      await h.report([edge(FRONTEND, undefined, 'backend.shop.svc.cluster.local', { reporterKind: 'outbound', requestId: 'chain-1' })], {
+        jobId: 'j2',
+        attempt: 1,
+      });
+      assert.equal(await total(h), 2, 'frontend → backend (both sides, by name and by host) once, backend → db once');
+    });
+
     it('counts inbound reports without a request id as before, and skips outbound ones without it', async () => {
       const h = make();
       await h.report([inbound(undefined), inbound(undefined), outbound(undefined)], { jobId: 'j', attempt: 1 });
