@@ -55,6 +55,12 @@ function contextOf(a: Attrs): Record<string, unknown> {
   };
 }
 
+/** A CheckResponse as far as the bench reads it. */
+interface Verdict {
+  status?: { code?: number };
+}
+type UnaryCall = (r: unknown, cb: (e: grpc.ServiceError | null, v: Verdict | undefined) => void) => void;
+
 interface CallRun {
   callsPerSec: number;
   p50: number;
@@ -67,7 +73,7 @@ interface CallRun {
 
 /** Closed loop: `inFlight` calls outstanding on one channel, for `seconds`; latencies in ms. */
 async function load(client: grpc.Client, requests: readonly unknown[], inFlight: number, seconds: number, server: ServerProcess): Promise<CallRun> {
-  const check = (client as unknown as { Check: (r: unknown, cb: (e: grpc.ServiceError | null, v: any) => void) => void }).Check.bind(client);
+  const check = (client as unknown as { Check: UnaryCall }).Check.bind(client);
   const lat: number[] = [];
   const codes: Record<number, number> = {};
   let errors = 0;
@@ -87,7 +93,10 @@ async function load(client: grpc.Client, requests: readonly unknown[], inFlight:
             check(requests[next++ % requests.length], (e, v) => {
               lat.push(performance.now() - s);
               if (e) errors++;
-              else codes[v.status?.code ?? 0] = (codes[v.status?.code ?? 0] ?? 0) + 1;
+              else {
+                const code = v?.status?.code ?? 0;
+                codes[code] = (codes[code] ?? 0) + 1;
+              }
               one();
             });
           };
@@ -144,10 +153,11 @@ async function checkPart(o: BenchOptions, log: (s: string) => void): Promise<{ b
       const client = new Authz(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
       try {
         if (verify) {
-          const call = (r: unknown): Promise<any> => new Promise((res, rej) => (client as any).Check(r, (e: unknown, v: unknown) => (e ? rej(e) : res(v))));
+          const unary = (client as unknown as { Check: UnaryCall }).Check.bind(client);
+          const call = (r: unknown): Promise<Verdict | undefined> => new Promise((res, rej) => unary(r, (e, v) => (e ? rej(e) : res(v))));
           const wrong: string[] = [];
           for (let i = 0; i < requests.length; i++) {
-            const got = (await call(requests[i])).status?.code ?? 0;
+            const got = (await call(requests[i]))?.status?.code ?? 0;
             if (got !== set.expected[i]) wrong.push(`request ${i}: code ${got}, expected ${set.expected[i]}`);
           }
           if (wrong.length > 0)
@@ -270,7 +280,8 @@ async function alsPart(o: BenchOptions, log: (s: string) => void): Promise<{ e2e
         const client = new Als(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
         try {
           await new Promise<void>((resolve, reject) => {
-            const call = (client as any).StreamAccessLogs((e: unknown) => (e ? reject(e) : resolve())) as grpc.ClientWritableStream<unknown>;
+            type Open = (cb: (e: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<unknown>;
+            const call = (client as unknown as { StreamAccessLogs: Open }).StreamAccessLogs((e) => (e ? reject(e) : resolve()));
             let n = 0;
             const pump = (): void => {
               while (performance.now() < until) {

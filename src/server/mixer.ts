@@ -136,7 +136,9 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
       await queue.close();
       await store.close();
       redis?.disconnect();
-      throw new Error(`cannot listen for gRPC on ${settings.host}:${settings.grpcPort} (MIXER_GRPC_PORT; 0 turns it off): ${(err as Error).message}`);
+      throw new Error(`cannot listen for gRPC on ${settings.host}:${settings.grpcPort} (MIXER_GRPC_PORT; 0 turns it off): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   logger.info(

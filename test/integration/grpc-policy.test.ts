@@ -77,7 +77,7 @@ describe('gRPC policy: Envoy ext_authz (gRPC and HTTP) and Istio mixer v1 Check 
         (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: async () => body }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: () => Promise.resolve(body) }));
         },
       );
       req.on('error', reject);

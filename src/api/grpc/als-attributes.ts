@@ -152,7 +152,7 @@ function addCustomTags(out: Record<string, unknown>, tags: Record<string, string
     else if (type !== undefined && type !== 'STRING_MAP') out[k] = v;
     else {
       const m = /^((?:source|destination)\.labels)\.(.+)$/.exec(k);
-      if (m) out[m[1]] = { ...((out[m[1]] as Record<string, string> | undefined) ?? {}), [m[2]]: v };
+      if (m) out[m[1]] = { ...(out[m[1]] ?? {}), [m[2]]: v };
       else out[k] = v; // undeclared: rejected by decodeBag with its name
     }
   }

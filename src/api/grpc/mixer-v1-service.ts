@@ -140,7 +140,7 @@ export function decodeV1Report(req: V1ReportRequest, deps: DoorDeps): BagValues[
   }
   const delta = (req.repeated_attributes_semantics ?? 'DELTA_ENCODING') !== 'INDEPENDENT_ENCODING';
   const words = globalDictionary();
-  const out: BagValues[] = new Array(sets.length);
+  const out = new Array<BagValues>(sets.length);
   let prev: Record<string, unknown> | undefined;
   for (let i = 0; i < sets.length; i++) {
     const where = `attributes[${i}]`;

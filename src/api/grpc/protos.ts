@@ -64,7 +64,7 @@ export function globalDictionary(): readonly string[] {
   if (dictionary === undefined) {
     const words = JSON.parse(readFileSync(path.join(PROTO_DIR, 'istio-global-dictionary-1.4.json'), 'utf8')) as unknown;
     if (!Array.isArray(words) || !words.every((w) => typeof w === 'string')) throw new Error('proto/istio-global-dictionary-1.4.json: not a list of words');
-    dictionary = Object.freeze(words as string[]);
+    dictionary = Object.freeze(words);
   }
   return dictionary;
 }

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { applyDelta, decodeCompressed, encodeReferenced, indexOfWords, WordEncoder } from '../../../../src/api/grpc/compressed';
 import { globalDictionary } from '../../../../src/api/grpc/protos';
-import { MixerError } from '../../../../src/base/errors';
+import type { MixerError } from '../../../../src/base/errors';
 
 const DICT = globalDictionary();
 const at = (w: string) => DICT.indexOf(w);
