@@ -72,6 +72,11 @@ export async function enqueueBags(bags: readonly BagValues[], deps: DoorDeps): P
   } catch (err) {
     const code = err instanceof MixerError ? err.code : 'MIXER_ERR_QUEUE_UNAVAILABLE';
     deps.metrics.reports.inc({ result: code === 'MIXER_ERR_QUEUE_UNAVAILABLE' ? 'unavailable' : 'rejected' }, bags.length);
+    deps.log.warn(
+      'grpc:enqueue',
+      { code, bags: bags.length },
+      'gRPC report batch not queued; the caller is answered UNAVAILABLE (counted in mixer_reports_total)',
+    );
     if (err instanceof MixerError) throw err;
     throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `report queue unavailable: ${(err as Error)?.message ?? String(err)}`, { cause: err, retryable: true });
   }
