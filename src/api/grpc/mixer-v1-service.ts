@@ -6,6 +6,7 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { BagValues } from '../../attributes/bag';
 import { MixerError } from '../../base/errors';
+import { DEFAULT_VALID_DURATION_MS } from '../../policy/check';
 import type { CheckAnswer, QuotaRequest } from '../../policy/check';
 import { applyDelta, decodeCompressed, encodeReferenced, indexOfWords } from './compressed';
 import type { CompressedAttributes } from './compressed';
@@ -70,6 +71,33 @@ function quotasOf(q: V1CheckRequest['quotas']): Record<string, QuotaRequest> | u
   return out;
 }
 
+/**
+ * Istio's proxies ask for the quotas their QuotaSpecs name (e.g. `RequestCount`); a name no quota
+ * instance has is granted in full, as Istio's Mixer did, instead of failing the check (the HTTP API,
+ * whose callers name Mixer's own instances, refuses it with MIXER_ERR_UNKNOWN_QUOTA).
+ */
+function splitQuotas(
+  quotas: Record<string, QuotaRequest> | undefined,
+  deps: DoorDeps,
+): { known: Record<string, QuotaRequest> | undefined; unknown: Record<string, QuotaRequest> } {
+  const unknown: Record<string, QuotaRequest> = {};
+  if (!quotas || !deps.store.ready) return { known: quotas, unknown };
+  let known: Record<string, QuotaRequest> | undefined;
+  for (const [name, q] of Object.entries(quotas)) {
+    if (deps.store.current.quotaInstances.has(name)) (known ??= {})[name] = q;
+    else unknown[name] = q;
+  }
+  return { known, unknown };
+}
+
+function grantUnknown(a: CheckAnswer, unknown: Record<string, QuotaRequest>): CheckAnswer {
+  const names = Object.keys(unknown);
+  if (names.length === 0) return a;
+  const quotas = { ...a.quotas };
+  for (const name of names) quotas[name] = { grantedAmount: unknown[name].amount, validDuration: DEFAULT_VALID_DURATION_MS };
+  return { ...a, quotas };
+}
+
 /** The v1 CheckResponse of an answer. */
 export function v1CheckResponse(a: CheckAnswer, clientWordCount: number): Record<string, unknown> {
   const index = globalIndex();
@@ -113,8 +141,9 @@ export function v1CheckHandler(deps: DoorDeps) {
       const words = globalDictionary();
       const clientWords = req.global_word_count ?? 0;
       const raw = decodeCompressed(req.attributes ?? {}, words, 'attributes');
-      const r = checkAttributes(raw, deps, { quotas: quotasOf(req.quotas), dedupId: id || undefined });
-      const answer = Promise.resolve(r).then((a) => v1CheckResponse(a, clientWords));
+      const { known, unknown } = splitQuotas(quotasOf(req.quotas), deps);
+      const r = checkAttributes(raw, deps, { quotas: known, dedupId: id || undefined });
+      const answer = Promise.resolve(r).then((a) => v1CheckResponse(grantUnknown(a, unknown), clientWords));
       if (id !== '') dedup.set(id, answer);
       answer.then(
         (resp) => callback(null, resp),
