@@ -58,6 +58,19 @@ export function namespaceOfPrincipal(principal: string): string | undefined {
   return m?.[1];
 }
 
+/** `a=b,c=d` → `{a: 'b', c: 'd'}`. */
+export function parsePairs(text: string | undefined): Record<string, string> | undefined {
+  if (!text) return undefined;
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const k = part.slice(0, eq).trim();
+    if (k !== '__proto__') out[k] = part.slice(eq + 1).trim();
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 /** The IP of a socket address when it is one (not a pipe or a name). */
 function ipOf(a: ProtoAddress | undefined): { ip?: string; port?: number } {
   const s = a?.socket_address;
@@ -139,6 +152,11 @@ export function attributesOfAuthz(ctx: AttributeContext, vocab: ReadonlyMap<stri
     if (headers.referer) out['request.referer'] = headers.referer;
     const size = Number(http.size ?? 0);
     if (Number.isSafeInteger(size) && size > 0) out['request.size'] = size;
+    // Labels the calling proxy put in headers, when Envoy's peer carries none (see docs/envoy.md).
+    const src = parsePairs(headers['x-mixer-source-labels']);
+    if (src && out['source.labels'] === undefined) out['source.labels'] = src;
+    const dst = parsePairs(headers['x-mixer-destination-labels']);
+    if (dst && out['destination.labels'] === undefined) out['destination.labels'] = dst;
     if (Object.keys(headers).length > 0) out['request.headers'] = headers;
     const protocol = (http.protocol ?? '').toUpperCase();
     const grpc = (headers['content-type'] ?? '').startsWith('application/grpc');

@@ -12,7 +12,7 @@
  * - `context.extensions` from `x-mixer-context-extensions` (same syntax), where `mixer.fail_open=true` lets a failed check allow.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { addServiceHost, namespaceOfPrincipal } from '../grpc/authz-attributes';
+import { addServiceHost, namespaceOfPrincipal, parsePairs } from '../grpc/authz-attributes';
 import { authzVerdict } from '../grpc/authz-verdict';
 import { checkAttributes } from '../grpc/doors';
 import type { DoorDeps } from '../grpc/doors';
@@ -24,19 +24,6 @@ export const EXT_AUTHZ_PREFIX = '/v1/ext-authz';
 
 /** Headers Envoy adds itself or that only steer Mixer: not part of `request.headers`. */
 const MIXER_HEADERS = new Set(['x-mixer-source-labels', 'x-mixer-destination-labels', 'x-mixer-context-extensions', 'content-length']);
-
-/** `a=b,c=d` → `{a: 'b', c: 'd'}`. */
-export function parsePairs(text: string | undefined): Record<string, string> | undefined {
-  if (!text) return undefined;
-  const out: Record<string, string> = {};
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) continue;
-    const k = part.slice(0, eq).trim();
-    if (k !== '__proto__') out[k] = part.slice(eq + 1).trim();
-  }
-  return Object.keys(out).length > 0 ? out : undefined;
-}
 
 function one(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;

@@ -69,6 +69,22 @@ describe('api/grpc ext_authz AttributeContext → attributes', () => {
     assert.equal(namespaceOfPrincipal('not-spiffe'), undefined);
   });
 
+  it('takes labels from x-mixer-*-labels headers when the peers carry none', () => {
+    const raw = attributesOfAuthz(
+      {
+        source: { labels: {} },
+        request: {
+          http: { method: 'GET', path: '/', headers: { 'x-mixer-source-labels': 'app=frontend, version=v1', 'x-mixer-destination-labels': 'app=backend' } },
+        },
+      },
+      vocab,
+    );
+    assert.deepEqual(raw['source.labels'], { app: 'frontend', version: 'v1' });
+    assert.deepEqual(raw['destination.labels'], { app: 'backend' });
+    const peer = attributesOfAuthz({ source: { labels: { app: 'real' } }, request: { http: { headers: { 'x-mixer-source-labels': 'app=forged' } } } }, vocab);
+    assert.deepEqual(peer['source.labels'], { app: 'real' }, "the peer's own labels win");
+  });
+
   it('maps answers to Envoy: 403 with the message, 429, 503 unless the route fails open', () => {
     const a = (code: number, message = 'm'): CheckAnswer => ({
       status: { code, message },
