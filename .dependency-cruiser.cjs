@@ -38,7 +38,10 @@ const LAYERS = {
   'src/queue': [...ENGINE],
   // The live tap: filters, sessions, limits, the Redis fan-in (the hub it feeds is in src/runtime).
   'src/tap': [...ENGINE],
-  'src/api/http': [...ENGINE, 'src/policy', 'src/queue', 'src/tap'],
+  // Envoy ext_authz v3, Envoy ALS v3 and Istio mixer v1 over gRPC: decode, validate, call policy or queue.
+  'src/api/grpc': [...ENGINE, 'src/policy', 'src/queue'],
+  // The HTTP API (its ext_authz mode shares the Envoy mapping of src/api/grpc).
+  'src/api/http': [...ENGINE, 'src/policy', 'src/queue', 'src/tap', 'src/api/grpc'],
   // Mixer's side of the mesh: the registry and the routes sidecars poll.
   'src/mesh/control': [...ENGINE, 'src/mesh/common'],
   // The proxy side: never Mixer's engine.
@@ -49,7 +52,7 @@ const LAYERS = {
   'src/mesh/demo': BASE,
   'src/mesh': [...PROXY, 'src/mesh/sidecar', 'src/mesh/ingress'],
   // Start-up and wiring of `mixer serve` / `mixer worker`.
-  'src/server': [...ENGINE, 'src/policy', 'src/queue', 'src/tap', 'src/api/http', 'src/mesh/common', 'src/mesh/control', INVENTORY],
+  'src/server': [...ENGINE, 'src/policy', 'src/queue', 'src/tap', 'src/api/grpc', 'src/api/http', 'src/mesh/common', 'src/mesh/control', INVENTORY],
   'src/cli': [...ENGINE, 'src/server', 'src/mesh', 'src/mesh/common', 'src/cli/mixctl', INVENTORY],
   // The operator CLI: talks to Mixer over HTTP; reads config files to validate them.
   'src/cli/mixctl': [...CONFIG, 'src/mesh/common', INVENTORY],

@@ -1,4 +1,4 @@
-# Mixer's container image: one image for `mixer serve` (API, port 9091) and `mixer worker` (report
+# Mixer's container image: one image for `mixer serve` (API, port 9091; gRPC for Envoy and Istio proxies, 9092) and `mixer worker` (report
 # workers, /metrics /healthz /readyz on 9093). See docs/deploy.md.
 #
 #   docker build -t mixer:0.1.0 .
@@ -29,6 +29,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/adapters ./dist/adapters
 COPY bin ./bin
+# The .proto files and Istio's global dictionary, loaded at run time by the gRPC listener (port 9092).
+COPY proto ./proto
 # The graph page's static files are read from the source tree at run time (not compiled).
 COPY adapters/graph/page ./adapters/graph/page
 # The default config. Mount your own over /etc/mixer/rules (compose: ./rules read-only; Kubernetes:
@@ -38,7 +40,7 @@ COPY rules /etc/mixer/rules
 # The base image's `node` user, by number so Kubernetes' runAsNonRoot can verify it. Everything
 # above is owned by root: the process cannot change its own code or default config.
 USER 1000:1000
-EXPOSE 9091 9093
+EXPOSE 9091 9092 9093
 
 # Liveness for plain Docker: GET /healthz on the port of the command PID 1 runs: `worker` listens on
 # MIXER_METRICS_PORT (--metrics-port, default 9093), `serve` on MIXER_PORT (--port/-p, default 9091).

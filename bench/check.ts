@@ -151,7 +151,7 @@ async function measureMixer(s: Setup, c: { rules: number; dir: string; bodies: B
   const mixer = await startServer({
     name,
     args: [...profileArgs(s, `mixer-${c.rules}-rules-${round}`), s.mixerBin, 'serve', '--host', '127.0.0.1', '--port', String(port)],
-    env: { MIXER_CONFIG_DIR: c.dir, REDIS_URL: '', MIXER_LOG_LEVEL: 'warn' },
+    env: { MIXER_CONFIG_DIR: c.dir, REDIS_URL: '', MIXER_LOG_LEVEL: 'warn', MIXER_GRPC_PORT: '0' },
     port,
     cpu: s.cpu,
     ready: async (url) => (await fetch(`${url}/readyz`)).ok,

@@ -59,7 +59,14 @@ export async function startMeshBench(o: MeshBenchStart = {}): Promise<MeshBenchS
   mkdirSync(configDir);
   for (const f of readdirSync(path.join(REPO, 'rules'))) if (/\.ya?ml$/.test(f)) copyFileSync(path.join(REPO, 'rules', f), path.join(configDir, f));
   writeFileSync(path.join(configDir, 'deny.yaml'), DENY_FRONTEND_TO_BACKEND);
-  const env = { MIXER_MESH_KEY: randomBytes(24).toString('hex'), MIXER_CONFIG_DIR: configDir, MIXER_LOG_LEVEL: 'warn', REDIS_URL: '', ZIPKIN_URL: '' };
+  const env = {
+    MIXER_MESH_KEY: randomBytes(24).toString('hex'),
+    MIXER_CONFIG_DIR: configDir,
+    MIXER_LOG_LEVEL: 'warn',
+    REDIS_URL: '',
+    ZIPKIN_URL: '',
+    MIXER_GRPC_PORT: '0',
+  };
   const procs: ServerProcess[] = [];
   const stop = async (): Promise<void> => {
     for (const p of [...procs].reverse()) await p.stop();

@@ -56,13 +56,13 @@ export async function startSink(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
-function makeBatches(n: number): string[] {
+export function makeBatches(n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(JSON.stringify({ attributes: frontendToBackend(BATCH, i + 1).map((r) => r.bag) }));
   return out;
 }
 
-async function baseline(redisUrl: string, batches: string[], totalBatches: number): Promise<number> {
+export async function baseline(redisUrl: string, batches: string[], totalBatches: number): Promise<number> {
   const key = `bench:baseline:${Date.now()}`;
   const worker = spawn(process.execPath, [path.join(__dirname, 'report-baseline-worker.js'), redisUrl, key, String(totalBatches * BATCH)], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -81,7 +81,7 @@ async function baseline(redisUrl: string, batches: string[], totalBatches: numbe
   return (totalBatches * BATCH) / secs;
 }
 
-async function countedBags(url: string): Promise<number> {
+export async function countedBags(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith('istio_requests_total{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -113,6 +113,7 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
       MIXER_CONFIG_DIR: path.join(REPO, 'rules'),
       MIXER_LOG_LEVEL: 'warn',
       MIXER_KEY_PREFIX: 'bench:',
+      MIXER_GRPC_PORT: '0',
       ...(o.flags.concurrency ? { MIXER_REPORT_CONCURRENCY: String(o.flags.concurrency) } : {}),
     },
     port,

@@ -4,6 +4,7 @@
  */
 import { runCardinalityBench } from './cardinality';
 import { runCheckBench } from './check';
+import { runGrpcBench } from './grpc';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
 import { runSoakBench } from './soak';
@@ -14,6 +15,7 @@ import type { BenchOptions } from './options';
 const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>> = {
   cardinality: runCardinalityBench,
   check: runCheckBench,
+  grpc: runGrpcBench,
   mesh: runMeshBench,
   report: runReportBench,
   soak: runSoakBench,

@@ -4,6 +4,7 @@ import type { AdapterEnv, AdapterRoute, Handler, InstanceValue, ReportContext, R
 import { aggregate } from './aggregate';
 import type { GraphSettings } from './config';
 import { observationOf } from './observation';
+import type { Observation } from './observation';
 import { pageRoutes } from './page-routes';
 import { RedisGraphStore } from './redis-store';
 import { buildGraph, toDot, toGraphJson } from './render';
@@ -43,6 +44,7 @@ export class GraphHandler implements Handler {
   private readonly truncated: Counter;
   /** `<window>:<format>` → the answer computed in time bucket `slot` of the window's resolution. */
   private readonly answers = new Map<string, { slot: number; answer: Promise<RouteAnswer> }>();
+  private readonly duplicateRequests: Counter;
   private lastWarn = -Infinity;
 
   constructor(
@@ -69,6 +71,11 @@ export class GraphHandler implements Handler {
       help: 'Report jobs seen again (redelivered) and not counted a second time.',
       registers: [env.registry],
     });
+    this.duplicateRequests = new Counter({
+      name: 'mixer_graph_duplicate_requests_total',
+      help: 'Reports of a request already counted (its other side reported it first), not counted again.',
+      registers: [env.registry],
+    });
     this.routes = Object.freeze({ '/v1/graph': (query: Readonly<Record<string, string>>) => this.serve(query), ...pageRoutes(env.logger) });
   }
 
@@ -81,7 +88,7 @@ export class GraphHandler implements Handler {
     if (instances.length === 0) return;
     const now = this.now();
     const observations = instances.map((inst) => observationOf(inst, { maxLabelValueBytes: this.settings.maxLabelValueBytes }));
-    const delta = aggregate(observations, now);
+    const delta = aggregate(await this.onePerRequest(observations, ctx.jobId, now), now);
     if (delta.buckets.size === 0) return;
     const outcome = await this.store.apply(ctx.jobId, delta, now);
     if (!outcome.applied) {
@@ -105,6 +112,31 @@ export class GraphHandler implements Handler {
         this.env.logger.warn({ droppedEdges: outcome.droppedEdges }, 'graph: time bucket full (maxEdges or maxBucketBytes); requests of new edges not counted');
       }
     }
+  }
+
+  /**
+   * Both sides of a call may report it: each request key (request id and called service) is counted
+   * by the first job that claims it, and once within a job. A client-side (outbound) report without a
+   * request id is not counted (nothing could tell it from the server side's report).
+   */
+  private async onePerRequest(obs: Observation[], jobId: string, now: number): Promise<Observation[]> {
+    const ids = [...new Set(obs.flatMap((o) => (o.requestKey !== undefined ? [o.requestKey] : [])))];
+    const owned = ids.length > 0 ? await this.store.claimRequests(jobId, ids, now) : new Set<string>();
+    const seen = new Set<string>();
+    const out: Observation[] = [];
+    let duplicates = 0;
+    for (const o of obs) {
+      if (o.requestKey === undefined) {
+        if (!o.outbound) out.push(o);
+        continue;
+      }
+      if (owned.has(o.requestKey) && !seen.has(o.requestKey)) {
+        seen.add(o.requestKey);
+        out.push(o);
+      } else duplicates++;
+    }
+    if (duplicates > 0) this.duplicateRequests.inc(duplicates);
+    return out;
   }
 
   /** The graph of `window` as of now (the injected clock in tests), at most `maxGraphEdges` edges; not cached. */

@@ -23,6 +23,14 @@ export interface Observation {
   durationMs?: number;
   /** True when a text field was cut to the handler's `maxLabelValueLength`. */
   truncated?: boolean;
+  /**
+   * `<request id>|<called service>`, when the request id is reported: both sides' reports of one call
+   * share it. The service is part of it because apps pass x-request-id down the call chain, so one id
+   * names every hop of a request (ingress → frontend, frontend → backend, ...).
+   */
+  requestKey?: string;
+  /** Reported by the client's side (`outbound`). */
+  outbound: boolean;
 }
 
 /** The node of callers Mixer cannot name (no source workload). */
@@ -145,6 +153,15 @@ function clamped(inst: InstanceValue, maxBytes: number): { inst: InstanceValue; 
   return fields ? { inst: { ...inst, fields }, truncated: true } : { inst, truncated: false };
 }
 
+/** See {@link Observation.requestKey}: the service by its first DNS label, so `backend` and `backend.shop.svc.cluster.local` agree. */
+function requestKeyOf(inst: InstanceValue): string | undefined {
+  const id = text(inst, 'requestId');
+  if (!id) return undefined;
+  const service = text(inst, 'destinationServiceName').toLowerCase();
+  const dot = service.indexOf('.');
+  return `${id}|${dot < 0 ? service : service.slice(0, dot)}`;
+}
+
 /**
  * Reads one `edge` instance, its text fields cut to `maxLabelValueBytes`; throws
  * {@link PermanentError} for another template or a malformed field.
@@ -167,5 +184,7 @@ export function observationOf(original: InstanceValue, { maxLabelValueBytes = In
     mtls: flag(inst, 'mtls'),
     durationMs: duration(inst),
     ...(truncated ? { truncated } : {}),
+    requestKey: requestKeyOf(inst),
+    outbound: text(inst, 'reporterKind') === 'outbound',
   };
 }

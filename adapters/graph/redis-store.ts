@@ -8,12 +8,13 @@
  * - `<prefix>{graph}:b:<resolution>:<index>:bytes`: bytes of edge state the bucket holds (edge ids
  *   plus their stats JSON as first written), held against `maxBucketBytes`; expires with the bucket.
  * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
+ * - `<prefix>{graph}:req:<request id>|<service>`: the job that counted a call (both sides may report it), expires after 10 min.
  */
 import type { RedisConnection } from '../../src/sdk';
 import { mergeOlderStats } from './stats';
 import type { EdgeStats } from './stats';
 import type { GraphDelta } from './aggregate';
-import { JOB_MARKER_TTL_MS } from './store';
+import { JOB_MARKER_TTL_MS, REQUEST_CLAIM_TTL_MS } from './store';
 import type { ApplyOutcome, GraphStore } from './store';
 import type { WindowRange } from './windows';
 
@@ -92,8 +93,27 @@ end
 return dropped
 `;
 
+/**
+ * KEYS: one claim key per request id; ARGV[1]: job id, ARGV[2]: claim TTL ms. Returns, per key, 1
+ * when the job owns the id (claimed now, or by this same job before), else 0.
+ */
+const CLAIM_LUA = `
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = 1
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`;
+
 // The name carries a version: a process of an earlier release defines the older script under the old name.
 const APPLY_COMMAND = 'mixerGraphApply2';
+const CLAIM_COMMAND = 'mixerGraphClaim';
 
 type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
 
@@ -113,6 +133,26 @@ export class RedisGraphStore implements GraphStore {
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
     const commands = redis as unknown as Record<string, ApplyCommand>;
     this.command = (numKeys, ...args) => commands[APPLY_COMMAND].call(redis, numKeys, ...args);
+    redis.defineCommand(CLAIM_COMMAND, { lua: CLAIM_LUA });
+    const claim = commands[CLAIM_COMMAND] as unknown as (numKeys: number, ...args: string[]) => Promise<number[]>;
+    this.claim = (numKeys, ...args) => claim.call(redis, numKeys, ...args);
+  }
+
+  private readonly claim: (numKeys: number, ...args: string[]) => Promise<number[]>;
+
+  /** Key of the claim on one request id (long ids are cut: the key stays bounded). */
+  claimKey(requestId: string): string {
+    return `${this.base}req:${requestId.length > 200 ? requestId.slice(0, 200) : requestId}`;
+  }
+
+  async claimRequests(jobId: string, requestIds: readonly string[], _now: number): Promise<Set<string>> {
+    const owned = new Set<string>();
+    if (requestIds.length === 0) return owned;
+    const flags = await this.claim(requestIds.length, ...requestIds.map((id) => this.claimKey(id)), jobId, String(REQUEST_CLAIM_TTL_MS));
+    requestIds.forEach((id, i) => {
+      if (Number(flags[i]) === 1) owned.add(id);
+    });
+    return owned;
   }
 
   /** Key of the hash of one time bucket. */

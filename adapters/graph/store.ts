@@ -30,7 +30,19 @@ export interface GraphStore {
    * `maxEdges` edges, those of the newest buckets first.
    */
   read(range: WindowRange, now: number): Promise<Map<string, EdgeStats>>;
+  /**
+   * Claims request ids for `jobId`: returns those now owned by this job (claimed by it now or
+   * earlier, so a redelivered job owns the same ids again); ids another job claimed within
+   * {@link REQUEST_CLAIM_TTL_MS} are not returned. This is how a request reported by both sides counts once.
+   */
+  claimRequests(jobId: string, requestIds: readonly string[], now: number): Promise<Set<string>>;
 }
+
+/** How long a request id stays claimed, ms: 10 min, far longer than the gap between the two sides' reports. */
+export const REQUEST_CLAIM_TTL_MS = 10 * 60_000;
+
+/** Most request ids the memory store remembers; the oldest are forgotten first. */
+export const MAX_MEMORY_CLAIMS = 200_000;
 
 /**
  * How long a job id is remembered, ms: 2 h, longer than the longest window. A request older than
@@ -51,6 +63,8 @@ export class MemoryGraphStore implements GraphStore {
   /** `<resolution>:<index>` → edge id → stats. */
   private readonly buckets = new Map<string, { resolution: string; index: number; bytes: number; edges: Map<string, EdgeStats> }>();
   private readonly markers = new JobMarkers(JOB_MARKER_TTL_MS, MAX_MEMORY_MARKERS);
+  /** Request id → the job that claimed it and when (insertion order = age). */
+  private readonly claims = new Map<string, { jobId: string; at: number }>();
 
   constructor(
     private readonly maxEdges: number,
@@ -97,6 +111,23 @@ export class MemoryGraphStore implements GraphStore {
       }
     }
     return out;
+  }
+
+  async claimRequests(jobId: string, requestIds: readonly string[], now: number): Promise<Set<string>> {
+    for (const [id, c] of this.claims) {
+      if (now - c.at < REQUEST_CLAIM_TTL_MS && this.claims.size < MAX_MEMORY_CLAIMS) break;
+      this.claims.delete(id);
+    }
+    const owned = new Set<string>();
+    for (const id of requestIds) {
+      const c = this.claims.get(id);
+      if (c === undefined || now - c.at >= REQUEST_CLAIM_TTL_MS) {
+        this.claims.delete(id);
+        this.claims.set(id, { jobId, at: now });
+        owned.add(id);
+      } else if (c.jobId === jobId) owned.add(id);
+    }
+    return owned;
   }
 
   /** Number of buckets held (for tests of the bounds). */

@@ -63,6 +63,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('run the API (check, report) and, unless --no-worker, report workers in the same process')
     .option('-p, --port <port>', 'listen port (MIXER_PORT, default 9091)', portArg)
     .option('--host <host>', 'listen address (MIXER_HOST, default 0.0.0.0)')
+    .option('--grpc-port <port>', 'gRPC port: Envoy ext_authz, Envoy ALS, Istio mixer v1 (MIXER_GRPC_PORT, default 9092, 0 off)', portArg)
     .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
     .option('--redis-url <url>', 'Redis URL (REDIS_URL; unset: embedded in-process queue)')
     .option('--no-worker', 'do not run report workers here (run `mixer worker` processes instead)')

@@ -73,6 +73,21 @@ export class SelfMetrics {
     labelNames: ['handler'],
     registers: [this.registry],
   });
+  /** gRPC calls (ext_authz, ALS, mixer v1) by service, method and gRPC code name (OK, INVALID_ARGUMENT, ...). */
+  readonly grpcRequests = new Counter({
+    name: 'mixer_grpc_requests_total',
+    help: 'gRPC calls answered, by service, method and gRPC status code.',
+    labelNames: ['service', 'method', 'code'],
+    registers: [this.registry],
+  });
+  /** Observed on every gRPC call, from its start to its answer (a stream: its whole life); batched. */
+  readonly grpcDuration = new BatchedHistogram({
+    name: 'mixer_grpc_request_duration_seconds',
+    help: 'Time from the start of a gRPC call to its answer, by service and method, in seconds.',
+    labelNames: ['service', 'method'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 10, 60, 600],
+    registers: [this.registry],
+  });
   readonly redisUp = new Gauge({
     name: 'mixer_redis_up',
     help: '1 when the Redis connection is ready, 0 when not (or no Redis is configured).',

@@ -7,6 +7,7 @@ import { createAdapterResolver } from '../plugins/loader';
 import { createApp } from '../api/http/app';
 import { createHttpServer } from '../api/http/server';
 import { handleReport } from '../api/http/report-route';
+import { extAuthzRoutes } from '../api/http/ext-authz-route';
 import { deadLetterRoutes } from '../api/http/deadletters-routes';
 import { configRoutes } from '../api/http/config-routes';
 import { API_DIR_NAME } from '../config/api-store';
@@ -21,12 +22,16 @@ import { ObserverHub, replicaName } from '../runtime/observers';
 import { TapRelay } from '../tap/relay';
 import { TapService } from '../tap/service';
 import { tapRoutes } from '../api/http/tap-route';
+import { startGrpcServer } from '../api/grpc/server';
+import type { RunningGrpc } from '../api/grpc/server';
 import { createReportQueue } from './queue-factory';
 import type { Settings } from './settings';
 
 /** A running `mixer serve`. */
 export interface RunningMixer {
   readonly port: number;
+  /** Port of the gRPC listener; undefined when it is off (MIXER_GRPC_PORT=0). */
+  readonly grpcPort: number | undefined;
   readonly store: ConfigStore;
   readonly metrics: SelfMetrics;
   readonly queue: ReportQueue;
@@ -125,20 +130,38 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
       ),
   });
   const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
-  const server: Server = createHttpServer(
-    app,
-    { store, metrics, log: throttled, limits, adapterTimeoutMs: settings.adapterTimeoutMs },
-    { '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }) },
-  );
+  const doors = { store, metrics, log: throttled, queue, limits, adapterTimeoutMs: settings.adapterTimeoutMs, redact: settings.redactHeaders };
+  const server: Server = createHttpServer(app, doors, {
+    '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }),
+    ...extAuthzRoutes(doors),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker }, 'mixer serving');
+  let grpc: RunningGrpc | undefined;
+  if (settings.grpcPort !== 0) {
+    try {
+      grpc = await startGrpcServer(doors, { host: settings.host, port: settings.grpcPort, maxMessageBytes: settings.maxBodyBytes });
+    } catch (err) {
+      server.close();
+      await queue.close();
+      await store.close();
+      redis?.disconnect();
+      throw new Error(`cannot listen for gRPC on ${settings.host}:${settings.grpcPort} (MIXER_GRPC_PORT; 0 turns it off): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  logger.info(
+    { port, grpcPort: grpc?.port, configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker },
+    'mixer serving',
+  );
   let closing: Promise<void> | undefined;
   return {
     port,
+    grpcPort: grpc?.port,
     store,
     metrics,
     queue,
@@ -149,7 +172,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const force = setTimeout(() => server.closeAllConnections(), 10_000);
-        await closed;
+        await Promise.all([closed, grpc?.close(10_000)]);
         clearTimeout(force);
         logger.info({ queue: queue.kind }, 'draining report work in hand');
         await queue.close();

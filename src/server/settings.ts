@@ -9,6 +9,11 @@ import type { TapLimits } from '../tap/service';
 export interface Settings {
   /** MIXER_PORT, default 9091 (0 picks a free port). */
   port: number;
+  /**
+   * MIXER_GRPC_PORT, default 9092: the gRPC listener (Envoy ext_authz v3, Envoy ALS v3, Istio mixer
+   * v1). `0` turns it off (as does `--grpc-port 0`).
+   */
+  grpcPort: number;
   /** Address to listen on, MIXER_HOST, default 0.0.0.0. */
   host: string;
   /** MIXER_CONFIG_DIR, default `rules/` under the package. */
@@ -76,6 +81,7 @@ export function resolveSettings(
   const configDir = path.resolve(flags.configDir ?? env.MIXER_CONFIG_DIR ?? DEFAULT_CONFIG_DIR);
   return {
     port: int('MIXER_PORT', flags.port ?? env.MIXER_PORT, 9091),
+    grpcPort: int('MIXER_GRPC_PORT', flags.grpcPort ?? env.MIXER_GRPC_PORT, 9092),
     host: flags.host ?? env.MIXER_HOST ?? '0.0.0.0',
     configDir,
     pluginsDir: path.resolve((flags.pluginsDir ?? env.MIXER_PLUGINS_DIR) || path.join(configDir, '..', 'plugins')),

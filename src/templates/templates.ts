@@ -90,6 +90,10 @@ export const TEMPLATES: Readonly<Record<string, TemplateInfo>> = Object.freeze({
       requestBytes: expr(),
       responseBytes: expr(),
       mtls: expr(),
+      /** The request's id (x-request-id): a request reported by both sides is counted once. */
+      requestId: expr(),
+      /** `inbound` (server side) or `outbound` (client side). */
+      reporterKind: expr(),
     },
   },
 });

@@ -49,7 +49,8 @@ export interface MixerProcess extends TestProcess {
 /** Starts `mixer serve` on a free port and waits until it answers /healthz. */
 export async function startMixer(env: NodeJS.ProcessEnv, args: string[] = []): Promise<MixerProcess> {
   const port = await freePort();
-  const p = spawnNode([MIXER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), ...args], env);
+  // The gRPC listener is off unless a test asks for it (tests run side by side: no fixed port).
+  const p = spawnNode([MIXER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port), ...args], { MIXER_GRPC_PORT: '0', ...env });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {

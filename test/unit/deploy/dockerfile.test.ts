@@ -265,7 +265,7 @@ describe('Dockerfile', () => {
     const user = last(runtime, 'USER')?.args;
     assert.ok(user && !/^(root|0)(:|$)/.test(user), `USER ${user}`);
     const exposed = runtime.instructions.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/));
-    assert.deepEqual(exposed.sort(), ['9091', '9093']);
+    assert.deepEqual(exposed.sort(), ['9091', '9092', '9093']);
     const env = runtime.instructions.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
     assert.match(env, /\bMIXER_CONFIG_DIR=\/etc\/mixer\/rules\b/);
     assert.ok(copies(runtime).some((c) => !c.from && c.sources.includes('rules') && c.provides.includes('/etc/mixer/rules')));

@@ -89,14 +89,18 @@ describe('rules/graph.yaml with the real attribute vocabulary', () => {
         requestBytes: 120,
         responseBytes: 880,
         mtls: true,
+        reporterKind: 'inbound',
       },
     );
   });
 
-  it('takes inbound reports (absent = inbound) of HTTP traffic (absent protocol = HTTP), not outbound or TCP', () => {
+  it("takes both sides' reports of HTTP traffic (absent protocol = HTTP), not TCP; the adapter dedups by request id", () => {
     assert.equal(instancesFor(plan, call()).length, 1, 'no reporter kind, no protocol');
     assert.equal(instancesFor(plan, call({ 'context.reporter.kind': 'inbound', 'context.protocol': 'grpc' })).length, 1);
-    assert.equal(instancesFor(plan, call({ 'context.reporter.kind': 'outbound' })).length, 0, 'the client side does not count');
+    const [outbound] = instancesFor(plan, call({ 'context.reporter.kind': 'outbound', 'request.id': 'r-1' }));
+    assert.equal(outbound.fields.reporterKind, 'outbound');
+    assert.equal(outbound.fields.requestId, 'r-1');
+    assert.equal(instancesFor(plan, call()).at(0)?.fields.reporterKind, 'inbound', 'absent kind is inbound');
     assert.equal(instancesFor(plan, call({ 'context.protocol': 'tcp' })).length, 0, 'tcp is not in the graph');
   });
 

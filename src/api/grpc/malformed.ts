@@ -1,0 +1,38 @@
+/**
+ * Protobuf that does not decode is answered INVALID_ARGUMENT with the decoder's reason (grpc-js
+ * itself would say INTERNAL): the deserializers are wrapped to hand over a {@link Malformed} marker
+ * instead of throwing, and each handler turns it into the error.
+ */
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { MixerError } from '../../base/errors';
+
+/** A request whose bytes did not decode. */
+export class Malformed {
+  constructor(readonly reason: string) {}
+}
+
+/** Throws MIXER_ERR_BAD_REQUEST when `msg` is a {@link Malformed} marker. */
+export function throwIfMalformed(msg: unknown): void {
+  if (msg instanceof Malformed) {
+    throw new MixerError('MIXER_ERR_BAD_REQUEST', `malformed protobuf: ${msg.reason}`, { details: [{ field: 'message', reason: msg.reason }] });
+  }
+}
+
+/** A copy of `def` whose request deserializers never throw. */
+export function tolerantDefinition(def: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, unknown> = {};
+  for (const [name, m] of Object.entries(def)) {
+    const decode = m.requestDeserialize;
+    out[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer): unknown => {
+        try {
+          return decode(buf);
+        } catch (err) {
+          return new Malformed(err instanceof Error ? err.message : String(err));
+        }
+      },
+    };
+  }
+  return out as ServiceDefinition;
+}
