@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { DeliveryOptions } from '../queue/report-queue';
+import { caSettingsFromEnv } from './mesh-ca';
+import type { CaSettings } from './mesh-ca';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -38,6 +40,8 @@ export interface Settings {
   metricsPort: number;
   /** Report delivery policy: MIXER_REPORT_ATTEMPTS, MIXER_REPORT_BACKOFF_MS, MIXER_REPORT_MAX_BACKOFF_MS, MIXER_REPORT_TIMEOUT_MS, MIXER_REPORT_CONCURRENCY. */
   delivery: Partial<DeliveryOptions>;
+  /** The mesh CA (MIXER_CA, MIXER_CA_CERT/MIXER_CA_KEY, MIXER_CA_TTL, MIXER_CLIENT_AUTH, ...); unset: off, plaintext HTTP. */
+  ca?: CaSettings;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -52,7 +56,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'ca'>, string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -75,6 +79,7 @@ export function resolveSettings(
     logLevel: flags.logLevel ?? env.MIXER_LOG_LEVEL ?? 'info',
     worker: flags.worker !== 'false',
     metricsPort: int('MIXER_METRICS_PORT', flags.metricsPort ?? env.MIXER_METRICS_PORT, 9093),
+    ca: caSettingsFromEnv(env),
     delivery: {
       attempts: int('MIXER_REPORT_ATTEMPTS', env.MIXER_REPORT_ATTEMPTS, 12, 1),
       backoffMs: int('MIXER_REPORT_BACKOFF_MS', env.MIXER_REPORT_BACKOFF_MS, 500, 1),

@@ -32,7 +32,7 @@ export function generateKeys(): Promise<MeshKeys> {
 /** The private key as PKCS #8 PEM (what Node's TLS takes as `key`). */
 export async function privateKeyPem(keys: MeshKeys): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as webcrypto.CryptoKey));
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return `${x509.PemConverter.encode(der, 'PRIVATE KEY').trim()}\n`;
 }
 
 /** Reads a PKCS #8 PEM private key and its certificate's public key back into a key pair. */
@@ -84,7 +84,7 @@ export async function createCsr(principal: string, keys: MeshKeys): Promise<stri
     signingAlgorithm: EC_P256,
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: principal }])],
   });
-  return csr.toString('pem');
+  return `${csr.toString('pem').trim()}\n`;
 }
 
 /** Every certificate in a PEM bundle, in order. */

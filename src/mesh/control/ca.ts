@@ -78,7 +78,7 @@ export async function generateRoot(now = Date.now(), validMs = ROOT_TTL_MS): Pro
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString('pem'), key: await privateKeyPem(keys) };
+  return { cert: `${cert.toString('pem').trim()}\n`, key: await privateKeyPem(keys) };
 }
 
 /** The CA of one Mixer replica (replicas sharing a store share its roots). */
@@ -171,7 +171,7 @@ export class MeshCa {
     for (const e of entries) {
       const c = new X509Certificate(e.cert);
       if (!c.ca) throw new Error('a CA root certificate must have basicConstraints CA:TRUE');
-      loaded.push({ ...e, x509: c, notAfter: Date.parse(c.validTo), keys: e.key ? await importKeys(e.key, e.cert) : undefined });
+      loaded.push({ ...e, cert: `${e.cert.trim()}\n`, x509: c, notAfter: Date.parse(c.validTo), keys: e.key ? await importKeys(e.key, e.cert) : undefined });
     }
     this.roots = loaded;
     this.notifyIfChanged();
@@ -296,7 +296,7 @@ export class MeshCa {
       ],
     });
     this.issued.inc({ kind });
-    return [cert.toString('pem'), root.cert];
+    return [`${cert.toString('pem').trim()}\n`, root.cert];
   }
 
   /**
