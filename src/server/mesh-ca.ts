@@ -32,7 +32,8 @@ function ttl(name: string, raw: string | undefined): number | undefined {
 /** The CA settings, or undefined when the CA is off (neither `MIXER_CA=on` nor the cert and key files). Throws on bad values. */
 export function caSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CaSettings | undefined {
   const flag = (env.MIXER_CA ?? '').toLowerCase();
-  if (flag !== '' && !['on', 'off', 'true', 'false', '1', '0'].includes(flag)) throw new Error(`MIXER_CA must be on or off, got ${JSON.stringify(env.MIXER_CA)}`);
+  if (flag !== '' && !['on', 'off', 'true', 'false', '1', '0'].includes(flag))
+    throw new Error(`MIXER_CA must be on or off, got ${JSON.stringify(env.MIXER_CA)}`);
   const certFile = env.MIXER_CA_CERT || undefined;
   const keyFile = env.MIXER_CA_KEY || undefined;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('MIXER_CA_CERT and MIXER_CA_KEY go together: set both or neither');
@@ -52,7 +53,10 @@ export function caSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CaSetti
 }
 
 /** Starts the CA with its roots from files, else Redis (shared by replicas), else the config directory. */
-export async function startMeshCa(s: CaSettings, o: { redis?: Redis; keyPrefix: string; configDir: string; logger: Logger; registry: Registry }): Promise<MeshCa> {
+export async function startMeshCa(
+  s: CaSettings,
+  o: { redis?: Redis; keyPrefix: string; configDir: string; logger: Logger; registry: Registry },
+): Promise<MeshCa> {
   const store =
     s.certFile && s.keyFile ? new FileRootStore(s.certFile, s.keyFile) : o.redis ? new RedisRootStore(o.redis, o.keyPrefix) : new DirRootStore(o.configDir);
   const redis = o.redis;

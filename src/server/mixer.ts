@@ -153,7 +153,17 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     server.listen(settings.port, settings.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, tls: tls ? `on (client certificates ${settings.ca!.clientAuth})` : 'off', configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker }, 'mixer serving');
+  logger.info(
+    {
+      port,
+      tls: tls ? `on (client certificates ${settings.ca!.clientAuth})` : 'off',
+      configDir: settings.configDir,
+      generation: store.status.generation,
+      queue: queue.kind,
+      worker: settings.worker,
+    },
+    'mixer serving',
+  );
   let closing: Promise<void> | undefined;
   return {
     port,

@@ -28,7 +28,12 @@ function pathOf(url: string | undefined): string {
  * routes) go through lean handlers that share validation and error mapping with the rest;
  * everything else goes to Express. `o.guard` sees every request first.
  */
-export function createHttpServer(app: Express, deps: CheckRouteDeps, extra: Record<string, FastRoute> = {}, o: ListenerOptions = {}): http.Server | https.Server {
+export function createHttpServer(
+  app: Express,
+  deps: CheckRouteDeps,
+  extra: Record<string, FastRoute> = {},
+  o: ListenerOptions = {},
+): http.Server | https.Server {
   const fast = new Map<string, FastRoute>(Object.entries(extra));
   fast.set('/v1/check', (req, res) => void handleCheck(req, res, deps));
   const guard = o.guard;

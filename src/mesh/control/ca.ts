@@ -66,7 +66,9 @@ export async function generateRoot(now = Date.now(), validMs = ROOT_TTL_MS): Pro
   const keys = await generateKeys();
   const name = `CN=mixer-mesh root ${new Date(now).toISOString().slice(0, 19)}, O=cluster.local`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(now + validMs),
@@ -279,7 +281,9 @@ export class MeshCa {
     const notAfter = Math.min(now + ttlMs, root.notAfter);
     const rootCert = new x509.X509Certificate(root.cert);
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: randomBytes(16)
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       subject: 'O=cluster.local',
       issuer: rootCert.subject,
       notBefore: new Date(now - BACKDATE_MS),

@@ -56,10 +56,7 @@ export function clientAuthFromEnv(env: NodeJS.ProcessEnv = process.env): ClientA
  * The listener's guard: with `required`, a call to check, report or the registry without a valid
  * mesh client certificate is answered 401 `MIXER_ERR_CLIENT_CERT_REQUIRED`; `refused` hears each.
  */
-export function clientCertGuard(
-  mode: ClientAuthMode,
-  refused: (path: string) => void,
-): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
+export function clientCertGuard(mode: ClientAuthMode, refused: (path: string) => void): (req: IncomingMessage, res: ServerResponse, path: string) => boolean {
   return (req, res, path) => {
     if (mode !== 'required' || !needsClientCert(path)) return true;
     const peer = peerIdentity(req.socket);
