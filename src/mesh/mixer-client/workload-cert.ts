@@ -5,6 +5,7 @@
  * signs anything). Listeners (the Mixer client, the inbound server, the upstream agent) hear every
  * change and use the new material for new connections; connections in flight keep theirs.
  */
+import { X509Certificate } from 'node:crypto';
 import * as https from 'node:https';
 import type { Logger } from 'pino';
 import { ANSWER_PROOF_HEADER, csrProof, verifyAnswerProof } from '../common/bootstrap';
@@ -20,6 +21,8 @@ export interface CertMaterial {
   ca: string;
   notAfter: number;
   renewAt: number;
+  /** The issuer (root) of the certificate, as its subject reads. */
+  issuer: string;
 }
 
 /** Options of {@link WorkloadCert}. */
@@ -122,7 +125,14 @@ export class WorkloadCert {
       throw new Error('the CA answer does not carry the proof of this workload token: not our Mixer?');
     const a = JSON.parse(r.body) as { certChain: string[]; roots: string[] };
     const life = lifetimeOf(a.certChain[0]);
-    this.material = { key: await privateKeyPem(keys), cert: a.certChain.join(''), ca: a.roots.join(''), notAfter: life.notAfter, renewAt: life.renewAt };
+    this.material = {
+      key: await privateKeyPem(keys),
+      cert: a.certChain.join(''),
+      ca: a.roots.join(''),
+      notAfter: life.notAfter,
+      renewAt: life.renewAt,
+      issuer: new X509Certificate(a.certChain[0]).issuer,
+    };
     this.issued++;
     this.lastError = undefined;
     this.o.logger.info({ principal: this.o.principal, notAfter: new Date(life.notAfter).toISOString(), renewing }, 'workload certificate obtained');

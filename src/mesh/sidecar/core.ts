@@ -194,6 +194,7 @@ export function coreStatus(core: ProxyCore): Record<string, unknown> {
             principal: core.options.identity.principal,
             notAfter: new Date(core.cert.current.notAfter).toISOString(),
             renewAt: new Date(core.cert.current.renewAt).toISOString(),
+            issuer: core.cert.current.issuer,
             issued: core.cert.issued,
             lastError: core.cert.lastError ?? null,
           },
