@@ -157,7 +157,7 @@ export async function caRotate(format: OutputFormat, c: ClientOptions, tls: CaTl
     a.roots
       .map(
         (d) =>
-          `${String(d.fingerprint)}  ${d.signing ? 'signing' : `signs from ${String(d.activeFrom)}`}${d.trustedUntil ? `, trusted until ${String(d.trustedUntil)}` : ''}`,
+          `${String(d.fingerprint)}  ${d.signing ? 'signing' : `signs from ${String(d.activeFrom)}`}${d.trustedUntil ? `, trusted until ${d.trustedUntil as string}` : ''}`,
       )
       .join('\n'),
   );

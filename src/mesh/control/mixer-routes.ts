@@ -46,7 +46,7 @@ export function meshRoutes(deps: MeshRouteDeps): express.Router {
   const meshKey = meshKeyFromEnv(env);
   const ttlMs = registryTtlFromEnv(env);
   const store = deps.redis ? new RedisRegistryStore(deps.redis, deps.keyPrefix) : new MemoryRegistryStore();
-  if (!meshKey) deps.logger.info('MIXER_MESH_KEY is not set: the mesh registry is off (sidecars cannot register)');
+  if (!meshKey && !deps.clientAuth) deps.logger.info('MIXER_MESH_KEY is not set: the mesh registry is off (sidecars cannot register)');
   const router = express.Router();
   router.get('/v1/routes', routesEndpoint(deps.store));
   router.use(registryRoutes({ store, meshKey, ttlMs, clientAuth: deps.clientAuth }));
