@@ -12,6 +12,9 @@ import { applyTlsConfig, certSignedBy, httpsCall, issueCert, meshRootOf, otherRo
 import type { TlsMixer } from '../support/mtls';
 import { deriveKey, signRequest } from '../../src/mesh/common/mesh-key';
 import { spiffeId } from '../../src/mesh/common/pki';
+import { runMixctl } from '../support/mixctl';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 
 const FRONTEND = spiffeId('default', 'frontend');
 const DENY_BY_PRINCIPAL = `apiVersion: mixer/v1
@@ -222,5 +225,51 @@ describe('mutual TLS in the mesh: the CA, STRICT sidecars, Mixer asking for clie
     await applyTlsConfig(mixer, proxies(), () => cfg.remove('backend-pa.yaml'));
     assert.equal((await plainGet(backend.inboundPort)).status, 401);
     assert.equal((await fetch(`${ingress.url}/ping`)).status, 200);
+  });
+
+  it('mixctl ca: root (pinned or trusted), sign with a workload token, inspect against the root, token as a Secret; a wrong token is refused', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mixctl-ca-'));
+    try {
+      const rootFile = path.join(dir, 'root.pem');
+      writeFileSync(rootFile, mixer.roots);
+      const root = await runMixctl(['--mixer', mixer.url, 'ca', 'root', '--ca-file', rootFile]);
+      assert.equal(root.code, 0, root.output);
+      assert.equal(root.stdout.trim(), mixer.roots.trim());
+      assert.match(root.output, /sha256 [0-9A-F:]{95}.*\(signing\)/);
+      const untrusted = await runMixctl(['--mixer', mixer.url, 'ca', 'root']);
+      assert.equal(untrusted.code, 3, 'Mixer not verified: refused without --ca-file or --insecure');
+      const key = path.join(dir, 'k.pem');
+      const cert = path.join(dir, 'c.pem');
+      const signArgs = [
+        '--mixer',
+        mixer.url,
+        'ca',
+        'sign',
+        '--service-account',
+        'tester',
+        '--ca-file',
+        rootFile,
+        '--key-out',
+        key,
+        '--cert-out',
+        cert,
+        '--ttl',
+        '5m',
+      ];
+      const signed = await runMixctl(signArgs, { MIXER_MESH_KEY: mixer.meshKey });
+      assert.equal(signed.code, 0, signed.output);
+      const inspect = await runMixctl(['-o', 'json', 'ca', 'inspect', '-f', cert, '--ca-file', rootFile]);
+      assert.equal(inspect.code, 0, inspect.output);
+      const info = JSON.parse(inspect.stdout) as { spiffeId: string; valid: boolean; chainsToRoot: boolean; key: string };
+      assert.deepEqual([info.spiffeId, info.valid, info.chainsToRoot, info.key], [spiffeId('default', 'tester'), true, true, 'ec prime256v1']);
+      const wrong = await runMixctl(signArgs, { MIXER_BOOTSTRAP_TOKEN: 'f'.repeat(64) });
+      assert.equal(wrong.code, 4, wrong.output);
+      assert.match(wrong.output, /MIXER_ERR_FORBIDDEN/);
+      const token = await runMixctl(['ca', 'token', '--service-account', 'backend', '-n', 'shop'], { MIXER_MESH_KEY: mixer.meshKey });
+      assert.equal(token.code, 0, token.output);
+      assert.match(token.stdout, /kind: Secret[\s\S]*name: mixer-bootstrap-backend[\s\S]*namespace: shop[\s\S]*token: [0-9a-f]{64}/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -78,7 +78,13 @@ export async function caRoot(format: OutputFormat, c: ClientOptions, tls: CaTlsF
 
 /** `mixctl ca inspect -f cert.pem [--ca-file roots.pem]`: local, no Mixer. */
 export function caInspect(format: OutputFormat, file: string, caFile?: string): void {
-  const pems = splitPem(readFileSync(file === '-' ? 0 : file, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw usageError(`-f ${file}: ${(err as Error).message}`);
+  }
+  const pems = splitPem(text);
   if (pems.length === 0) throw usageError(`${file}: no PEM certificate in it`);
   const c = new X509Certificate(pems[0]);
   const roots = caFile ? splitPem(readFileSync(caFile, 'utf8')).map((p) => new X509Certificate(p)) : [];

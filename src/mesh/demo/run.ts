@@ -196,6 +196,7 @@ async function main(): Promise<void> {
         statusPages,
         redis: process.env.REDIS_URL ? 'Redis' : 'embedded queue',
         rootFile,
+        meshKey: env.MIXER_MESH_KEY,
       }),
     );
     for (const { name, child } of children) {

@@ -34,6 +34,8 @@ export function storyText(o: {
   redis: string;
   /** With mutual TLS on: the mesh root, for clients of Mixer's https port. */
   rootFile?: string;
+  /** The demo's mesh key (random per run), for `mixctl ca sign`. */
+  meshKey?: string;
 }): string {
   const f = (name: string): string => path.join(o.storyDir, name);
   const tls = o.rootFile
@@ -41,7 +43,8 @@ export function storyText(o: {
 Mutual TLS (STRICT): every proxy holds a 24 h SPIFFE certificate from Mixer's CA; /metrics shows connection_security_policy="mutual_tls".
   Mixer speaks https: curl --cacert ${o.rootFile} ${o.mixerUrl}/metrics   (mixctl: export NODE_EXTRA_CA_CERTS=${o.rootFile})
   mixctl ca root --ca-file ${o.rootFile}        the trusted roots;  mixctl ca inspect -f <cert.pem>  what a certificate says
-  Check and report need a client certificate: mixctl ca sign --service-account tester --ca-file ${o.rootFile} (with MIXER_MESH_KEY)
+  Check and report need a client certificate: mixctl ca sign --service-account tester --ca-file ${o.rootFile}
+                   (with MIXER_MESH_KEY=${o.meshKey ?? '<the mesh key>'}: the demo's; production proxies get only their own token)
   A plaintext call to a sidecar's inbound port is refused (401); deny by identity with a rule on source.principal.
 `
     : '';
