@@ -10,7 +10,7 @@ import type { InstanceBuilder } from '../expr/instance';
 import { alwaysTrue, compileCondition, validateCondition } from '../conditions/condition';
 import type { Predicate } from '../conditions/condition';
 import { compileRouteRules } from './route-rule-compile';
-import { compilePeerAuthentications } from './peer-auth';
+import { compilePeerAuthentications } from './peer-auth-compile';
 import type { PeerAuthPlan, RouteRulePlan } from '../routing/types';
 import { detailAt } from './source';
 import type { ConfigObject } from './source';

@@ -3,7 +3,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { VALUE_TYPES } from '../attributes/types';
 import type { ValueType } from '../attributes/types';
 import { RouteRuleSpec } from './route-rule-schema';
-import { PeerAuthenticationSpec } from './peer-auth';
+import { PeerAuthenticationSpec } from './peer-auth-schema';
 
 /** The config kinds Mixer understands (`kind:` of a document). */
 export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule', 'RouteRule', 'PeerAuthentication'] as const;

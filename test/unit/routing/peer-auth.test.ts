@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { mtlsModeFor } from '../../../src/routing/peer-auth';
 import type { PeerAuthPlan } from '../../../src/routing/types';
-import { compilePeerAuthentications } from '../../../src/config/peer-auth';
+import { compilePeerAuthentications } from '../../../src/config/peer-auth-compile';
 import type { ConfigObject } from '../../../src/config/source';
 
 const p = (namespace: string, name: string, mode: PeerAuthPlan['mode'], matchLabels?: Record<string, string>): PeerAuthPlan => ({
