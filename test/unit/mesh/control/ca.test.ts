@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { MeshCa, SignError } from '../../../../src/mesh/control/ca';
-import { DirRootStore } from '../../../../src/mesh/control/ca-store';
+import { DirRootStore, RedisRootStore } from '../../../../src/mesh/control/ca-store';
 import { createCsr, generateKeys, identityOfCert, lifetimeOf, spiffeId } from '../../../../src/mesh/common/pki';
 import { bootstrapToken, csrProof, MeshTokenAuthenticator } from '../../../../src/mesh/common/bootstrap';
 
@@ -87,5 +88,35 @@ describe('mesh CA', () => {
     assert.match(text, /mixer_ca_certificates_issued_total\{kind="workload"\} \d/);
     assert.match(text, /mixer_ca_root_expiry_seconds \d+/);
     assert.match(text, /mixer_ca_sign_failures_total\{reason="bad_csr"\} [1-9]/);
+  });
+});
+
+describe('mesh CA roots in Redis: replicas share one root and follow a rotation', () => {
+  const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
+  const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+  const cas: MeshCa[] = [];
+  before(() => redis.connect());
+  after(async () => {
+    for (const c of cas) c.stop();
+    await redis.del(`${prefix}ca:roots`);
+    redis.disconnect();
+  });
+
+  it('the first replica generates the root, the second reads it; a rotation by one reaches the other', async () => {
+    const make = async (): Promise<MeshCa> => {
+      const ca = new MeshCa({ store: new RedisRootStore(redis, prefix), logger: pino({ level: 'silent' }), registry: new Registry(), refreshMs: 100 });
+      cas.push(ca);
+      await ca.start();
+      return ca;
+    };
+    const [a, b] = await Promise.all([make(), make()]);
+    assert.deepEqual(a.trustedRoots(), b.trustedRoots(), 'one root, whoever started first');
+    let changed = 0;
+    b.onChange(() => changed++);
+    await a.rotate(0, 60_000);
+    const deadline = Date.now() + 5000;
+    while (b.trustedRoots().length !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(b.trustedRoots(), a.trustedRoots());
+    assert.ok(changed >= 1, 'the other replica heard the change (it renews its serving certificate)');
   });
 });
