@@ -4,7 +4,8 @@ import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { deriveKey } from '../common/mesh-key';
-import { IdentitySigner } from '../common/identity';
+import { IdentitySigner, peerMetadataHeader } from '../common/identity';
+import type { PeerAuthPlan } from '../../routing/types';
 import { MixerHttp } from '../mixer-client/mixer-http';
 import { RegistryClient } from '../mixer-client/registry-client';
 import type { EndpointSource } from '../common/registry-types';
@@ -45,8 +46,10 @@ export interface ProxyCore {
   readonly cert?: WorkloadCert;
   /** With a certificate: the keep-alive agent for mutual TLS upstream calls (replaced when the certificate or the roots change). */
   tlsAgent?: https.Agent;
-  /** The mutual TLS mode of a workload, from the PeerAuthentications Mixer serves. */
+  /** The mutual TLS mode of a workload, from the PeerAuthentications Mixer serves (remembered per labels object until they change). */
   mtlsMode(namespace: string, labels: Readonly<Record<string, string>>): EffectiveMtls;
+  /** This proxy's metadata header for mutual TLS calls (computed once). */
+  readonly peerHeader: string;
   readonly outbound: OutboundStats;
   /** Round-robin positions per service. */
   readonly rr: Map<string, number>;
@@ -79,6 +82,8 @@ export async function createProxyCore(
   await routes.start();
   const agent = upstreamAgent();
   const source: EndpointSource = endpoints ?? new RegistryClient(mixer, options.meshKey, logger);
+  // Modes by the labels object of an instance (registry answers are kept, so the same object comes back until they change).
+  const modes = new WeakMap<object, { policies: readonly PeerAuthPlan[]; namespace: string; mode: EffectiveMtls }>();
   const tlsAgentOf = (m: CertMaterial): https.Agent =>
     new https.Agent({ keepAlive: true, maxSockets: 1024, timeout: 4000, key: m.key, cert: m.cert, ca: m.ca, minVersion: 'TLSv1.2' });
   const core: ProxyCore = {
@@ -92,7 +97,15 @@ export async function createProxyCore(
     agent,
     cert,
     tlsAgent: cert ? tlsAgentOf(cert.current) : undefined,
-    mtlsMode: (namespace, labels) => mtlsModeFor(routes.peerAuthentications, namespace, labels),
+    mtlsMode: (namespace, labels) => {
+      const policies = routes.peerAuthentications;
+      const hit = modes.get(labels);
+      if (hit && hit.policies === policies && hit.namespace === namespace) return hit.mode;
+      const mode = mtlsModeFor(policies, namespace, labels);
+      modes.set(labels, { policies, namespace, mode });
+      return mode;
+    },
+    peerHeader: peerMetadataHeader(options.identity),
     outbound: { requests: 0, retries: 0, noUpstream: 0, faultsInjected: 0 },
     rr: new Map(),
     close: async () => {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { IDENTITY_HEADER, peerMetadataHeader } from '../common/identity';
+import { IDENTITY_HEADER } from '../common/identity';
 import type { ServiceInstance } from '../common/registry-types';
 import { hasLabels } from '../../routing/select';
 import type { RouteRulePlan } from '../../routing/types';
@@ -90,8 +90,12 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     h.forward.push('x-request-id', id);
   }
   // The caller's identity: over mutual TLS its certificate (plus unsigned metadata); in plaintext the signed header, if this proxy can sign.
-  const plainHeaders = core.signer ? [...h.forward, IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service)] : h.forward;
-  const tlsHeaders = core.tlsAgent ? [...h.forward, IDENTITY_HEADER, peerMetadataHeader(self)] : h.forward;
+  let plainHeaders: string[] | undefined;
+  let tlsHeaders: string[] | undefined;
+  const headersFor = (tls: boolean): string[] =>
+    tls
+      ? (tlsHeaders ??= [...h.forward, IDENTITY_HEADER, core.peerHeader])
+      : (plainHeaders ??= core.signer ? [...h.forward, IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service)] : h.forward);
 
   const bag: MutableBag = {};
   putWorkload(bag, 'source', self);
@@ -168,7 +172,7 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
       port: Number(inst.address.slice(colon + 1)),
       method: req.method ?? 'GET',
       path,
-      headers: tlsAgent ? tlsHeaders : plainHeaders,
+      headers: headersFor(tlsAgent !== undefined),
       body,
       timeoutMs: perTry,
       tls: tlsAgent ? { agent: tlsAgent, principal: inst.principal } : undefined,
