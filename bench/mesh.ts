@@ -7,7 +7,9 @@
  * The load is open-loop with sub-millisecond latencies (bench/open-loop.ts). The three targets are
  * measured in turn (in reverse every other round), `--rounds` times (default 3, `--duration` seconds
  * each, default 5), so a change in the machine's other load touches all of them alike; latencies of all
- * rounds are pooled. `--compare-bin <bin/mixer.js>` adds another build's sidecar pair as a fourth target;
+ * rounds are pooled. `--mtls` measures the mesh with mutual TLS (Mixer's CA on, STRICT) against two
+ * bare Node TLS proxies with the same certificates, at 300 requests/s by default, and prints the
+ * ratios and TLS handshakes per 1,000 requests. `--compare-bin <bin/mixer.js>` adds another build's sidecar pair as a fourth target;
  * `--profile` writes CPU profiles of Mixer and the proxies.
  */
 import { parseBenchArgs } from './options';
@@ -33,6 +35,9 @@ interface Target {
   answered: number;
   seconds: number;
   cpuSeconds: number[];
+  /** With --mtls: TLS handshakes the target's receiving proxy accepted so far. */
+  handshakes?: () => Promise<number>;
+  handshakeCount: number;
 }
 
 const ms = (v: number): string => `${v.toFixed(3)} ms`;
@@ -41,7 +46,8 @@ const q = (t: Target, p: number): number => quantile(t.latencies, p);
 
 /** Runs the mesh bench (see the module comment). */
 export async function runMeshBench(options: BenchOptions): Promise<void> {
-  const rate = Number(options.flags.rate ?? 1000);
+  const mtls = options.flags.mtls === true || options.flags.mtls === 'true';
+  const rate = Number(options.flags.rate ?? (mtls ? 300 : 1000));
   const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? 3)));
   const seconds = options.flags.duration === undefined ? 5 : options.duration;
   const profileDir =
@@ -49,7 +55,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       ? path.join(REPO, 'bench', 'results', `profiles-mesh-${new Date().toISOString().replace(/[:.]/g, '-')}`)
       : undefined;
   const compareBin = typeof options.flags['compare-bin'] === 'string' ? options.flags['compare-bin'] : undefined;
-  const setup = await startMeshBench({ profileDir, compareBin });
+  const setup = await startMeshBench({ profileDir, compareBin, mtls });
   try {
     const target = (name: string, port: number, procs: ServerProcess[], host?: string): Target => ({
       name,
@@ -59,11 +65,19 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       answered: 0,
       seconds: 0,
       cpuSeconds: procs.map(() => 0),
+      handshakeCount: 0,
     });
+    const statusOf = async (url: string): Promise<any> => (await fetch(url)).json();
     const targets: Target[] = [
       target('direct (app alone)', setup.appPort, []),
-      target('two bare Node proxies', setup.bareProxyPort, setup.bareProxies),
-      target('two sidecars (the mesh)', setup.mesh.port, [...setup.mesh.procs, setup.mixer], setup.mesh.host),
+      {
+        ...target(mtls ? 'two bare Node TLS proxies' : 'two bare Node proxies', setup.bareProxyPort, setup.bareProxies),
+        handshakes: setup.bareStatusUrl ? async () => (await statusOf(setup.bareStatusUrl!)).handshakes as number : undefined,
+      },
+      {
+        ...target(mtls ? 'two sidecars, mutual TLS' : 'two sidecars (the mesh)', setup.mesh.port, [...setup.mesh.procs, setup.mixer], setup.mesh.host),
+        handshakes: mtls ? async () => (await statusOf(setup.mesh.serverStatusUrl)).mtls.inbound.handshakes as number : undefined,
+      },
     ];
     if (setup.compare) targets.push(target('two sidecars (compared)', setup.compare.port, [...setup.compare.procs, setup.mixer], setup.compare.host));
     const load0 = os.loadavg()[0];
@@ -75,9 +89,11 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
         await openLoop({ ...t.load, rate, seconds: round === 0 ? 3 : 1 });
         const cpu0 = t.procs.map((p) => p.cpuSeconds());
+        const h0 = t.handshakes ? await t.handshakes() : 0;
         const t0 = performance.now();
         const r = await openLoop({ ...t.load, rate, seconds });
         t.seconds += (performance.now() - t0) / 1000;
+        if (t.handshakes) t.handshakeCount += (await t.handshakes()) - h0;
         t.procs.forEach((p, i) => (t.cpuSeconds[i] += p.cpuSeconds() - cpu0[i]));
         if (r.errors > 0 || r.non2xx > 0)
           throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
@@ -126,6 +142,17 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       `server sidecar check cache: ${checks.hits} hits, ${checks.misses} misses`,
       `load average now ${os.loadavg()[0].toFixed(2)} (was ${load0.toFixed(2)}): every process here and whatever else runs shares ${os.cpus().length} cores${load0 > os.cpus().length / 2 ? '; the machine was busy, so tails mostly measure waiting for a core' : ''}`,
     ];
+    if (mtls) {
+      const ratio = (p: number): string => `${(q(mesh, p) / q(bare, p)).toFixed(2)}×`;
+      const addedRatio = (p: number): string => `${(added(mesh, p) / added(bare, p)).toFixed(2)}×`;
+      const perK = (t: Target): string => ((t.handshakeCount / t.answered) * 1000).toFixed(2);
+      lines.push(
+        '',
+        `mutual TLS, sidecars / bare TLS proxies (same certificates, same run): latency p50 ${ratio(0.5)}, p90 ${ratio(0.9)}, p99 ${ratio(0.99)}; added latency p50 ${addedRatio(0.5)}, p90 ${addedRatio(0.9)}, p99 ${addedRatio(0.99)}`,
+        `target: p90 at most 1.3× the bare TLS proxies' → ${q(mesh, 0.9) / q(bare, 0.9) <= 1.3 ? 'met' : 'NOT met'} (latency ${ratio(0.9)}; added ${addedRatio(0.9)})`,
+        `TLS handshakes per 1,000 requests (keep-alive): sidecars ${perK(mesh)}, bare TLS proxies ${perK(bare)}`,
+      );
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
     const dir = path.join(REPO, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
@@ -142,7 +169,24 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
         },
       ]),
     );
-    writeFileSync(file, JSON.stringify({ rate, rounds, seconds, loadAverage: [load0, os.loadavg()[0]], targets: summary, checks, istio: ISTIO }, null, 2));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          mtls,
+          handshakes: targets.map((t) => t.handshakeCount),
+          rate,
+          rounds,
+          seconds,
+          loadAverage: [load0, os.loadavg()[0]],
+          targets: summary,
+          checks,
+          istio: ISTIO,
+        },
+        null,
+        2,
+      ),
+    );
     process.stdout.write(`results: ${path.relative(REPO, file)}\n`);
   } finally {
     await setup.stop();

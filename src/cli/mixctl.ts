@@ -17,6 +17,8 @@ import { tapCommand } from './mixctl/tap';
 import type { TapFlags } from './mixctl/tap';
 import { decisionsCommand } from './mixctl/decisions';
 import type { DecisionsFlags } from './mixctl/decisions';
+import { caInspect, caRoot, caRotate, caSign, caToken } from './mixctl/ca';
+import type { CaTlsFlags } from './mixctl/ca';
 
 const EXAMPLES = `
 Examples:
@@ -253,6 +255,53 @@ function injectCommands(program: Command): void {
     );
 }
 
+function caCommands(program: Command): void {
+  const ca = program.command('ca').description('the mesh CA: roots, certificates, bootstrap tokens, root rotation (docs/security.md)');
+  const tlsFlags = (cmd: Command): Command =>
+    cmd
+      .option('--ca-file <pem>', "trust this root bundle for Mixer's https port")
+      .option('--insecure', 'do not verify Mixer (compare the printed fingerprint yourself)');
+  const tlsOf = (cmd: Command): CaTlsFlags => cmd.opts<CaTlsFlags>();
+  tlsFlags(ca.command('root').description('print the trusted roots (PEM on stdout; -o json for details)')).action(async (_o: unknown, cmd: Command) => {
+    const { client, format } = context(cmd);
+    await caRoot(format, client.options, tlsOf(cmd));
+  });
+  tlsFlags(
+    ca
+      .command('sign')
+      .description('get a workload certificate with its bootstrap token (MIXER_BOOTSTRAP_TOKEN, or computed from MIXER_MESH_KEY)')
+      .requiredOption('--service-account <sa>', 'the workload identity: service account')
+      .option('-n, --namespace <ns>', 'its namespace', 'default')
+      .option('--ttl <duration>', "lifetime (at least 1m; default the CA's)")
+      .option('--key-out <file>', 'where to write the private key', 'workload-key.pem')
+      .option('--cert-out <file>', 'where to write the certificate chain', 'workload-cert.pem'),
+  ).action(async (o: { serviceAccount: string; namespace: string; ttl?: string; keyOut: string; certOut: string }, cmd: Command) => {
+    const { client } = context(cmd);
+    await caSign(client.options, tlsOf(cmd), o);
+  });
+  ca.command('inspect')
+    .description('show what a certificate says: SPIFFE id, issuer, validity (local; --ca-file also checks the chain)')
+    .requiredOption('-f, --filename <pem>', 'certificate file (- for stdin)')
+    .option('--ca-file <pem>', 'root bundle to check the certificate against')
+    .action((o: { filename: string; caFile?: string }, cmd: Command) => caInspect(outputFormat(globals(cmd).output), o.filename, o.caFile));
+  ca.command('token')
+    .description("print the Secret with one workload's bootstrap token (needs MIXER_MESH_KEY; apply it in that namespace only)")
+    .requiredOption('--service-account <sa>', 'the workload identity: service account')
+    .option('-n, --namespace <ns>', 'its namespace', 'default')
+    .option('--secret-prefix <prefix>', 'Secret name prefix (kube-inject reads <prefix><service account>)', 'mixer-bootstrap-')
+    .action((o: { serviceAccount: string; namespace: string; secretPrefix: string }) => caToken(o));
+  tlsFlags(
+    ca
+      .command('rotate')
+      .description('start a root rotation: the new root is trusted at once, signs after --propagate, the old one stays trusted --overlap more (admin token)')
+      .option('--propagate <duration>', 'time for every proxy to trust the new root (default 30s)')
+      .option('--overlap <duration>', 'how long the old root stays trusted after that (default twice the longest certificate lifetime)'),
+  ).action(async (o: { propagate?: string; overlap?: string }, cmd: Command) => {
+    const { client, format } = context(cmd);
+    await caRotate(format, client.options, tlsOf(cmd), o);
+  });
+}
+
 /** The `mixctl` command tree (global flags, every command). Commander errors are thrown, not exited. */
 export function buildProgram(): Command {
   const program = new Command('mixctl')
@@ -270,6 +319,7 @@ export function buildProgram(): Command {
   dlqCommands(program);
   observeCommands(program);
   injectCommands(program);
+  caCommands(program);
   return program;
 }
 

@@ -10,7 +10,8 @@ import type { InstanceBuilder } from '../expr/instance';
 import { alwaysTrue, compileCondition, validateCondition } from '../conditions/condition';
 import type { Predicate } from '../conditions/condition';
 import { compileRouteRules } from './route-rule-compile';
-import type { RouteRulePlan } from '../routing/types';
+import { compilePeerAuthentications } from './peer-auth-compile';
+import type { PeerAuthPlan, RouteRulePlan } from '../routing/types';
 import { detailAt } from './source';
 import type { ConfigObject } from './source';
 import type { AttributeManifestDoc, HandlerDoc, HandlerIsolation, InstanceDoc, RuleDoc } from './schema';
@@ -54,6 +55,8 @@ export interface ConfigPlan {
   rules: readonly RulePlan[];
   /** RouteRules for sidecars and the ingress, highest precedence first (served on `GET /v1/routes`). */
   routes: readonly RouteRulePlan[];
+  /** PeerAuthentications (mutual TLS modes), by namespace and name (served on `GET /v1/routes` too). */
+  peerAuthentications: readonly PeerAuthPlan[];
   /** SHA-256 of the objects' content (after `${VAR}` substitution), whatever files or order they came in. */
   digest: string;
 }
@@ -205,6 +208,8 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
 
   const routing = compileRouteRules(unique);
   errors.push(...routing.errors);
+  const peerAuth = compilePeerAuthentications(unique);
+  errors.push(...peerAuth.errors);
 
   if (errors.length > 0) return { errors };
   return {
@@ -215,6 +220,7 @@ export function compileConfig(objects: readonly ConfigObject[], adapters: Readon
       instances,
       rules: Object.freeze(rules),
       routes: routing.routes,
+      peerAuthentications: peerAuth.policies,
       digest: configDigest(unique),
     },
     errors,

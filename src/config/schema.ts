@@ -3,9 +3,10 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { VALUE_TYPES } from '../attributes/types';
 import type { ValueType } from '../attributes/types';
 import { RouteRuleSpec } from './route-rule-schema';
+import { PeerAuthenticationSpec } from './peer-auth-schema';
 
 /** The config kinds Mixer understands (`kind:` of a document). */
-export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule', 'RouteRule'] as const;
+export const KINDS = ['AttributeManifest', 'Handler', 'Instance', 'Rule', 'RouteRule', 'PeerAuthentication'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export const API_VERSION = 'mixer/v1';
@@ -98,6 +99,7 @@ export const DOCUMENT_SCHEMAS = {
   Instance: documentOf('Instance', InstanceSpec),
   Rule: documentOf('Rule', RuleSpec),
   RouteRule: documentOf('RouteRule', RouteRuleSpec),
+  PeerAuthentication: documentOf('PeerAuthentication', PeerAuthenticationSpec),
 } as const;
 
 export type AttributeManifestDoc = Static<(typeof DOCUMENT_SCHEMAS)['AttributeManifest']>;
@@ -106,6 +108,8 @@ export type InstanceDoc = Static<(typeof DOCUMENT_SCHEMAS)['Instance']>;
 export type RuleDoc = Static<(typeof DOCUMENT_SCHEMAS)['Rule']>;
 /** A traffic routing rule for sidecars and the ingress (see docs/mesh.md). */
 export type RouteRuleDoc = Static<(typeof DOCUMENT_SCHEMAS)['RouteRule']>;
-export type ConfigDoc = AttributeManifestDoc | HandlerDoc | InstanceDoc | RuleDoc | RouteRuleDoc;
+/** Mutual TLS modes by workload (see docs/security.md). */
+export type PeerAuthenticationDoc = Static<(typeof DOCUMENT_SCHEMAS)['PeerAuthentication']>;
+export type ConfigDoc = AttributeManifestDoc | HandlerDoc | InstanceDoc | RuleDoc | RouteRuleDoc | PeerAuthenticationDoc;
 
 export const DEFAULT_NAMESPACE = 'default';

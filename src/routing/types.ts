@@ -57,4 +57,20 @@ export interface RoutesAnswer {
   epoch: string;
   /** Every live RouteRule, highest precedence first, ties by name. */
   routes: RouteRulePlan[];
+  /** Every live PeerAuthentication (absent from older Mixers: then every workload is PERMISSIVE). */
+  peerAuthentications?: PeerAuthPlan[];
+}
+
+/** Mutual TLS modes of a PeerAuthentication (Istio's); `UNSET` inherits the namespace's or the mesh's. */
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
+
+/** A PeerAuthentication, validated: who it applies to and its mode. */
+export interface PeerAuthPlan {
+  /** `namespace/name`. */
+  ref: string;
+  name: string;
+  namespace: string;
+  /** Workload labels it applies to (`selector.matchLabels`); unset: the whole namespace (the mesh, in the root namespace). */
+  matchLabels?: Readonly<Record<string, string>>;
+  mode: MtlsMode;
 }

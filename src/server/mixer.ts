@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { adapterInventory } from '../../adapters/index';
@@ -14,6 +15,15 @@ import { API_DIR_NAME } from '../config/api-store';
 import { DirApiStore } from '../config/dir-api-store';
 import { RedisApiStore } from '../config/redis-api-store';
 import { meshRoutes } from '../mesh/control/mixer-routes';
+import { caRoutes } from '../mesh/control/ca-routes';
+import { clientCertGuard } from '../mesh/control/client-auth';
+import type { MeshCa } from '../mesh/control/ca';
+import { meshKeyFromEnv } from '../mesh/common/mesh-key';
+import { MeshTokenAuthenticator } from '../mesh/common/bootstrap';
+import { requireAdmin } from '../api/http/admin';
+import { startMeshCa } from './mesh-ca';
+import { startServerTls } from './tls';
+import type { ServerTls } from './tls';
 import { SelfMetrics } from '../metrics/self-metrics';
 import type { ReportQueue } from '../queue/report-queue';
 import { ConfigStore } from '../runtime/config-store';
@@ -35,6 +45,10 @@ export interface RunningMixer {
   readonly store: ConfigStore;
   readonly metrics: SelfMetrics;
   readonly queue: ReportQueue;
+  /** The mesh CA, when on (then the port speaks TLS). */
+  readonly ca?: MeshCa;
+  /** The listener TLS, when the CA is on: a gRPC listener takes the same from here. */
+  readonly tls?: ServerTls;
   /** Stops accepting, drains requests and reports in flight, closes handlers and connections. Safe twice. */
   close(): Promise<void>;
 }
@@ -117,6 +131,13 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   if (settings.worker) queue.startWorkers();
   else if (!redis) logger.warn('--no-worker without REDIS_URL: reports are queued in memory and nothing delivers them');
 
+  let ca: MeshCa | undefined;
+  let tls: ServerTls | undefined;
+  if (settings.ca) {
+    ca = await startMeshCa(settings.ca, { redis, keyPrefix: settings.keyPrefix, configDir: settings.configDir, logger, registry: metrics.registry });
+    tls = await startServerTls(ca, logger, settings.ca.extraNames);
+  }
+  const meshKey = meshKeyFromEnv();
   const app = createApp({
     store,
     metrics,
@@ -125,16 +146,30 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
       a.use(
         deadLetterRoutes(queue, settings.adminToken),
         configRoutes(store, { adminToken: settings.adminToken, maxBodyBytes: settings.maxConfigBodyBytes }),
-        meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger }),
+        meshRoutes({ store, redis, keyPrefix: settings.keyPrefix, logger, clientAuth: settings.ca?.clientAuth }),
         tapRoutes(taps, observers.replica, settings.adminToken),
+        ...(ca ? [caRoutes({ ca, bootstrap: meshKey ? new MeshTokenAuthenticator(meshKey) : undefined, admin: requireAdmin(settings.adminToken) })] : []),
       ),
   });
   const limits = { maxAttributes: settings.maxAttributes, maxBodyBytes: settings.maxBodyBytes, maxBags: settings.maxBags };
   const doors = { store, metrics, log: throttled, queue, limits, adapterTimeoutMs: settings.adapterTimeoutMs, redact: settings.redactHeaders };
-  const server: Server = createHttpServer(app, doors, {
-    '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }),
-    ...extAuthzRoutes(doors),
-  });
+  const server: Server | HttpsServer = createHttpServer(
+    app,
+    doors,
+    {
+      '/v1/report': (req, res) => void handleReport(req, res, { store, metrics, queue, limits, redact: settings.redactHeaders }),
+      ...extAuthzRoutes(doors),
+    },
+    tls && settings.ca
+      ? {
+          tls: tls.serverOptions(),
+          guard: clientCertGuard(settings.ca.clientAuth, (path) =>
+            metrics.requestErrors.inc({ route: path.startsWith('/v1/registry/') ? 'registry' : path.slice(4), code: 'MIXER_ERR_CLIENT_CERT_REQUIRED' }),
+          ),
+        }
+      : {},
+  );
+  if (tls) tls.onChange((t) => (server as HttpsServer).setSecureContext(t.serverOptions()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());
@@ -155,7 +190,15 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     }
   }
   logger.info(
-    { port, grpcPort: grpc?.port, configDir: settings.configDir, generation: store.status.generation, queue: queue.kind, worker: settings.worker },
+    {
+      port,
+      grpcPort: grpc?.port,
+      tls: tls ? `on (client certificates ${settings.ca!.clientAuth})` : 'off',
+      configDir: settings.configDir,
+      generation: store.status.generation,
+      queue: queue.kind,
+      worker: settings.worker,
+    },
     'mixer serving',
   );
   let closing: Promise<void> | undefined;
@@ -165,6 +208,8 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
     store,
     metrics,
     queue,
+    ca,
+    tls,
     close: () =>
       (closing ??= (async () => {
         logger.info('shutting down: draining requests in flight');
@@ -175,6 +220,8 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
         await Promise.all([closed, grpc?.close(10_000)]);
         clearTimeout(force);
         logger.info({ queue: queue.kind }, 'draining report work in hand');
+        tls?.close();
+        ca?.stop();
         await queue.close();
         await store.close();
         if (redis) await redis.quit().catch(() => redis.disconnect());

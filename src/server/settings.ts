@@ -4,6 +4,8 @@ import type { DeadLetterLimits } from '../queue/dead-letters';
 import type { DeliveryOptions } from '../queue/report-queue';
 import { parseRedactedHeaders } from '../attributes/redact';
 import type { TapLimits } from '../tap/service';
+import { caSettingsFromEnv } from './mesh-ca';
+import type { CaSettings } from './mesh-ca';
 
 /** Everything `mixer serve` can be told, from flags or the environment (flags win). */
 export interface Settings {
@@ -57,6 +59,8 @@ export interface Settings {
   deadLetters: DeadLetterLimits;
   /** Live tap limits: MIXER_TAP_MAX (taps open at once per replica, default 10), MIXER_TAP_RATE (events a second per tap, default 100). */
   tap: TapLimits;
+  /** The mesh CA (MIXER_CA, MIXER_CA_CERT/MIXER_CA_KEY, MIXER_CA_TTL, MIXER_CLIENT_AUTH, ...); unset: off, plaintext HTTP. */
+  ca?: CaSettings;
 }
 
 /** The default config directory: `rules/` of the package. */
@@ -71,7 +75,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters' | 'tap'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters' | 'tap' | 'ca'>, string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -97,6 +101,7 @@ export function resolveSettings(
     logLevel: flags.logLevel ?? env.MIXER_LOG_LEVEL ?? 'info',
     worker: flags.worker !== 'false',
     metricsPort: int('MIXER_METRICS_PORT', flags.metricsPort ?? env.MIXER_METRICS_PORT, 9093),
+    ca: caSettingsFromEnv(env),
     delivery: {
       attempts: int('MIXER_REPORT_ATTEMPTS', env.MIXER_REPORT_ATTEMPTS, 12, 1),
       backoffMs: int('MIXER_REPORT_BACKOFF_MS', env.MIXER_REPORT_BACKOFF_MS, 500, 1),

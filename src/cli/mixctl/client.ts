@@ -109,6 +109,14 @@ export function errorFromAnswer(status: number, text: string, method: string, pa
     }
   }
   const head = `${method} ${path}: ${code} (${status}): ${message}`;
+  if (code === 'MIXER_ERR_FORBIDDEN') {
+    lines.push('authenticated, but not as the identity this needs (docs/security.md)');
+    return new CliError(EXIT.UNAUTHORIZED, head, lines, status);
+  }
+  if (code === 'MIXER_ERR_CLIENT_CERT_REQUIRED') {
+    lines.push('this Mixer has its CA on and asks check, report and registry callers for a mesh client certificate (docs/security.md)');
+    return new CliError(EXIT.UNAUTHORIZED, head, lines, status);
+  }
   if (status === 401 || status === 403) {
     lines.push(
       status === 401

@@ -25,7 +25,7 @@ export interface FileObject {
  * The order `apply` writes kinds in, so each reference is valid when it arrives; `delete` uses the
  * reverse. Kinds not listed (e.g. `RouteRule`) come after these, in file order.
  */
-export const APPLY_ORDER: readonly Kind[] = ['AttributeManifest', 'Instance', 'Handler', 'Rule', 'RouteRule'];
+export const APPLY_ORDER: readonly Kind[] = ['AttributeManifest', 'Instance', 'Handler', 'Rule', 'RouteRule', 'PeerAuthentication'];
 
 function rank(kind: Kind): number {
   const i = APPLY_ORDER.indexOf(kind);

@@ -15,6 +15,11 @@ export const INJECTED_ANNOTATION = 'sidecar.mixer.io/injected';
 export const SIDECAR_CONTAINER = 'mixer-sidecar';
 /** Key of the mesh key in its Secret. */
 export const MESH_KEY_SECRET_KEY = 'key';
+/**
+ * With Mixer's CA on (an https Mixer URL) a sidecar gets no mesh key: only its workload's bootstrap
+ * token, from Secret `<prefix><service account>` (key `token`; `mixctl ca token` writes it).
+ */
+export const BOOTSTRAP_SECRET_PREFIX = 'mixer-bootstrap-';
 
 /** Where each workload kind keeps its pod template (`[]`: the Pod is its own template). */
 export const POD_TEMPLATE_PATHS: ReadonlyMap<string, readonly string[]> = new Map<string, readonly string[]>([
@@ -89,6 +94,15 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A workload this cannot inject, and why. */
 class Refusal extends Error {}
 
+/** The service account in sidecar arguments (`--service-account`, else the service: the sidecar's default). */
+function serviceAccountOf(args: readonly string[]): string {
+  const at = (flag: string): string | undefined => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  return at('--service-account') ?? at('--service') ?? 'default';
+}
+
 /**
  * The container `kube-inject` adds: `mixer sidecar <args>`, the mesh key from the Secret, the inbound and
  * admin ports listening on all addresses (the outbound port stays on 127.0.0.1, the sidecar's default:
@@ -105,7 +119,9 @@ export function sidecarContainer(args: readonly string[], o: KubeInjectOptions, 
     ...(native ? { restartPolicy: 'Always' } : {}),
     args: [...args],
     env: [
-      { name: 'MIXER_MESH_KEY', valueFrom: { secretKeyRef: { name: o.meshKeySecret, key: MESH_KEY_SECRET_KEY } } },
+      o.mixerUrl.startsWith('https:')
+        ? { name: 'MIXER_BOOTSTRAP_TOKEN', valueFrom: { secretKeyRef: { name: `${BOOTSTRAP_SECRET_PREFIX}${serviceAccountOf(args)}`, key: 'token' } } }
+        : { name: 'MIXER_MESH_KEY', valueFrom: { secretKeyRef: { name: o.meshKeySecret, key: MESH_KEY_SECRET_KEY } } },
       { name: 'MIXER_SIDECAR_HOST', value: '0.0.0.0' },
       { name: 'MIXER_SIDECAR_ADDRESS', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],

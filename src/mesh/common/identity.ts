@@ -117,3 +117,38 @@ export class IdentityVerifier {
 export function principalOf(namespace: string, serviceAccount: string): string {
   return `spiffe://cluster.local/ns/${namespace}/sa/${serviceAccount}`;
 }
+
+/**
+ * Over mutual TLS the caller's principal and namespace come from its verified certificate; the
+ * identity header then carries only what a certificate does not (service, workload, labels,
+ * instance), unsigned: `m1.<base64url JSON>`, as Istio's peer metadata exchange. The callee takes
+ * these from the authenticated peer as asserted by it; policy on identity belongs on
+ * `source.principal` (see docs/security.md).
+ */
+export function peerMetadataHeader(self: WorkloadIdentity): string {
+  return `m1.${Buffer.from(JSON.stringify({ s: self.service, w: self.workload, l: self.labels, i: self.instance })).toString('base64url')}`;
+}
+
+/** The caller of a mutual TLS connection: principal and namespace from its certificate, the rest from its metadata header (if any). */
+export function peerFromCertificate(principal: string, namespace: string, serviceAccount: string, header: string | undefined): WorkloadIdentity {
+  let m: { s?: unknown; w?: unknown; l?: unknown; i?: unknown } = {};
+  if (header?.startsWith('m1.') && header.length < 8192) {
+    try {
+      m = JSON.parse(Buffer.from(header.slice(3), 'base64url').toString('utf8')) as typeof m;
+    } catch {
+      m = {};
+    }
+  }
+  const str = (v: unknown, d: string): string => (typeof v === 'string' && v.length > 0 && v.length <= 253 ? v : d);
+  const labels: Record<string, string> = {};
+  if (m.l && typeof m.l === 'object')
+    for (const [k, v] of Object.entries(m.l as Record<string, unknown>).slice(0, 64)) if (typeof v === 'string') labels[k] = v;
+  return {
+    service: str(m.s, serviceAccount),
+    namespace,
+    workload: str(m.w, serviceAccount),
+    labels: Object.freeze(labels),
+    principal,
+    instance: str(m.i, serviceAccount),
+  };
+}

@@ -3,7 +3,9 @@
  * TLS exists it authenticates two things, each with a key derived for that purpose only (a
  * signature made for one can never pass as the other):
  * - registry calls to Mixer (HMAC-SHA256 over method, path, timestamp and body), and
- * - the caller identity sidecars pass to each other (see `identity.ts`).
+ * - the caller identity sidecars pass to each other (see `identity.ts`), and
+ * - with the CA on, the per-workload bootstrap tokens (see `bootstrap.ts`): Mixer derives them, each
+ *   workload holds only its own.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -16,7 +18,7 @@ export const TIMESTAMP_HEADER = 'x-mesh-timestamp';
 export const SIGNATURE_HEADER = 'x-mesh-signature';
 
 /** Purposes a key is derived for. */
-export type KeyPurpose = 'registry' | 'identity';
+export type KeyPurpose = 'registry' | 'identity' | 'bootstrap';
 
 /**
  * Reads `MIXER_MESH_KEY`. Unset or empty: undefined (the registry is off). Too short: throws.

@@ -8,6 +8,7 @@ import { registryRoutes } from './registry-endpoint';
 import { MemoryRegistryStore } from './registry-memory-store';
 import { RedisRegistryStore } from './registry-redis-store';
 import { routesEndpoint } from './routes-endpoint';
+import type { ClientAuthMode } from './client-auth';
 
 /** Default time an instance stays registered after its last heartbeat (`MIXER_REGISTRY_TTL`). */
 export const DEFAULT_REGISTRY_TTL_MS = 10_000;
@@ -22,6 +23,8 @@ export interface MeshRouteDeps {
   logger: Logger;
   /** Reads MIXER_MESH_KEY and MIXER_REGISTRY_TTL (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** With the CA on: how the registry knows callers (client certificates; see `client-auth.ts`). */
+  clientAuth?: ClientAuthMode;
 }
 
 /** `MIXER_REGISTRY_TTL` (Go duration, at least 500ms), default 10s. Throws on a bad value. */
@@ -43,9 +46,9 @@ export function meshRoutes(deps: MeshRouteDeps): express.Router {
   const meshKey = meshKeyFromEnv(env);
   const ttlMs = registryTtlFromEnv(env);
   const store = deps.redis ? new RedisRegistryStore(deps.redis, deps.keyPrefix) : new MemoryRegistryStore();
-  if (!meshKey) deps.logger.info('MIXER_MESH_KEY is not set: the mesh registry is off (sidecars cannot register)');
+  if (!meshKey && !deps.clientAuth) deps.logger.info('MIXER_MESH_KEY is not set: the mesh registry is off (sidecars cannot register)');
   const router = express.Router();
   router.get('/v1/routes', routesEndpoint(deps.store));
-  router.use(registryRoutes({ store, meshKey, ttlMs }));
+  router.use(registryRoutes({ store, meshKey, ttlMs, clientAuth: deps.clientAuth }));
   return router;
 }

@@ -4,7 +4,10 @@ import { formatDuration } from '../../attributes/duration';
 import { MixerError } from '../../base/errors';
 import { deriveKey, verifyRequest } from '../common/mesh-key';
 import { decodeInstance } from '../common/registry-types';
-import type { RegistryStore } from '../common/registry-types';
+import type { RegistryStore, ServiceInstance } from '../common/registry-types';
+import type { SpiffeIdentity } from '../common/pki';
+import { peerIdentity } from './client-auth';
+import type { ClientAuthMode } from './client-auth';
 
 /** Options of Mixer's registry routes. */
 export interface RegistryRouteOptions {
@@ -13,6 +16,20 @@ export interface RegistryRouteOptions {
   meshKey?: string;
   /** How long an instance stays listed after its last heartbeat, ms. */
   ttlMs: number;
+  /**
+   * With the CA on: callers are known by their client certificate, and a heartbeat may register
+   * only an instance of the certificate's own identity. `required`: nothing else is accepted;
+   * `optional`: a call without a certificate may still be signed with the mesh key.
+   */
+  clientAuth?: ClientAuthMode;
+}
+
+/** Why `identity` may not register `instance` (its service must be the certificate's service account), or undefined. */
+export function bindingError(identity: SpiffeIdentity, instance: ServiceInstance): string | undefined {
+  if (instance.namespace !== identity.namespace) return `a certificate of namespace ${identity.namespace} cannot register in ${instance.namespace}`;
+  if (instance.service !== identity.serviceAccount) return `a certificate of ${identity.principal} cannot register service ${instance.service}`;
+  if (instance.principal !== identity.principal) return `the instance's principal must be ${identity.principal}`;
+  return undefined;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -30,7 +47,14 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
   const ttl = formatDuration(o.ttlMs);
   const interval = formatDuration(Math.max(100, Math.floor(o.ttlMs / 3)));
 
-  const authenticate = (req: Request, body: Buffer): void => {
+  /** The caller's certificate identity, when it has one; else the mesh-key signature must hold. */
+  const authenticate = (req: Request, body: Buffer): SpiffeIdentity | undefined => {
+    if (o.clientAuth) {
+      const peer = peerIdentity(req.socket);
+      if ('identity' in peer) return peer.identity;
+      if (o.clientAuth === 'required')
+        throw new MixerError('MIXER_ERR_CLIENT_CERT_REQUIRED', `the registry needs a client certificate from the mesh CA: ${peer.error}`);
+    }
     if (!key)
       throw new MixerError(
         'MIXER_ERR_API_DISABLED',
@@ -38,12 +62,13 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
       );
     const why = verifyRequest(key, req.method, req.originalUrl, body, req.headers);
     if (why) throw new MixerError('MIXER_ERR_UNAUTHORIZED', `registry call refused: ${why}`);
+    return undefined;
   };
 
   router.post('/v1/registry/heartbeat', express.raw({ type: () => true, limit: MAX_BODY }), async (req: Request, res: Response, next: NextFunction) => {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      authenticate(req, body);
+      const caller = authenticate(req, body);
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString('utf8'));
@@ -54,6 +79,8 @@ export function registryRoutes(o: RegistryRouteOptions): express.Router {
       const { instance, errors } = decodeInstance(p?.instance);
       if (!instance)
         throw new MixerError('MIXER_ERR_BAD_REQUEST', `bad heartbeat: ${errors.map((e) => `${e.field}: ${e.reason}`).join('; ')}`, { details: errors });
+      const unbound = caller && bindingError(caller, instance);
+      if (unbound) throw new MixerError('MIXER_ERR_FORBIDDEN', `registration refused: ${unbound}`);
       if (p?.leave === true) await o.store.leave(instance.namespace, instance.service, instance.id);
       else await o.store.heartbeat(instance, o.ttlMs);
       res.json({ ttl, heartbeatInterval: interval });

@@ -17,7 +17,12 @@ export function routesEndpoint(store: ConfigStore): (req: Request, res: Response
     const snapshot = store.current;
     if (cached?.snapshot !== snapshot) {
       const { generation, epoch } = snapshot;
-      const answer: RoutesAnswer = { configGeneration: generation, epoch, routes: [...snapshot.plan.routes] };
+      const answer: RoutesAnswer = {
+        configGeneration: generation,
+        epoch,
+        routes: [...snapshot.plan.routes],
+        peerAuthentications: [...snapshot.plan.peerAuthentications],
+      };
       cached = { snapshot, etag: `"${epoch}-${generation}"`, body: JSON.stringify(answer) };
     }
     res.setHeader('etag', cached.etag);

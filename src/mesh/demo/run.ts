@@ -5,12 +5,16 @@
  * by pid on Ctrl-C.
  *
  * Settings: MIXER_PORT (default 9091), DEMO_INGRESS_PORT (default 8080), DEMO_RATE (requests/s,
- * default 5), REDIS_URL, ZIPKIN_URL, MIXER_ADMIN_TOKEN (default: a random one, printed).
+ * default 5), REDIS_URL, ZIPKIN_URL, MIXER_ADMIN_TOKEN (default: a random one, printed), DEMO_MTLS
+ * (default on: Mixer's CA on, every proxy with a workload certificate, mutual TLS STRICT mesh-wide;
+ * `off` runs the plaintext mesh with signed identity headers).
  */
 import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort, portIsFree } from '../../base/ports';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +22,15 @@ import { storyText, writeStoryFiles } from './story';
 import { startTraffic } from './traffic';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/** The demo's mesh-wide policy: mutual TLS required between every workload. */
+const MESH_STRICT = `# Mutual TLS between every workload of the mesh: plaintext callers are refused (docs/security.md).
+apiVersion: mixer/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec:
+  mtls: {mode: STRICT}
+`;
 
 /** The package root: the nearest parent holding package.json and bin/mixer.js. */
 function findRepo(from: string): string {
@@ -33,15 +46,25 @@ async function wantPort(name: string, raw: string | undefined, def: number): Pro
   return port;
 }
 
+/** GETs `url` (https without verifying: the demo only asks whether its own Mixer is up yet) and answers the body of a 200, else undefined. */
+function probe(url: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const onAnswer = (res: http.IncomingMessage): void => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? text : undefined));
+    };
+    const req = url.startsWith('https:') ? https.get(url, { rejectUnauthorized: false }, onAnswer) : http.get(url, onAnswer);
+    req.on('error', () => resolve(undefined));
+  });
+}
+
 async function waitHttp(url: string, child: ChildProcess, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}; see its log`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      /* not up yet */
-    }
+    if ((await probe(url)) !== undefined) return;
     if (Date.now() > deadline) throw new Error(`${what} did not come up within ${timeoutMs / 1000}s; see its log`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -61,9 +84,12 @@ async function main(): Promise<void> {
   for (const f of readdirSync(path.join(repo, 'rules'))) if (/\.ya?ml$/.test(f)) copyFileSync(path.join(repo, 'rules', f), path.join(configDir, f));
   writeStoryFiles(storyDir);
   const adminToken = process.env.MIXER_ADMIN_TOKEN || randomBytes(12).toString('hex');
-  const mixerUrl = `http://127.0.0.1:${mixerPort}`;
+  const mtls = !/^(off|0|false|no)$/i.test(process.env.DEMO_MTLS ?? 'on');
+  const mixerUrl = `${mtls ? 'https' : 'http'}://127.0.0.1:${mixerPort}`;
+  if (mtls) writeFileSync(path.join(configDir, 'peer-authentication.yaml'), MESH_STRICT);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...(mtls ? { MIXER_CA: 'on' } : {}),
     MIXER_MESH_KEY: process.env.MIXER_MESH_KEY || randomBytes(24).toString('hex'),
     MIXER_ADMIN_TOKEN: adminToken,
     MIXER_CONFIG_DIR: configDir,
@@ -105,6 +131,15 @@ async function main(): Promise<void> {
     say(`starting Mixer on ${mixerUrl} (${process.env.REDIS_URL ? `Redis at ${process.env.REDIS_URL}` : 'embedded queue, no Redis'}); logs in ${logDir}`);
     const mixer = start('mixer', [mixerBin, 'serve', '--host', '127.0.0.1', '--port', String(mixerPort)]);
     await waitHttp(`${mixerUrl}/readyz`, mixer, 'Mixer');
+    let rootFile: string | undefined;
+    if (mtls) {
+      const roots = JSON.parse((await probe(`${mixerUrl}/v1/ca/roots`)) ?? '{"roots":[]}') as { roots: string[] };
+      rootFile = path.join(work, 'mesh-root.pem');
+      writeFileSync(rootFile, roots.roots.join(''));
+      say(
+        `mutual TLS on: Mixer's CA signs every proxy's certificate; PeerAuthentication STRICT mesh-wide (${path.join(configDir, 'peer-authentication.yaml')})`,
+      );
+    }
     const statusPages: string[] = [];
     const service = async (role: 'frontend' | 'backend', version: string): Promise<ChildProcess> => {
       const [app, inbound, outbound, admin] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -160,6 +195,8 @@ async function main(): Promise<void> {
         zipkinUrl: process.env.ZIPKIN_URL,
         statusPages,
         redis: process.env.REDIS_URL ? 'Redis' : 'embedded queue',
+        rootFile,
+        meshKey: env.MIXER_MESH_KEY,
       }),
     );
     for (const { name, child } of children) {

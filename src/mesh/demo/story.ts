@@ -32,8 +32,22 @@ export function storyText(o: {
   zipkinUrl?: string;
   statusPages: string[];
   redis: string;
+  /** With mutual TLS on: the mesh root, for clients of Mixer's https port. */
+  rootFile?: string;
+  /** The demo's mesh key (random per run), for `mixctl ca sign`. */
+  meshKey?: string;
 }): string {
   const f = (name: string): string => path.join(o.storyDir, name);
+  const tls = o.rootFile
+    ? `
+Mutual TLS (STRICT): every proxy holds a 24 h SPIFFE certificate from Mixer's CA; /metrics shows connection_security_policy="mutual_tls".
+  Mixer speaks https: curl --cacert ${o.rootFile} ${o.mixerUrl}/metrics   (mixctl: export NODE_EXTRA_CA_CERTS=${o.rootFile})
+  mixctl ca root --ca-file ${o.rootFile}        the trusted roots;  mixctl ca inspect -f <cert.pem>  what a certificate says
+  Check and report need a client certificate: mixctl ca sign --service-account tester --ca-file ${o.rootFile}
+                   (with MIXER_MESH_KEY=${o.meshKey ?? '<the mesh key>'}: the demo's; production proxies get only their own token)
+  A plaintext call to a sidecar's inbound port is refused (401); deny by identity with a rule on source.principal.
+`
+    : '';
   return `
 The mesh is up: ingress → frontend → backend v1 and v2, every app with its sidecar, Mixer (${o.redis}).
 A traffic generator sends GET /ping to the ingress (a quarter of it from "mobile" clients).
@@ -45,9 +59,9 @@ Where to look
   ${o.zipkinUrl ? `${o.zipkinUrl}  Zipkin: every request is one trace` : 'Zipkin: set ZIPKIN_URL to send traces (e.g. a local Zipkin on :9411)'}
   ${o.statusPages.join('\n  ')}
 
+${tls}
 The story (mixctl talks to Mixer's config API: export MIXER_URL=${o.mixerUrl} MIXER_ADMIN_TOKEN=${o.adminToken})
-  Ask Mixer:       mixctl check --stringmap_attributes source.labels=app:frontend -s destination.service.name=backend
-  Deny a call:     mixctl rule create global backend.default.svc.cluster.local -f ${f('deny-frontend.yaml')}
+${o.rootFile ? '' : '  Ask Mixer:       mixctl check --stringmap_attributes source.labels=app:frontend -s destination.service.name=backend\n'}  Deny a call:     mixctl rule create global backend.default.svc.cluster.local -f ${f('deny-frontend.yaml')}
                    (requests now fail with 403, counted in /metrics with response_code="403")
   Allow it again:  mixctl rule delete global backend.default.svc.cluster.local -f ${f('deny-frontend.yaml')}
   Pin to v1:       mixctl apply -f ${f('route-all-v1.yaml')}

@@ -4,9 +4,17 @@ import { deriveKey, signRequest } from '../common/mesh-key';
 import type { HttpAnswer, MixerHttp } from './mixer-http';
 import type { EndpointSource, ServiceInstance } from '../common/registry-types';
 
-/** A registry call to Mixer, signed with the registry key. */
-export function signedCall(http: MixerHttp, registryKey: Buffer, method: 'GET' | 'POST', path: string, body?: string): Promise<HttpAnswer> {
-  return http.request(method, path, body, signRequest(registryKey, method, path, body ?? ''));
+/**
+ * A registry call to Mixer, signed with the registry key; unsigned when there is none (with the CA
+ * on, the proxy's client certificate authenticates it).
+ */
+export function signedCall(http: MixerHttp, registryKey: Buffer | undefined, method: 'GET' | 'POST', path: string, body?: string): Promise<HttpAnswer> {
+  return http.request(method, path, body, registryKey ? signRequest(registryKey, method, path, body ?? '') : {});
+}
+
+/** The registry key of a mesh key; undefined without one. */
+export function registryKeyOf(meshKey: string | undefined): Buffer | undefined {
+  return meshKey ? deriveKey(meshKey, 'registry') : undefined;
 }
 
 function failure(what: string, r: HttpAnswer): Error {
@@ -24,17 +32,17 @@ interface Entry {
  * a request never waits for the registry except the first one to a service.
  */
 export class RegistryClient implements EndpointSource {
-  private readonly key: Buffer;
+  private readonly key: Buffer | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<readonly ServiceInstance[]>>();
 
   constructor(
     private readonly http: MixerHttp,
-    meshKey: string,
+    meshKey: string | undefined,
     private readonly logger: Logger,
     private readonly refreshMs = 1000,
   ) {
-    this.key = deriveKey(meshKey, 'registry');
+    this.key = registryKeyOf(meshKey);
   }
 
   /** The instances known now, refreshing in the background when stale; undefined when never fetched. */
@@ -81,7 +89,7 @@ export class RegistryClient implements EndpointSource {
  * third of its TTL), retrying quickly while Mixer is unreachable. `stop` sends a leave.
  */
 export class Registration {
-  private readonly key: Buffer;
+  private readonly key: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Heartbeats Mixer accepted. */
@@ -90,11 +98,11 @@ export class Registration {
 
   constructor(
     private readonly http: MixerHttp,
-    meshKey: string,
+    meshKey: string | undefined,
     readonly instance: ServiceInstance,
     private readonly logger: Logger,
   ) {
-    this.key = deriveKey(meshKey, 'registry');
+    this.key = registryKeyOf(meshKey);
   }
 
   /** Sends the first heartbeat; resolves once Mixer accepted one (retrying every 500 ms). */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { MixerHttp } from './mixer-http';
 import { RouteTable } from '../../routing/select';
-import type { RoutesAnswer } from '../../routing/types';
+import type { PeerAuthPlan, RoutesAnswer } from '../../routing/types';
 
 /** Default poll interval of `GET /v1/routes`, ms: config changes reach proxies well within 1 s. */
 export const DEFAULT_ROUTES_POLL_MS = 300;
@@ -13,6 +13,8 @@ export const DEFAULT_ROUTES_POLL_MS = 300;
  */
 export class RoutesPoller {
   table = new RouteTable([]);
+  /** PeerAuthentications (mutual TLS modes), as Mixer last answered. */
+  peerAuthentications: readonly PeerAuthPlan[] = [];
   generation: number | undefined;
   epoch: string | undefined;
   lastError: string | undefined;
@@ -50,6 +52,7 @@ export class RoutesPoller {
       if (r.status !== 200) throw new Error(`GET /v1/routes answered ${r.status}`);
       const answer = JSON.parse(r.body.toString('utf8')) as RoutesAnswer;
       this.table = new RouteTable(answer.routes);
+      this.peerAuthentications = answer.peerAuthentications ?? [];
       this.generation = answer.configGeneration;
       this.epoch = answer.epoch;
       this.etag = typeof r.headers.etag === 'string' ? r.headers.etag : undefined;

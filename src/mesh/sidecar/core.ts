@@ -1,12 +1,19 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
+import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { deriveKey } from '../common/mesh-key';
-import { IdentitySigner } from '../common/identity';
+import { IdentitySigner, peerMetadataHeader } from '../common/identity';
+import type { PeerAuthPlan } from '../../routing/types';
 import { MixerHttp } from '../mixer-client/mixer-http';
 import { RegistryClient } from '../mixer-client/registry-client';
 import type { EndpointSource } from '../common/registry-types';
 import { RoutesPoller } from '../mixer-client/routes-client';
+import { WorkloadCert } from '../mixer-client/workload-cert';
+import type { CertMaterial } from '../mixer-client/workload-cert';
+import { mtlsModeFor } from '../../routing/peer-auth';
+import type { EffectiveMtls } from '../../routing/peer-auth';
 import type { RoutesAnswer } from '../../routing/types';
 import { upstreamAgent } from './forward';
 import { reportTransport } from './mixer-calls';
@@ -31,9 +38,18 @@ export interface ProxyCore {
   readonly routes: RoutesPoller;
   /** Where instances come from: Mixer's registry by default (Kubernetes Endpoints would plug in here). */
   readonly endpoints: EndpointSource;
-  readonly signer: IdentitySigner;
-  /** Keep-alive agent for upstream calls. */
+  /** Signs the identity header of plaintext calls; undefined without a mesh key. */
+  readonly signer?: IdentitySigner;
+  /** Keep-alive agent for plaintext upstream calls. */
   readonly agent: http.Agent;
+  /** With Mixer's CA on: this proxy's workload certificate. */
+  readonly cert?: WorkloadCert;
+  /** With a certificate: the keep-alive agent for mutual TLS upstream calls (replaced when the certificate or the roots change). */
+  tlsAgent?: https.Agent;
+  /** The mutual TLS mode of a workload, from the PeerAuthentications Mixer serves (remembered per labels object until they change). */
+  mtlsMode(namespace: string, labels: Readonly<Record<string, string>>): EffectiveMtls;
+  /** This proxy's metadata header for mutual TLS calls (computed once). */
+  readonly peerHeader: string;
   readonly outbound: OutboundStats;
   /** Round-robin positions per service. */
   readonly rr: Map<string, number>;
@@ -53,9 +69,14 @@ export async function createProxyCore(
   onRoutes: (a: RoutesAnswer) => void = () => undefined,
   endpoints?: EndpointSource,
 ): Promise<ProxyCore> {
-  const mixer = new MixerHttp(options.mixerUrl, timeoutMs);
+  let cert: WorkloadCert | undefined;
+  if (options.bootstrapToken) {
+    cert = new WorkloadCert({ mixerUrl: options.mixerUrl, principal: options.identity.principal, token: options.bootstrapToken, logger });
+    await cert.start();
+  }
+  const mixer = new MixerHttp(options.mixerUrl, timeoutMs, 32, cert?.current);
   // Reports get connections of their own, so a slow report never queues a check behind it.
-  const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4);
+  const reportHttp = new MixerHttp(options.mixerUrl, 10_000, 4, cert?.current);
   const reports = new ReportBatcher({
     send: reportTransport(reportHttp),
     logger,
@@ -66,30 +87,55 @@ export async function createProxyCore(
   await routes.start();
   const agent = upstreamAgent();
   const source: EndpointSource = endpoints ?? new RegistryClient(mixer, options.meshKey, logger);
-  return {
+  // Modes by the labels object of an instance (registry answers are kept, so the same object comes back until they change).
+  const modes = new WeakMap<object, { policies: readonly PeerAuthPlan[]; namespace: string; mode: EffectiveMtls }>();
+  const tlsAgentOf = (m: CertMaterial): https.Agent =>
+    new https.Agent({ keepAlive: true, maxSockets: 1024, timeout: 4000, key: m.key, cert: m.cert, ca: m.ca, minVersion: 'TLSv1.2' });
+  const core: ProxyCore = {
     options,
     logger,
     mixer,
     reports,
     routes,
     endpoints: source,
-    signer: new IdentitySigner(deriveKey(options.meshKey, 'identity'), options.identity),
+    signer: options.meshKey ? new IdentitySigner(deriveKey(options.meshKey, 'identity'), options.identity) : undefined,
     agent,
+    cert,
+    tlsAgent: cert ? tlsAgentOf(cert.current) : undefined,
+    mtlsMode: (namespace, labels) => {
+      const policies = routes.peerAuthentications;
+      const hit = modes.get(labels);
+      if (hit && hit.policies === policies && hit.namespace === namespace) return hit.mode;
+      const mode = mtlsModeFor(policies, namespace, labels);
+      modes.set(labels, { policies, namespace, mode });
+      return mode;
+    },
+    peerHeader: peerMetadataHeader(options.identity),
     outbound: { requests: 0, retries: 0, noUpstream: 0, faultsInjected: 0 },
     rr: new Map(),
     close: async () => {
+      cert?.stop();
       routes.stop();
       await reports.close();
       await source.close?.();
       mixer.close();
       reportHttp.close();
       agent.destroy();
+      core.tlsAgent?.destroy();
     },
   };
+  // A new certificate or new roots: new connections use them; connections in flight keep theirs
+  // (the old agents' sockets close once idle).
+  cert?.onChange((m) => {
+    mixer.setTls(m);
+    reportHttp.setTls(m);
+    core.tlsAgent = tlsAgentOf(m);
+  });
+  return core;
 }
 
 /** Listens on `host:port` (0: any free port) and resolves with the port bound. */
-export function listen(server: http.Server, host: string, port: number): Promise<number> {
+export function listen(server: net.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -160,5 +206,17 @@ export function coreStatus(core: ProxyCore): Record<string, unknown> {
     routesError: core.routes.lastError ?? null,
     outbound: core.outbound,
     reports: { ...core.reports.stats, pending: core.reports.pending },
+    ...(core.cert
+      ? {
+          certificate: {
+            principal: core.options.identity.principal,
+            notAfter: new Date(core.cert.current.notAfter).toISOString(),
+            renewAt: new Date(core.cert.current.renewAt).toISOString(),
+            issuer: core.cert.current.issuer,
+            issued: core.cert.issued,
+            lastError: core.cert.lastError ?? null,
+          },
+        }
+      : {}),
   };
 }

@@ -1,4 +1,6 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import type { Readable } from 'node:stream';
 
 /** How an upstream try failed before a response arrived. */
@@ -163,6 +165,18 @@ export interface UpstreamTry {
   body?: Buffer | Readable;
   /** Longest wait for the response headers, ms. */
   timeoutMs: number;
+  /** Mutual TLS to the upstream: the agent holding this proxy's certificate, and the SPIFFE id the upstream must present. */
+  tls?: { agent: https.Agent; principal: string };
+}
+
+/** `checkServerIdentity` of mesh calls: the server's certificate must name exactly the expected SPIFFE id (secure naming). */
+export function expectPrincipal(principal: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const uris = (cert.subjectaltname ?? '').split(/,\s*/).filter((n) => n.startsWith('URI:'));
+    return uris.length === 1 && uris[0] === `URI:${principal}`
+      ? undefined
+      : new Error(`the upstream presented ${uris.join(' ') || 'no SPIFFE id'}, not ${principal}`);
+  };
 }
 
 /** The headers of one try: a buffered body's own length, and a `host` when the caller sent none (HTTP/1.0). */
@@ -183,7 +197,10 @@ function headersOf(t: UpstreamTry): RawHeaders {
 export function tryUpstream(t: UpstreamTry): { response: Promise<http.IncomingMessage>; cancel: (err?: Error) => void } {
   let req: http.ClientRequest;
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
-    req = http.request({ host: t.host, port: t.port, method: t.method, path: t.path, headers: headersOf(t), agent: t.agent });
+    const o = { host: t.host, port: t.port, method: t.method, path: t.path, headers: headersOf(t) };
+    req = t.tls
+      ? https.request({ ...o, agent: t.tls.agent, servername: undefined, checkServerIdentity: expectPrincipal(t.tls.principal) })
+      : http.request({ ...o, agent: t.agent });
     const timer = setTimeout(() => req.destroy(new UpstreamError('timeout', `no response within ${t.timeoutMs} ms`)), t.timeoutMs);
     req.once('response', (res) => {
       clearTimeout(timer);
@@ -192,7 +209,13 @@ export function tryUpstream(t: UpstreamTry): { response: Promise<http.IncomingMe
     req.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (err instanceof UpstreamError) return reject(err);
-      const connect = err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENOTFOUND' || err.code === 'EADDRNOTAVAIL';
+      const connect =
+        err.code === 'ECONNREFUSED' ||
+        err.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
+        (err.code ?? '').startsWith('ERR_SSL') ||
+        err.code === 'EHOSTUNREACH' ||
+        err.code === 'ENOTFOUND' ||
+        err.code === 'EADDRNOTAVAIL';
       reject(new UpstreamError(connect ? 'connect' : 'reset', `${err.code ?? 'error'}: ${err.message}`));
     });
     if (t.body === undefined) req.end();

@@ -6,7 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Agent } from 'node:http';
-import { IDENTITY_HEADER } from '../common/identity';
+import type { TLSSocket } from 'node:tls';
+import { IDENTITY_HEADER, peerFromCertificate } from '../common/identity';
+import { identityOfSan } from '../common/pki';
+import type { SpiffeIdentity } from '../common/pki';
+import type { EffectiveMtls } from '../../routing/peer-auth';
 import type { IdentityVerifier, WorkloadIdentity } from '../common/identity';
 import { putRequest, putService, putWorkload } from './attributes';
 import type { MutableBag } from './attributes';
@@ -45,7 +49,13 @@ export interface InboundDeps {
   self: WorkloadIdentity;
   appHost: string;
   appPort: number;
-  verifier: IdentityVerifier;
+  /** Verifies the signed identity header of plaintext callers; undefined without a mesh key. */
+  verifier?: IdentityVerifier;
+  /**
+   * With a workload certificate: this workload's mutual TLS mode now (from PeerAuthentications).
+   * Unset (no CA): callers are known by the signed header only.
+   */
+  mtls?: () => EffectiveMtls;
   checks: CheckCache;
   reports: ReportBatcher;
   agent: Agent;
@@ -82,17 +92,47 @@ class InboundCall {
   }
 }
 
+const peers = new WeakMap<object, SpiffeIdentity | null>();
+
+/** The SPIFFE identity of a verified mutual TLS connection (once per connection). */
+function peerOf(socket: TLSSocket): SpiffeIdentity | undefined {
+  let p = peers.get(socket);
+  if (p === undefined) {
+    p = (socket.authorized && identityOfSan(socket.getPeerCertificate().subjectaltname)) || null;
+    peers.set(socket, p);
+  }
+  return p ?? undefined;
+}
+
+/** Who is calling (or why the call is refused), and whether over mutual TLS. */
+function callerOf(
+  d: InboundDeps,
+  req: IncomingMessage,
+  header: string | undefined,
+  now: number,
+): { source?: WorkloadIdentity; refusal?: string; mtls: boolean } {
+  const socket = req.socket as TLSSocket;
+  if (d.mtls && socket.encrypted) {
+    const peer = peerOf(socket);
+    if (!peer) return { refusal: 'the client certificate names no SPIFFE id', mtls: true };
+    return { source: peerFromCertificate(peer.principal, peer.namespace, peer.serviceAccount, header), mtls: true };
+  }
+  const mode = d.mtls?.();
+  if (mode?.mode === 'STRICT') return { refusal: `mutual TLS is required here (PeerAuthentication ${mode.ref ?? ''} STRICT): plaintext refused`, mtls: false };
+  if (header !== undefined && d.verifier) {
+    const r = d.verifier.verify(header, now);
+    return 'error' in r ? { refusal: r.error, mtls: false } : { source: r.identity, mtls: false };
+  }
+  // PERMISSIVE and DISABLE take plaintext callers as they come (Istio's meaning); without the CA, --permissive says so.
+  if (mode || d.permissive) return { mtls: false };
+  return { refusal: 'the caller has no mesh identity: call through a sidecar or the ingress', mtls: false };
+}
+
 /** Serves one inbound request. Synchronous up to the app call when the check cache holds the verdict. */
 export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerResponse): Promise<void> | void {
   const call = new InboundCall(d, req, res);
   const h = scanHeaders(req.rawHeaders, IDENTITY_HEADER);
-  let source: WorkloadIdentity | undefined;
-  let refusal: string | undefined;
-  if (h.taken !== undefined) {
-    const r = d.verifier.verify(h.taken, call.startMs);
-    if ('error' in r) refusal = r.error;
-    else source = r.identity;
-  } else if (!d.permissive) refusal = 'the caller has no mesh identity: call through a sidecar or the ingress';
+  const { source, refusal, mtls } = callerOf(d, req, h.taken, call.startMs);
 
   if (h.map['x-request-id'] === undefined) {
     const id = randomUUID();
@@ -105,6 +145,7 @@ export function handleInbound(d: InboundDeps, req: IncomingMessage, res: ServerR
   putWorkload(bag, 'destination', d.self);
   putService(bag, d.self.service, d.self.namespace);
   putRequest(bag, { method: req.method ?? 'GET', path, headers: h.map, startMs: call.startMs });
+  if (mtls) bag['connection.mtls'] = true;
   bag['destination.port'] = d.appPort;
   bag['context.reporter.kind'] = 'inbound';
   bag['context.reporter.uid'] = `kubernetes://${d.self.instance}.${d.self.namespace}`;

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { parseRedactedHeaders } from '../../attributes/redact';
 import { meshKeyFromEnv } from '../common/mesh-key';
 import { DEFAULT_MAX_HEADER_BYTES } from './attributes';
 import type { ReportHeaderPolicy } from './attributes';
 import { DEFAULT_MAX_BATCH_BYTES } from './report-batcher';
+import { bootstrapToken } from '../common/bootstrap';
 import { principalOf } from '../common/identity';
 import type { WorkloadIdentity } from '../common/identity';
 import { randomHex } from './trace';
@@ -12,8 +14,16 @@ export interface ProxyOptions {
   identity: WorkloadIdentity;
   /** Mixer's base URL (`--mixer`, MIXER_URL, default http://127.0.0.1:9091). */
   mixerUrl: string;
-  /** MIXER_MESH_KEY (required). */
-  meshKey: string;
+  /**
+   * MIXER_MESH_KEY: required with a plaintext Mixer (`http://`); with Mixer's CA on (`https://`) it is
+   * needed only to sign identities for plaintext calls to PERMISSIVE workloads.
+   */
+  meshKey?: string;
+  /**
+   * With Mixer's CA on: this workload's bootstrap token (MIXER_BOOTSTRAP_TOKEN or the file
+   * MIXER_BOOTSTRAP_TOKEN_FILE; derived from MIXER_MESH_KEY when only that is set).
+   */
+  bootstrapToken?: string;
   /** Address the proxy listens on (`--host`, default 127.0.0.1): a sidecar's inbound and admin ports, the ingress's port. */
   host: string;
   /** Where the app (sidecar) or the world (ingress) sends requests to other services. */
@@ -107,11 +117,18 @@ export function resolveProxyOptions(
   const workload = s('workload') ?? e('WORKLOAD') ?? (labels.version ? `${service}-${labels.version}` : service);
   const serviceAccount = s('serviceAccount') ?? e('SERVICE_ACCOUNT') ?? service;
   const meshKey = meshKeyFromEnv(env);
-  if (!meshKey) throw new Error('MIXER_MESH_KEY must be set (the same secret on Mixer, every sidecar and the ingress)');
+  const mixerUrl = s('mixer') ?? env.MIXER_URL ?? 'http://127.0.0.1:9091';
+  const secure = mixerUrl.startsWith('https:');
+  const tokenFile = env.MIXER_BOOTSTRAP_TOKEN_FILE || undefined;
+  const token = (env.MIXER_BOOTSTRAP_TOKEN || undefined) ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+  if (!secure && !meshKey) throw new Error('MIXER_MESH_KEY must be set (the same secret on Mixer, every sidecar and the ingress)');
+  if (secure && !token && !meshKey)
+    throw new Error('with Mixer over https (its CA on) the proxy needs its bootstrap token: MIXER_BOOTSTRAP_TOKEN or MIXER_BOOTSTRAP_TOKEN_FILE');
   return {
     identity: { service, namespace, workload, labels, principal: principalOf(namespace, serviceAccount), instance: `${workload}-${randomHex(4)}` },
-    mixerUrl: s('mixer') ?? env.MIXER_URL ?? 'http://127.0.0.1:9091',
+    mixerUrl,
     meshKey,
+    bootstrapToken: secure ? (token ?? bootstrapToken(meshKey!, namespace, serviceAccount)) : undefined,
     host: s('host') ?? e('HOST') ?? '127.0.0.1',
     outboundPort: int('--outbound-port', s('outboundPort') ?? e('OUTBOUND_PORT'), defaults.outboundPort)!,
     adminPort: int('--admin-port', s('adminPort') ?? e('ADMIN_PORT'), undefined),

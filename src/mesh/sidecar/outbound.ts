@@ -89,7 +89,13 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     h.map['x-request-id'] = id;
     h.forward.push('x-request-id', id);
   }
-  h.forward.push(IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service));
+  // The caller's identity: over mutual TLS its certificate (plus unsigned metadata); in plaintext the signed header, if this proxy can sign.
+  let plainHeaders: string[] | undefined;
+  let tlsHeaders: string[] | undefined;
+  const headersFor = (tls: boolean): string[] =>
+    tls
+      ? (tlsHeaders ??= [...h.forward, IDENTITY_HEADER, core.peerHeader])
+      : (plainHeaders ??= core.signer ? [...h.forward, IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service)] : h.forward);
 
   const bag: MutableBag = {};
   putWorkload(bag, 'source', self);
@@ -158,15 +164,18 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
     prev = inst;
     const colon = inst.address.lastIndexOf(':');
     const perTry = Math.min(rule?.retries?.perTryTimeoutMs ?? remaining, remaining);
+    // Auto mutual TLS: whenever this proxy has a certificate, unless the destination's PeerAuthentication says DISABLE.
+    const tlsAgent = core.tlsAgent && core.mtlsMode(inst.namespace, inst.labels).mode !== 'DISABLE' ? core.tlsAgent : undefined;
     const { response } = tryUpstream({
       agent: core.agent,
       host: inst.address.slice(0, colon).replace(/^\[|\]$/g, ''),
       port: Number(inst.address.slice(colon + 1)),
       method: req.method ?? 'GET',
       path,
-      headers: h.forward,
+      headers: headersFor(tlsAgent !== undefined),
       body,
       timeoutMs: perTry,
+      tls: tlsAgent ? { agent: tlsAgent, principal: inst.principal } : undefined,
     });
     let up: IncomingMessage;
     try {

@@ -8,6 +8,8 @@ import type { CheckTransport } from './check-cache';
 import { adminServer, closeServer, coreStatus, createProxyCore, listen, proxyServer } from './core';
 import type { ProxyCore, ProxyHandler } from './core';
 import { handleInbound } from './inbound';
+import { dualListener } from './mtls-listener';
+import type { DualListener } from './mtls-listener';
 import type { InboundDeps } from './inbound';
 import { checkTransport } from './mixer-calls';
 import { proxyOutbound, targetOfHost } from './outbound';
@@ -58,7 +60,8 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
     self: o.identity,
     appHost: o.appHost,
     appPort: o.appPort,
-    verifier: new IdentityVerifier(deriveKey(o.meshKey, 'identity'), o.identity.namespace, o.identity.service),
+    verifier: o.meshKey ? new IdentityVerifier(deriveKey(o.meshKey, 'identity'), o.identity.namespace, o.identity.service) : undefined,
+    mtls: core.cert ? () => core.mtlsMode(o.identity.namespace, o.identity.labels) : undefined,
     checks,
     reports: core.reports,
     agent: core.agent,
@@ -67,8 +70,14 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
   };
   const inbound = proxyServer((req, res) => handleInbound(deps, req, res), logger);
   const outbound = proxyServer(outboundHandler(core), logger);
-  const servers: Server[] = [inbound, outbound];
-  const inboundPort = await listen(inbound, o.host, o.inboundPort);
+  const servers: Server[] = [outbound];
+  // With a workload certificate the inbound port takes mutual TLS (and plaintext, as the PeerAuthentication allows).
+  let dual: DualListener | undefined;
+  if (core.cert) {
+    const d = (dual = dualListener(inbound, core.cert.current, logger));
+    core.cert.onChange((m) => d.setTls(m));
+  } else servers.push(inbound);
+  const inboundPort = await listen(dual?.server ?? inbound, o.host, o.inboundPort);
   // The outbound port sends with this instance's identity: it listens for the app beside it only (see SidecarOptions.outboundHost).
   const outboundPort = await listen(outbound, o.outboundHost, o.outboundPort);
   const registration = new Registration(
@@ -95,6 +104,7 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
     registered: registration.beats > 0,
     registryError: registration.lastError ?? null,
     checkCache: { ...checks.stats, entries: checks.size, generation: checks.generation ?? null },
+    ...(core.cert && dual ? { mtls: { mode: core.mtlsMode(o.identity.namespace, o.identity.labels), inbound: dual.stats } } : {}),
   });
   let adminPort: number | undefined;
   if (o.adminPort !== undefined) {
@@ -125,7 +135,7 @@ export async function startSidecar(o: SidecarOptions, logger: Logger): Promise<R
     close: () =>
       (closing ??= (async () => {
         await registration.stop();
-        await Promise.all(servers.map((s) => closeServer(s)));
+        await Promise.all([...servers.map((s) => closeServer(s)), dual?.close()]);
         await core.close();
       })()),
   };

@@ -285,6 +285,13 @@ describe('mixctl kube-inject', () => {
     assert.equal(refusal(() => kubeInject(POD, 'p.yaml', { mixerUrl: 'mixer:9091' })).exitCode, 2);
   });
 
+  it('with Mixer over https (its CA on) the sidecar gets its workload bootstrap token from mixer-bootstrap-<service account>, not the mesh key', () => {
+    const sidecar = sidecarOf(docsOf(kubeInject(DEPLOYMENT, 'deploy.yaml', { mixerUrl: 'https://mixer.mixer.svc:9091' }).yaml)[0]);
+    assert.deepEqual(sidecar.env[0], { name: 'MIXER_BOOTSTRAP_TOKEN', valueFrom: { secretKeyRef: { name: 'mixer-bootstrap-backend', key: 'token' } } });
+    assert.ok(!sidecar.env.some((e: Obj) => e.name === 'MIXER_MESH_KEY'));
+    assert.equal(sidecar.args[sidecar.args.indexOf('--mixer') + 1], 'https://mixer.mixer.svc:9091');
+  });
+
   it('injects a StatefulSet, a CronJob (its jobTemplate) and a Pod; a pod that runs to completion gets a native sidecar', () => {
     const [sts] = docsOf(kubeInject(STATEFUL_SET, 's.yaml').yaml);
     assert.deepEqual(sidecarOf(sts).args.slice(0, 7), ['sidecar', '--service', 'ledger', '--namespace', 'bank', '--labels', 'app=ledger,version=v3']);
