@@ -101,7 +101,9 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     }
     if (doc.contents === null) return;
     if (env !== null && text.includes('$')) {
-      const written: unknown = doc.toJS({ maxAliasCount: 100 });
+      // As written, before expansion (GET /v1/config shows this); a document that cannot be read is reported below.
+      const asWritten = documentToJs(doc);
+      const written: unknown = 'value' in asWritten ? asWritten.value : undefined;
       for (const e of substituteEnv(doc, env)) {
         const start = e.node.range?.[0];
         result.errors.push({ field: start === undefined ? file : `${file}:${lines.linePos(start).line}`, reason: e.reason });

@@ -42,7 +42,15 @@ export async function runAttempt(
   bags: readonly BagValues[],
   attempt: number,
 ): Promise<'delivered' | 'dead-lettered'> {
-  const r = await deliver(deps.store.current, handler, bags, { jobId: id, attempt }, deps.delivery.timeoutMs);
+  const snapshot = deps.store.current;
+  if (!snapshot.handlers.has(handler) && attempt < deps.delivery.attempts) {
+    // The handler left the live config (perhaps a moment ago, with this batch in flight): the batch
+    // waits, neither delivered nor dead-lettered. The queue removes it once the handler's grace
+    // period is over (counted as handler_removed), or delivers it if the handler comes back.
+    deps.log.warn(`gone:${handler}`, { handler, batch: id }, `handler ${handler} is not in the live config; its batch waits for the grace period`);
+    throw new RetryLater(`handler ${handler} is not in the live config`);
+  }
+  const r = await deliver(snapshot, handler, bags, { jobId: id, attempt }, deps.delivery.timeoutMs);
   if (r.ok) return 'delivered';
   const last = r.permanent || attempt >= deps.delivery.attempts;
   if (!last) {
