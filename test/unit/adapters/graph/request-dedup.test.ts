@@ -12,7 +12,7 @@ const outbound = (id: string | undefined) => edge(FRONTEND, undefined, 'backend'
 const inbound = (id: string | undefined) => edge(FRONTEND, BACKEND_V1, 'backend', { reporterKind: 'inbound', ...(id ? { requestId: id } : {}) });
 
 for (const store of ['memory', 'redis'] as const) {
-  describe(`graph adapter: a request reported by both sides counts once (${store} store)`, () => {
+  describe(`graph adapter: a request reported by both sides counts once (${store} store)${store === 'redis' ? ' @redis' : ''}`, () => {
     const prefix = testPrefix(`dedup-${store}`);
     let redis: Redis | undefined;
     const harness = new Harness(prefix, () => redis!);

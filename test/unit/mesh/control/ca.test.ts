@@ -91,7 +91,7 @@ describe('mesh CA', () => {
   });
 });
 
-describe('mesh CA roots in Redis: replicas share one root and follow a rotation', () => {
+describe('mesh CA roots in Redis: replicas share one root and follow a rotation @redis', () => {
   const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
   const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
   const cas: MeshCa[] = [];
