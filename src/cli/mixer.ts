@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--host <host>', 'listen address (MIXER_HOST, default 0.0.0.0)')
     .option('--grpc-port <port>', 'gRPC port: Envoy ext_authz, Envoy ALS, Istio mixer v1 (MIXER_GRPC_PORT, default 9092, 0 off)', portArg)
     .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
-    .option('--redis-url <url>', 'Redis URL (REDIS_URL; unset: embedded in-process queue)')
+    .option('--redis-url <url>', 'one Redis server (REDIS_URL; or MIXER_REDIS_CLUSTER / MIXER_REDIS_SENTINELS; none: embedded in-process queue)')
     .option('--no-worker', 'do not run report workers here (run `mixer worker` processes instead)')
     .option('--plugins-dir <dir>', 'plugin adapters (MIXER_PLUGINS_DIR, default plugins/ beside the config directory)')
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')
@@ -76,9 +76,10 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('worker')
-    .description('run report workers only, against the Redis queue (REDIS_URL required)')
+    .description('run report workers only, against the Redis queue (REDIS_URL, MIXER_REDIS_CLUSTER or MIXER_REDIS_SENTINELS required)')
     .option('-c, --config-dir <dir>', `config directory (MIXER_CONFIG_DIR, default ${DEFAULT_CONFIG_DIR})`)
-    .option('--redis-url <url>', 'Redis URL (REDIS_URL)')
+    .option('--redis-url <url>', 'one Redis server (REDIS_URL)')
+    .option('--plugins-dir <dir>', 'plugin adapters (MIXER_PLUGINS_DIR, default plugins/ beside the config directory)')
     .option('--metrics-port <port>', 'port of /metrics, /healthz, /readyz (MIXER_METRICS_PORT, default 9093)', portArg)
     .option('--host <host>', 'listen address of the metrics port (MIXER_HOST, default 0.0.0.0)')
     .option('--log-level <level>', 'log level (MIXER_LOG_LEVEL, default info)')

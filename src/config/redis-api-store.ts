@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { duplicateConnection } from '../base/redis-connect';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import type { ApiContents, ApiRecord, ApiStore, WriteResult } from './api-store';
 
@@ -35,7 +36,7 @@ export class RedisApiStore implements ApiStore {
   readonly kind = 'redis' as const;
   readonly location: string;
   readonly channel: string;
-  private sub: Redis | undefined;
+  private sub: RedisConnection | undefined;
   private readonly listeners = new Set<(version: string | undefined) => void>();
   private firstWait: Promise<void> | undefined;
   private waited = false;
@@ -45,7 +46,7 @@ export class RedisApiStore implements ApiStore {
 
   /** `redis` is shared (commands only) and stays open on close; the subscriber connection is this store's own. */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     keyPrefix: string,
     private readonly logger: Logger,
     private readonly opts: RedisApiStoreOptions = {},
@@ -78,7 +79,7 @@ export class RedisApiStore implements ApiStore {
     if (this.sub || this.closed) return;
     // Own connection (a subscribed connection can run nothing else); it queues while offline and never
     // gives up, and subscribes itself on every connect, then says "changes may have been missed".
-    const sub = this.redis.duplicate({ enableOfflineQueue: true, autoResubscribe: false, maxRetriesPerRequest: null, lazyConnect: false });
+    const sub = duplicateConnection(this.redis, 'subscriber', { autoResubscribe: false });
     this.sub = sub;
     this.redis.on('ready', this.onCommandReady);
     sub.on('error', () => {

@@ -93,6 +93,13 @@ export class SelfMetrics {
     help: '1 when the Redis connection is ready, 0 when not (or no Redis is configured).',
     registers: [this.registry],
   });
+  readonly redisUnreplicated = new Counter({
+    name: 'mixer_redis_unreplicated_writes_total',
+    help:
+      'Writes acknowledged while their Redis primary had fewer replicas connected than expected (after a failover, before a new replica caught up): a second failover then could lose them. By what was written: report (a queued batch) or adapter (counts and their once-per-job markers).',
+    labelNames: ['what'],
+    registers: [this.registry],
+  });
 
   readonly queueRetries = new Counter({
     name: 'mixer_queue_retries_total',

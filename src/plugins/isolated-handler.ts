@@ -9,11 +9,12 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Registry, AggregatorRegistry } from 'prom-client';
-import type { Redis } from 'ioredis';
+import { isCluster, specOf } from '../base/redis-connect';
+import type { RedisConnection, RedisSpec } from '../base/redis-connect';
 import type { AdapterFactory, CheckResult, Handler, QuotaResult } from '../sdk/adapter';
 import type { SelfMetrics } from '../metrics/self-metrics';
 import { adapterSourceOf } from './adapter-source';
-import type { IsolatedWorkerData, RedisConnectionData } from './isolation-protocol';
+import type { IsolatedWorkerData } from './isolation-protocol';
 import { fromWire } from './isolation-protocol';
 import { WorkerCalls } from './worker-calls';
 
@@ -30,7 +31,7 @@ export interface IsolatedHandlerOptions {
   keyPrefix?: string;
   role?: 'serve' | 'worker';
   /** Mixer's Redis connection: its host, port, db and credentials are copied; the worker opens its own. */
-  redis?: Redis;
+  redis?: RedisConnection;
   /** Longest a check or quota call may take (default 1 000). */
   callTimeoutMs?: number;
   /** Longest a report call may take (default 30 000). */
@@ -49,15 +50,14 @@ export interface IsolatedHandlerOptions {
 /** A worker that stayed up this long resets the backoff. */
 const STABLE_MS = 10_000;
 
-function redisData(redis: Redis | undefined): RedisConnectionData | undefined {
+/** Mixer's Redis as plain data for the worker (a connection made outside the factory, as in some tests, by its options). */
+function redisData(redis: RedisConnection | undefined): RedisSpec | undefined {
   if (!redis) return undefined;
+  const spec = specOf(redis);
+  if (spec) return spec;
+  if (isCluster(redis)) throw new Error('an isolated handler needs a cluster connection made by connectRedis');
   const o = redis.options;
-  const data: RedisConnectionData = { host: o.host, port: o.port, path: o.path, db: o.db, username: o.username, password: o.password, tls: o.tls };
-  try {
-    return structuredClone(data);
-  } catch {
-    return { host: o.host, port: o.port, path: o.path, db: o.db, username: o.username, password: o.password };
-  }
+  return { target: { mode: 'server', url: `redis://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}` }, username: o.username, password: o.password };
 }
 
 /** A registry whose metrics are the worker's, fetched on each read (empty when the worker cannot answer). */

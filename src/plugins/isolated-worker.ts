@@ -6,8 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import { connectRedis } from '../base/redis-connect';
+import type { RedisConnection } from '../base/redis-connect';
 import type { AdapterFactory, Handler } from '../sdk/adapter';
 import { deepFreeze } from '../sdk/params';
 import { createAdapterEnv } from '../sdk/env';
@@ -39,14 +39,9 @@ async function loadFactory(): Promise<AdapterFactory> {
   return candidate;
 }
 
-function openRedis(): Redis | undefined {
+function openRedis(): RedisConnection | undefined {
   if (!data.redis) return undefined;
-  const redis = new Redis({
-    ...(data.redis as RedisOptions),
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(times * 200, 2000),
-  });
+  const redis = connectRedis(data.redis, 'lazy');
   redis.on('error', () => {
     /* ioredis retries by itself; calls that need Redis fail meanwhile */
   });
@@ -56,7 +51,7 @@ function openRedis(): Redis | undefined {
 async function main(): Promise<void> {
   const logger = pino({ level: data.logLevel, base: undefined }, { write: (line: string) => post({ t: 'log', line }) });
   let owned: OwnedAdapterEnv | undefined;
-  let redis: Redis | undefined;
+  let redis: RedisConnection | undefined;
   let handler: Handler;
   try {
     const factory = await loadFactory();

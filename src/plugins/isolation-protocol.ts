@@ -4,20 +4,11 @@
  */
 import { PermanentError, isPermanent } from '../sdk/adapter';
 import type { AdapterSource } from './adapter-source';
+import type { RedisSpec } from '../base/redis-connect';
 
 /** Handler calls the proxy forwards (`metrics` reads the worker's registry as JSON). */
 export type IsolatedOp = 'check' | 'quota' | 'report' | 'metrics' | 'close';
 
-/** Redis connection settings copied from Mixer's connection; the worker opens its own. */
-export interface RedisConnectionData {
-  host?: string;
-  port?: number;
-  path?: string;
-  db?: number;
-  username?: string;
-  password?: string;
-  tls?: unknown;
-}
 
 /** `workerData` of an isolated handler's worker. */
 export interface IsolatedWorkerData {
@@ -29,7 +20,8 @@ export interface IsolatedWorkerData {
   role: 'serve' | 'worker';
   /** pino level of the forwarded log. */
   logLevel: string;
-  redis?: RedisConnectionData;
+  /** Mixer's Redis (any mode), from which the worker opens a connection of its own. */
+  redis?: RedisSpec;
 }
 
 /** Proxy → worker. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import { Packr } from 'msgpackr';
 import type { BagValues } from '../attributes/bag';
 
@@ -31,7 +31,7 @@ export class BatchStore {
   private readonly recent = new Map<string, Promise<BagValues[]>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     /** Lifetime of a stored batch, ms. */
     readonly ttlMs: number,

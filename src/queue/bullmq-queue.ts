@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import { connectRedis } from '../base/redis-connect';
+import type { RedisConnection, RedisSpec } from '../base/redis-connect';
+import { spreadTags } from '../base/hash-tags';
+import { ReplicaWaiter } from '../base/redis-replicas';
 import type { BagValues } from '../attributes/bag';
 import { MixerError } from '../base/errors';
 import { withTimeout } from '../base/timeout';
@@ -34,6 +37,21 @@ export interface BullmqQueueDeps extends Omit<AttemptDeps, 'deadLetters'> {
   onDeadLetterDrop?: DeadLetterDropSink;
   /** `mixer_queue_discarded_total{handler, reason}`: batches removed undelivered. */
   discarded?: Counter<'handler' | 'reason'>;
+  /** Queue shards, each on its own hash slot (default 1). Every process must use the same number. */
+  shards?: number;
+  /** Told of a queued batch acknowledged by fewer Redis replicas than expected (see ReplicaWaiter). */
+  onUnreplicated?: (expected: number, acked: number) => void;
+}
+
+/** One shard of the queue: its own `reports` queue, handler queues and stored batches, all under one hash tag. */
+interface Shard {
+  readonly index: number;
+  /** BullMQ's key prefix, `<prefix>{<tag>}`: every key of the shard shares the tag (flows are one MULTI). */
+  readonly bullPrefix: string;
+  readonly batches: BatchStore;
+  readonly queues: Map<string, Queue>;
+  readonly workers: Map<string, Worker>;
+  batchWorker?: Worker;
 }
 
 interface ChildData {
@@ -52,16 +70,21 @@ interface ChildData {
  * deletes them. The bags stay out of the job hashes on purpose: BullMQ reads and parses a job's whole
  * data each time the job becomes active, and the parent's would be the full batch again.
  * Retries use BullMQ's backoff; batches a handler keeps failing go to the dead-letter store.
+ *
+ * The queue is split into shards (`shards`, MIXER_QUEUE_SHARDS): each has its own `reports` queue,
+ * handler queues and stored batches under one hash tag, so a flow stays on one slot of a Redis
+ * Cluster while batches spread over the shards (round robin); workers consume every shard. Before
+ * answering, the producer waits for the shard's connected replicas (see {@link ReplicaWaiter}).
  */
 export class BullmqQueue implements ReportQueue {
   readonly kind = 'redis' as const;
-  private readonly producerConn: Redis;
-  private readonly workerConn: Redis;
+  private readonly producerConn: RedisConnection;
+  private readonly workerConn: RedisConnection;
   private readonly flows: FlowProducer;
-  private readonly queues = new Map<string, Queue>();
-  private readonly workers = new Map<string, Worker>();
-  private batchWorker: Worker | undefined;
-  private readonly batches: BatchStore;
+  private readonly shards: Shard[];
+  private next = 0;
+  private workersOn = false;
+  private readonly waiter: ReplicaWaiter;
   private unsubscribe: (() => void) | undefined;
   private closing: Promise<void> | undefined;
   readonly deadLetterStore: RedisDeadLetters;
@@ -69,23 +92,28 @@ export class BullmqQueue implements ReportQueue {
   private readonly removed: RemovedHandlers;
 
   constructor(
-    redisUrl: string,
-    private readonly prefix: string,
+    redis: RedisSpec,
+    prefix: string,
     private readonly deps: BullmqQueueDeps,
   ) {
     // Producer: fail fast when Redis is away, so /v1/report answers 503 instead of hanging.
-    this.producerConn = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    this.producerConn = connectRedis(redis, 'command');
     this.producerConn.on('error', () => undefined);
     // Workers: BullMQ needs maxRetriesPerRequest null for its blocking connections.
-    this.workerConn = new Redis(redisUrl, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 2000) });
+    this.workerConn = connectRedis(redis, 'blocking');
     this.workerConn.on('error', () => undefined);
-    this.flows = new FlowProducer({ connection: this.producerConn, prefix: this.bullPrefix });
+    this.flows = new FlowProducer({ connection: this.producerConn, prefix: `${prefix}bull` });
     this.flows.on('error', () => undefined);
+    this.waiter = new ReplicaWaiter(this.producerConn, { onUnreplicated: deps.onUnreplicated });
+    const ttl = batchTtlMs(deps.delivery);
+    this.shards = spreadTags('q', deps.shards ?? 1).map((tag, index) => {
+      const bullPrefix = `${prefix}{${tag}}`;
+      return { index, bullPrefix, batches: new BatchStore(this.producerConn, `${bullPrefix}:`, ttl), queues: new Map(), workers: new Map() };
+    });
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix, deps.deadLetterLimits, deps.onDeadLetterDrop);
-    this.batches = new BatchStore(this.producerConn, prefix, batchTtlMs(deps.delivery));
     this.attemptDeps = { ...deps, deadLetters: this.deadLetterStore };
     this.removed = new RemovedHandlers(
-      { producer: this.producerConn, worker: this.workerConn, bullPrefix: this.bullPrefix, prefix, queueName: handlerQueueName },
+      { producer: this.producerConn, worker: this.workerConn, bullPrefixes: this.shards.map((s) => s.bullPrefix), prefix, queueName: handlerQueueName },
       deps.delivery.removedHandlerGraceMs,
       (h) => this.deps.store.current.reportHandlers.includes(h),
       deps.discarded,
@@ -94,16 +122,17 @@ export class BullmqQueue implements ReportQueue {
     );
   }
 
-  private get bullPrefix(): string {
-    return `${this.prefix}bull`;
+  /** BullMQ prefixes of the shards, in order (for tools and tests that look at the keys). */
+  get bullPrefixes(): string[] {
+    return this.shards.map((s) => s.bullPrefix);
   }
 
-  private queue(handler: string): Queue {
-    let q = this.queues.get(handler);
+  private queue(shard: Shard, handler: string): Queue {
+    let q = shard.queues.get(handler);
     if (!q) {
-      q = new Queue(handlerQueueName(handler), { connection: this.producerConn, prefix: this.bullPrefix });
+      q = new Queue(handlerQueueName(handler), { connection: this.producerConn, prefix: shard.bullPrefix });
       q.on('error', () => undefined);
-      this.queues.set(handler, q);
+      shard.queues.set(handler, q);
     }
     return q;
   }
@@ -124,25 +153,30 @@ export class BullmqQueue implements ReportQueue {
     const id = randomUUID();
     if (handlers.length === 0) return id;
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
+    const shard = this.shards[this.next++ % this.shards.length];
     let stored = false;
     try {
       await withTimeout(
         (async () => {
-          await this.batches.put(id, bags);
+          await shard.batches.put(id, bags);
           stored = true;
           await this.flows.add({
             name: 'batch',
             queueName: BATCH_QUEUE,
+            prefix: shard.bullPrefix,
             data: {} satisfies ParentData,
             // The parent's only work is deleting the bags: retried if Redis blinks.
             opts: { jobId: id, removeOnComplete: true, removeOnFail: true, attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
             children: handlers.map((handler) => ({
               name: 'deliver',
               queueName: handlerQueueName(handler),
+              prefix: shard.bullPrefix,
               data: { handler } satisfies ChildData,
               opts: this.childOpts(id),
             })),
           });
+          // The bags and the flow are on the shard's primary: wait for its replicas before saying 202.
+          await this.waiter.settle(shard.batches.key(id));
         })(),
         3000,
         'queueing the batch in Redis',
@@ -150,7 +184,7 @@ export class BullmqQueue implements ReportQueue {
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
       if (stored) {
-        this.batches
+        shard.batches
           .delete(id)
           .catch((e: unknown) =>
             this.deps.logger.warn({ batch: id, err: (e as Error).message }, 'could not delete the bags of a batch that was not queued; they stay in Redis'),
@@ -162,14 +196,17 @@ export class BullmqQueue implements ReportQueue {
   }
 
   startWorkers(): void {
-    if (this.batchWorker || this.closing) return;
-    // Parents become runnable once every child is done: the bags are no longer needed.
-    this.batchWorker = new Worker(BATCH_QUEUE, (job: Job<ParentData>) => this.release(job), {
-      connection: this.workerConn,
-      prefix: this.bullPrefix,
-      concurrency: 16,
-    });
-    this.batchWorker.on('error', (err) => this.deps.log.warn('worker:reports', { err: err.message }, 'batch worker error'));
+    if (this.workersOn || this.closing) return;
+    this.workersOn = true;
+    for (const shard of this.shards) {
+      // Parents become runnable once every child is done: the bags are no longer needed.
+      shard.batchWorker = new Worker(BATCH_QUEUE, (job: Job<ParentData>) => shard.batches.delete(job.id!), {
+        connection: this.workerConn,
+        prefix: shard.bullPrefix,
+        concurrency: 16,
+      });
+      shard.batchWorker.on('error', (err) => this.deps.log.warn('worker:reports', { err: err.message }, 'batch worker error'));
+    }
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
     void this.removed
@@ -182,28 +219,30 @@ export class BullmqQueue implements ReportQueue {
       );
   }
 
-  /** Runs one worker per handler of the live config; handlers that left the config stop being consumed. */
+  /** Runs one worker per handler of the live config and shard; handlers that left the config stop being consumed. */
   private sync(handlers: readonly string[]): void {
     if (this.closing) return;
     const want = new Set(handlers);
-    const added = [...want].filter((h) => !this.workers.has(h));
+    const running = this.shards[0].workers;
+    const added = [...want].filter((h) => !running.has(h));
+    const gone = [...running.keys()].filter((h) => !want.has(h));
     void this.removed
       .live(added)
       .catch((err: unknown) => this.deps.log.warn('queue-handlers', { err: (err as Error).message }, 'cannot record the handlers that have queues'));
-    for (const h of added) this.workers.set(h, this.startHandlerWorker(h));
-    for (const [h, w] of this.workers) {
-      if (!want.has(h)) {
-        this.workers.delete(h);
-        void w.close();
-        this.removed.removed(h);
+    for (const shard of this.shards) {
+      for (const h of added) shard.workers.set(h, this.startHandlerWorker(shard, h));
+      for (const h of gone) {
+        void shard.workers.get(h)?.close();
+        shard.workers.delete(h);
       }
     }
+    for (const h of gone) this.removed.removed(h);
   }
 
-  private startHandlerWorker(handler: string): Worker {
-    const w = new Worker(handlerQueueName(handler), (job: Job<ChildData>) => this.process(handler, job), {
+  private startHandlerWorker(shard: Shard, handler: string): Worker {
+    const w = new Worker(handlerQueueName(handler), (job: Job<ChildData>) => this.process(shard, handler, job), {
       connection: this.workerConn,
-      prefix: this.bullPrefix,
+      prefix: shard.bullPrefix,
       concurrency: this.deps.delivery.concurrency,
       lockDuration: 15_000,
       stalledInterval: 5_000,
@@ -214,12 +253,14 @@ export class BullmqQueue implements ReportQueue {
     return w;
   }
 
-  private async process(handler: string, job: Job<ChildData>): Promise<string> {
+  private async process(shard: Shard, handler: string, job: Job<ChildData>): Promise<string> {
     const batch = job.data.batch ?? job.id!;
     let bags = job.data.bags;
     if (!bags) {
       try {
-        bags = await this.parentBags(job);
+        const parent = job.parent;
+        if (!parent?.id) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
+        bags = await shard.batches.get(parent.id);
       } catch (err) {
         if (!(err instanceof BatchMissingError)) throw err;
         // Its TTL passed (it waited longer than a day beyond its retries): nothing left to deliver.
@@ -231,24 +272,13 @@ export class BullmqQueue implements ReportQueue {
     return runAttempt(this.attemptDeps, handler, batch, bags, job.attemptsMade + 1);
   }
 
-  /** Deletes a finished batch's bags. */
-  private async release(job: Job<ParentData>): Promise<void> {
-    await this.batches.delete(job.id!);
-  }
-
-  /** The bags of a child's batch, from the batch store. */
-  private parentBags(job: Job<ChildData>): Promise<BagValues[]> {
-    const parent = job.parent;
-    if (!parent?.id) throw new Error(`job ${job.id} has neither bags nor a parent batch`);
-    return this.batches.get(parent.id);
-  }
-
   async depth(): Promise<QueueDepth> {
     const d: QueueDepth = { waiting: 0, active: 0, delayed: 0, failed: 0 };
-    const handlers = new Set([...this.workers.keys(), ...this.deps.store.current.reportHandlers]);
+    const handlers = new Set([...this.shards[0].workers.keys(), ...this.deps.store.current.reportHandlers]);
+    const pairs = this.shards.flatMap((shard) => [...handlers].map((h) => this.queue(shard, h)));
     await Promise.all(
-      [...handlers].map(async (h) => {
-        const c = await this.queue(h).getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
+      pairs.map(async (q) => {
+        const c = await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
         d.waiting += (c.wait ?? 0) + (c.prioritized ?? 0) + (c.paused ?? 0);
         d.active += c.active ?? 0;
         d.delayed += c.delayed ?? 0;
@@ -270,7 +300,8 @@ export class BullmqQueue implements ReportQueue {
     const all = await lettersToReplay(this.deadLetterStore, handler, ids);
     for (const dl of all) {
       const data: ChildData = { handler, bags: [...dl.bags], batch: dl.id };
-      await this.queue(handler).add('deliver', data, { ...this.childOpts(`${dl.id}-replay-${Date.now()}`), ignoreDependencyOnFailure: undefined });
+      const shard = this.shards[this.next++ % this.shards.length];
+      await this.queue(shard, handler).add('deliver', data, { ...this.childOpts(`${dl.id}-replay-${Date.now()}`), ignoreDependencyOnFailure: undefined });
       await this.deadLetterStore.remove(handler, dl.id);
     }
     return all.length;
@@ -284,10 +315,11 @@ export class BullmqQueue implements ReportQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.unsubscribe?.();
+      this.waiter.close();
       await this.removed.close();
-      await Promise.all([...this.workers.values()].map((w) => w.close()));
-      await this.batchWorker?.close();
-      await Promise.all([...this.queues.values()].map((q) => q.close()));
+      await Promise.all(this.shards.flatMap((s) => [...s.workers.values()].map((w) => w.close())));
+      await Promise.all(this.shards.map((s) => s.batchWorker?.close()));
+      await Promise.all(this.shards.flatMap((s) => [...s.queues.values()].map((q) => q.close())));
       await this.flows.close();
       const quit = (conn: { quit(): Promise<unknown> }, which: string) =>
         conn

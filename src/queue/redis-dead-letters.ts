@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import { DEFAULT_DEAD_LETTER_LIMITS, encodeDeadLetter, isCursor } from './dead-letters';
 import type { DeadLetterDropSink, DeadLetterLimits, DeadLetterStore } from './dead-letters';
 import type { DeadLetter, DeadLetterPage, DeadLetterSummary } from './report-queue';
@@ -97,7 +97,7 @@ return 1
 type Script = (...args: Array<string | number>) => Promise<unknown>;
 
 /**
- * Dead letters in Redis, per handler: `<prefix>dlq:<handler>` (hash id → dead letter JSON, as
+ * Dead letters in Redis, per handler: `<prefix>{dlq:<handler>}` (hash id → dead letter JSON, as
  * before), `…:idx` (sorted set by failure time), `…:meta` (hash id → summary) and `…:bytes`; a set
  * `<prefix>dlq-handlers` names the handlers. Each change is one script over the handler's keys.
  */
@@ -105,7 +105,7 @@ export class RedisDeadLetters implements DeadLetterStore {
   private readonly run: { add: Script; page: Script; remove: Script };
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     private readonly limits: DeadLetterLimits = DEFAULT_DEAD_LETTER_LIMITS,
     private readonly onDrop: DeadLetterDropSink = () => undefined,
@@ -121,9 +121,9 @@ export class RedisDeadLetters implements DeadLetterStore {
     };
   }
 
-  /** The handler's keys: letters, index, summaries, byte total (one place to add a cluster hash tag). */
+  /** The handler's keys: letters, index, summaries, byte total (one hash tag per handler: its scripts touch all four). */
   keys(handler: string): [string, string, string, string] {
-    const base = `${this.prefix}dlq:${handler}`;
+    const base = `${this.prefix}{dlq:${handler}}`;
     return [base, `${base}:idx`, `${base}:meta`, `${base}:bytes`];
   }
 

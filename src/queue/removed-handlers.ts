@@ -1,15 +1,15 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { ThrottledLog } from '../base/throttled-log';
 
 /** Where the queue of a handler lives (see `BullmqQueue`). */
 export interface HandlerQueueSpace {
-  producer: Redis;
-  worker: Redis;
-  /** BullMQ's key prefix. */
-  bullPrefix: string;
+  producer: RedisConnection;
+  worker: RedisConnection;
+  /** BullMQ's key prefixes, one per queue shard: a handler has a queue in each. */
+  bullPrefixes: readonly string[];
   /** Mixer's key prefix (for the set of handlers that have had a queue). */
   prefix: string;
   queueName(handler: string): string;
@@ -29,7 +29,7 @@ const EMPTY_CHECK_MS = 2000;
  */
 export class RemovedHandlers {
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly drains = new Map<string, { worker: Worker; queue: Queue; check: NodeJS.Timeout; discarded: number }>();
+  private readonly drains = new Map<string, { shards: Array<{ worker: Worker; queue: Queue }>; check: NodeJS.Timeout; discarded: number }>();
   private closed = false;
 
   constructor(
@@ -76,22 +76,25 @@ export class RemovedHandlers {
   private startDrain(handler: string): void {
     if (this.closed || this.drains.has(handler)) return;
     const name = this.space.queueName(handler);
-    const queue = new Queue(name, { connection: this.space.producer, prefix: this.space.bullPrefix });
-    queue.on('error', () => undefined);
-    const entry = { worker: undefined as unknown as Worker, queue, check: undefined as unknown as NodeJS.Timeout, discarded: 0 };
-    entry.worker = new Worker(
-      name,
-      () => {
-        entry.discarded++;
-        this.discarded?.inc({ handler, reason: 'handler_removed' });
-        this.log.warn(`removed:${handler}`, { handler, discarded: entry.discarded }, 'removing the queued batches of a handler that left the config');
-        return Promise.resolve('discarded');
-      },
-      { connection: this.space.worker, prefix: this.space.bullPrefix, concurrency: 32 },
-    );
-    entry.worker.on('error', () => undefined);
-    // Batches waiting out a backoff are taken now rather than when it ends.
-    void queue.promoteJobs().catch(() => undefined);
+    const entry = { shards: [] as Array<{ worker: Worker; queue: Queue }>, check: undefined as unknown as NodeJS.Timeout, discarded: 0 };
+    for (const prefix of this.space.bullPrefixes) {
+      const queue = new Queue(name, { connection: this.space.producer, prefix });
+      queue.on('error', () => undefined);
+      const worker = new Worker(
+        name,
+        () => {
+          entry.discarded++;
+          this.discarded?.inc({ handler, reason: 'handler_removed' });
+          this.log.warn(`removed:${handler}`, { handler, discarded: entry.discarded }, 'removing the queued batches of a handler that left the config');
+          return Promise.resolve('discarded');
+        },
+        { connection: this.space.worker, prefix, concurrency: 32 },
+      );
+      worker.on('error', () => undefined);
+      // Batches waiting out a backoff are taken now rather than when it ends.
+      void queue.promoteJobs().catch(() => undefined);
+      entry.shards.push({ worker, queue });
+    }
     entry.check = setInterval(() => void this.finishIfEmpty(handler), EMPTY_CHECK_MS);
     entry.check.unref();
     this.drains.set(handler, entry);
@@ -101,12 +104,15 @@ export class RemovedHandlers {
     const d = this.drains.get(handler);
     if (!d) return;
     try {
-      const c = await d.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children');
-      if (Object.values(c).some((n) => n > 0)) {
-        if ((c.delayed ?? 0) > 0) await d.queue.promoteJobs();
-        return;
+      let busy = false;
+      for (const { queue } of d.shards) {
+        const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children');
+        if (Object.values(c).some((n) => n > 0)) {
+          busy = true;
+          if ((c.delayed ?? 0) > 0) await queue.promoteJobs();
+        }
       }
-      if (this.drains.get(handler) !== d) return;
+      if (busy || this.drains.get(handler) !== d) return;
       await this.stopDrain(handler);
       await this.space.producer.srem(this.setKey, handler);
       this.logger.warn({ handler, discarded: d.discarded }, 'queue of a removed handler drained: its batches were removed');
@@ -120,8 +126,8 @@ export class RemovedHandlers {
     if (!d) return;
     this.drains.delete(handler);
     clearInterval(d.check);
-    await d.worker.close();
-    await d.queue.close();
+    await Promise.all(d.shards.map((s) => s.worker.close()));
+    await Promise.all(d.shards.map((s) => s.queue.close()));
   }
 
   /** Stops every timer and drain. Safe twice. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import { withTimeout } from '../base/timeout';
 
@@ -75,7 +75,7 @@ export class RedisGenerations implements Generations {
   private resync: (() => void) | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     private readonly logger: Logger,
     private readonly timeoutMs = 1000,

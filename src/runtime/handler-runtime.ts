@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Counter, Histogram } from 'prom-client';
 import type { Handler } from '../sdk/adapter';
 import type { HandlerPlan } from '../config/compile';
@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 export interface HandlerDeps {
   logger: Logger;
   metrics: SelfMetrics;
-  redis?: Redis;
+  redis?: RedisConnection;
   keyPrefix?: string;
   role?: 'serve' | 'worker';
   /** Longest time an adapter's `create` or `close` may take, ms. */

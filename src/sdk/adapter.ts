@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Cluster, Redis } from 'ioredis';
 import type { TemplateName } from '../templates/templates';
 import type { ThrottledLog } from '../base/throttled-log';
 import type { JobMarkers } from './job-markers';
 import type { AdapterCapability, DecisionRecord } from './decision';
 
+import type { RedisConnection } from '../base/redis-connect';
 /**
- * The Redis connection Mixer hands to adapters: one server today; the type leaves room for a
- * cluster, so an adapter should use only commands and scripts that work on both (keys of one
- * script in one hash slot).
+ * The Redis connection Mixer hands to adapters: one server, a Redis Cluster or a Sentinel-watched
+ * primary (`Redis | Cluster`). An adapter must use only commands and scripts that work on all three:
+ * the keys one script or MULTI touches share a hash tag (`{...}`), see docs/deploy.md.
  */
-export type RedisConnection = Redis | Cluster;
+export type { RedisConnection };
 
 /** google.rpc status codes used by check answers. */
 export const Code = {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseDuration } from '../attributes/duration';
@@ -55,7 +55,7 @@ export function caSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): CaSetti
 /** Starts the CA with its roots from files, else Redis (shared by replicas), else the config directory. */
 export async function startMeshCa(
   s: CaSettings,
-  o: { redis?: Redis; keyPrefix: string; configDir: string; logger: Logger; registry: Registry },
+  o: { redis?: RedisConnection; keyPrefix: string; configDir: string; logger: Logger; registry: Registry },
 ): Promise<MeshCa> {
   const store =
     s.certFile && s.keyFile ? new FileRootStore(s.certFile, s.keyFile) : o.redis ? new RedisRootStore(o.redis, o.keyPrefix) : new DirRootStore(o.configDir);

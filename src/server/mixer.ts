@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { Redis } from 'ioredis';
+import { connectRedis, describeRedis } from '../base/redis-connect';
+import type { RedisConnection, RedisSpec } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import { adapterInventory } from '../../adapters/index';
 import { createAdapterResolver } from '../plugins/loader';
@@ -53,18 +54,14 @@ export interface RunningMixer {
   close(): Promise<void>;
 }
 
-/** Connects to Redis and keeps `mixer_redis_up` current; never throws for an unreachable server. */
-export function connectRedis(url: string, logger: Logger, metrics: SelfMetrics): Redis {
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    retryStrategy: (times) => Math.min(times * 200, 2000),
-  });
+/** Connects to Redis (any mode) and keeps `mixer_redis_up` current; never throws for an unreachable server. */
+export function connectMixerRedis(spec: RedisSpec, logger: Logger, metrics: SelfMetrics): RedisConnection {
+  const redis = connectRedis(spec, 'command');
   let up = false;
   redis.on('ready', () => {
     up = true;
     metrics.redisUp.set(1);
-    logger.info({ redis: url.replace(/\/\/[^@]*@/, '//***@') }, 'redis connected');
+    logger.info({ redis: describeRedis(spec) }, 'redis connected');
   });
   redis.on('close', () => {
     if (up) logger.warn('redis connection lost; checks keep serving, reports answer 503 until it is back');
@@ -82,7 +79,7 @@ export async function startConfig(
   settings: Settings,
   logger: Logger,
   metrics: SelfMetrics,
-  redis: Redis | undefined,
+  redis: RedisConnection | undefined,
   role: 'serve' | 'worker',
   observers?: ObserverHub,
 ): Promise<ConfigStore> {
@@ -117,9 +114,9 @@ export async function startConfig(
 export async function startMixer(settings: Settings, logger: Logger): Promise<RunningMixer> {
   const metrics = new SelfMetrics();
   metrics.redisUp.set(0);
-  const redis = settings.redisUrl ? connectRedis(settings.redisUrl, logger, metrics) : undefined;
+  const redis = settings.redis ? connectMixerRedis(settings.redis, logger, metrics) : undefined;
   if (!redis)
-    logger.warn('REDIS_URL is not set: embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
+    logger.warn('no Redis set (REDIS_URL, MIXER_REDIS_CLUSTER, MIXER_REDIS_SENTINELS): embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
   const throttled = new ThrottledLog(logger);
   const observers = new ObserverHub(replicaName(), throttled);
   const store = await startConfig(settings, logger, metrics, redis, 'serve', observers);

@@ -9,7 +9,7 @@ import { DEFAULT_DELIVERY } from '../queue/report-queue';
 import type { DeliveryOptions, ReportQueue } from '../queue/report-queue';
 import type { Settings } from './settings';
 
-/** The report queue for these settings: BullMQ when `REDIS_URL` is set, the embedded queue otherwise. */
+/** The report queue for these settings: BullMQ when Redis is set (any mode), the embedded queue otherwise. */
 export function createReportQueue(settings: Settings, store: ConfigStore, metrics: SelfMetrics, logger: Logger): ReportQueue {
   const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...settings.delivery };
   const log = new ThrottledLog(logger);
@@ -18,12 +18,14 @@ export function createReportQueue(settings: Settings, store: ConfigStore, metric
     metrics.deadLettersDropped.inc({ handler, reason }, n);
     log.warn(`dlq-drop:${handler}:${reason}`, { handler, reason, dropped: n, limits: settings.deadLetters }, 'dead letters dropped (cap or TTL)');
   };
-  const queue: ReportQueue = settings.redisUrl
-    ? new BullmqQueue(settings.redisUrl, settings.keyPrefix, {
+  const queue: ReportQueue = settings.redis
+    ? new BullmqQueue(settings.redis, settings.keyPrefix, {
         ...deps,
         deadLetterLimits: settings.deadLetters,
         onDeadLetterDrop,
         discarded: metrics.queueDiscarded,
+        shards: settings.queueShards,
+        onUnreplicated: () => metrics.redisUnreplicated.inc({ what: 'report' }),
       })
     : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop), discarded: metrics.queueDiscarded });
   metrics.observeQueue(queue as unknown as Parameters<SelfMetrics['observeQueue']>[0]);

@@ -4,6 +4,8 @@ import type { DeadLetterLimits } from '../queue/dead-letters';
 import type { DeliveryOptions } from '../queue/report-queue';
 import { parseRedactedHeaders } from '../attributes/redact';
 import type { TapLimits } from '../tap/service';
+import { redisSpecFromEnv } from '../base/redis-connect';
+import type { RedisSpec } from '../base/redis-connect';
 import { caSettingsFromEnv } from './mesh-ca';
 import type { CaSettings } from './mesh-ca';
 
@@ -26,8 +28,17 @@ export interface Settings {
    * package's `plugins/` with the default `rules/`). It need not exist.
    */
   pluginsDir: string;
-  /** REDIS_URL; unset means the embedded in-process queue. */
-  redisUrl?: string;
+  /**
+   * Redis: REDIS_URL (one server), MIXER_REDIS_CLUSTER (Redis Cluster seed nodes) or
+   * MIXER_REDIS_SENTINELS + MIXER_REDIS_SENTINEL_NAME (a Sentinel-watched primary), with
+   * MIXER_REDIS_USERNAME/PASSWORD/TLS for all three. Unset means the embedded in-process queue.
+   */
+  redis?: RedisSpec;
+  /**
+   * MIXER_QUEUE_SHARDS: the report queue is split into this many shards, each on its own hash slot
+   * (default 6 on Redis Cluster, so the queue spreads over the primaries; 1 otherwise).
+   */
+  queueShards: number;
   /** MIXER_ADMIN_TOKEN, or the contents of MIXER_ADMIN_TOKEN_FILE; unset turns the config API off. */
   adminToken?: string;
   /** MIXER_MAX_BODY_BYTES, default 1 MiB. */
@@ -75,7 +86,7 @@ function int(name: string, raw: string | undefined, def: number, min = 0): numbe
 
 /** Resolves settings from flags (already parsed) over the environment. Throws on bad values. */
 export function resolveSettings(
-  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters' | 'tap' | 'ca'>, string | undefined>>,
+  flags: Partial<Record<Exclude<keyof Settings, 'delivery' | 'deadLetters' | 'tap' | 'ca' | 'redis'> | 'redisUrl', string | undefined>>,
   env: NodeJS.ProcessEnv = process.env,
 ): Settings {
   let adminToken = env.MIXER_ADMIN_TOKEN || undefined;
@@ -83,13 +94,15 @@ export function resolveSettings(
     adminToken = readFileSync(env.MIXER_ADMIN_TOKEN_FILE, 'utf8').trim() || undefined;
   }
   const configDir = path.resolve(flags.configDir ?? env.MIXER_CONFIG_DIR ?? DEFAULT_CONFIG_DIR);
+  const redis = redisSpecFromEnv(env, flags.redisUrl || undefined);
   return {
     port: int('MIXER_PORT', flags.port ?? env.MIXER_PORT, 9091),
     grpcPort: int('MIXER_GRPC_PORT', flags.grpcPort ?? env.MIXER_GRPC_PORT, 9092),
     host: flags.host ?? env.MIXER_HOST ?? '0.0.0.0',
     configDir,
     pluginsDir: path.resolve((flags.pluginsDir ?? env.MIXER_PLUGINS_DIR) || path.join(configDir, '..', 'plugins')),
-    redisUrl: (flags.redisUrl ?? env.REDIS_URL) || undefined,
+    redis,
+    queueShards: int('MIXER_QUEUE_SHARDS', flags.queueShards ?? env.MIXER_QUEUE_SHARDS, redis?.target.mode === 'cluster' ? 6 : 1, 1),
     adminToken,
     maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),
     redactHeaders: parseRedactedHeaders(env.MIXER_REDACT_HEADERS),

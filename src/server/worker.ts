@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { SelfMetrics } from '../metrics/self-metrics';
 import { renderMetrics } from '../metrics/render';
 import type { ReportQueue } from '../queue/report-queue';
-import { connectRedis, startConfig } from './mixer';
+import { connectMixerRedis, startConfig } from './mixer';
 import { createReportQueue } from './queue-factory';
 import type { ConfigStore } from '../runtime/config-store';
 import type { Settings } from './settings';
@@ -19,14 +19,15 @@ export interface RunningWorker {
 }
 
 /**
- * Starts `mixer worker`: report workers only, against the Redis queue (REDIS_URL is required),
+ * Starts `mixer worker`: report workers only, against the Redis queue (Redis is required),
  * with `mixer_*` self-metrics on MIXER_METRICS_PORT.
  */
 export async function startWorker(settings: Settings, logger: Logger): Promise<RunningWorker> {
-  if (!settings.redisUrl) throw new Error('mixer worker needs REDIS_URL: without Redis the queue lives inside `mixer serve`');
+  if (!settings.redis)
+    throw new Error('mixer worker needs Redis (REDIS_URL, MIXER_REDIS_CLUSTER or MIXER_REDIS_SENTINELS): without Redis the queue lives inside `mixer serve`');
   const metrics = new SelfMetrics();
   metrics.redisUp.set(0);
-  const redis = connectRedis(settings.redisUrl, logger, metrics);
+  const redis = connectMixerRedis(settings.redis, logger, metrics);
   const store = await startConfig(settings, logger, metrics, redis, 'worker');
   const queue = createReportQueue(settings, store, metrics, logger);
   queue.startWorkers();

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { duplicateConnection } from '../base/redis-connect';
+import type { RedisConnection } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import type { Vocabulary } from '../attributes/types';
 import type { ObserverHub, TapSink } from '../runtime/observers';
@@ -58,20 +59,20 @@ class RemoteSink implements TapSink {
  * renewed, so a crashed replica's taps vanish. Redis away: taps keep seeing this replica's traffic.
  */
 export class TapRelay {
-  private readonly sub: Redis;
+  private readonly sub: RedisConnection;
   private readonly mine = new Map<string, RelayedTap>();
   private readonly remote = new Map<string, { sink: RemoteSink; detach: () => void }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     private readonly hub: ObserverHub,
     private readonly vocab: () => Vocabulary,
     private readonly logger: Logger,
   ) {
-    this.sub = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
+    this.sub = duplicateConnection(redis, 'subscriber');
     this.sub.on('error', () => undefined);
     this.sub.on('message', (channel: string, msg: string) => this.onMessage(channel, msg));
     this.sub.on('ready', () => void this.refresh());

@@ -93,7 +93,7 @@ describe('queue bounds: dead letters capped and paged, a removed handler’s bat
       assert.equal(bad.status, 400, q);
       assert.equal(((await bad.json()) as any).error.code, 'MIXER_ERR_BAD_REQUEST');
     }
-    const ttl = await client.pttl('mixer:dlq:default/zipkin');
+    const ttl = await client.pttl('mixer:{dlq:default/zipkin}');
     assert.ok(ttl > 6 * 24 * 3_600_000, `dead letters expire (TTL ${ttl} ms)`);
   });
 
@@ -103,7 +103,7 @@ describe('queue bounds: dead letters capped and paged, a removed handler’s bat
     for (let i = 0; i < 4; i++)
       assert.equal((await postJson(`${mixer.url}/v1/report`, { attributes: frontendToBackend(5, i + 1).map((r) => r.bag) })).status, 202);
     await waitFor('retries', async () => sumOf(await scrape(mixer!.url), 'mixer_queue_retries_total', { handler: 'default/zipkin' }) > 0, 20_000, 100);
-    const batchTtl = await client.pttl((await keysMatching(client, 'mixer:batch:*'))[0]);
+    const batchTtl = await client.pttl((await keysMatching(client, 'mixer:{q*}:batch:*'))[0]);
     assert.ok(batchTtl > 24 * 3_600_000, `stored batches have a TTL (${batchTtl} ms)`);
     const generation = sumOf(await scrape(mixer.url), 'mixer_config_generation');
     cfg.remove('tracing.yaml');
@@ -114,7 +114,7 @@ describe('queue bounds: dead letters capped and paged, a removed handler’s bat
       30_000,
       200,
     );
-    await waitFor('the bags deleted from Redis', async () => (await keysMatching(client, 'mixer:batch:*')).length === 0, 20_000, 200);
+    await waitFor('the bags deleted from Redis', async () => (await keysMatching(client, 'mixer:{q*}:batch:*')).length === 0, 20_000, 200);
     await waitFor('the handler forgotten', async () => (await client.sismember('mixer:queue-handlers', 'default/zipkin')) === 0, 20_000, 200);
     assert.equal(sumOf(await scrape(mixer.url), 'mixer_dead_letters'), 0, 'removed, not dead-lettered');
   });

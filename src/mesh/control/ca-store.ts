@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../base/redis-connect';
 import { splitPem } from '../common/pki';
 
 /** One root: its certificate, its key (absent for a root trusted only), and when it signs and until when it is trusted. */
@@ -99,7 +99,7 @@ export class RedisRootStore implements CaRootStore {
   readonly writable = true;
   private readonly key: string;
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     prefix: string,
   ) {
     this.key = `${prefix}ca:roots`;

@@ -1,5 +1,5 @@
 import express from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../base/redis-connect';
 import type { Logger } from 'pino';
 import { parseDuration } from '../../attributes/duration';
 import type { ConfigStore } from '../../runtime/config-store';
@@ -17,7 +17,7 @@ export const DEFAULT_REGISTRY_TTL_MS = 10_000;
 export interface MeshRouteDeps {
   store: ConfigStore;
   /** Mixer's Redis connection; unset: the registry is kept in memory (one replica only). */
-  redis?: Redis;
+  redis?: RedisConnection;
   /** MIXER_KEY_PREFIX. */
   keyPrefix: string;
   logger: Logger;

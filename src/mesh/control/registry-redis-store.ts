@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../base/redis-connect';
 import { MixerError } from '../../base/errors';
 import type { RegistryStore, ServiceInstance } from '../common/registry-types';
 
@@ -13,7 +13,7 @@ const MAX_PER_SERVICE = 10_000;
  */
 export class RedisRegistryStore implements RegistryStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
   ) {}

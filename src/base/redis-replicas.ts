@@ -1,0 +1,107 @@
+/**
+ * Durability of writes across a failover. Redis replicates asynchronously: a primary may
+ * acknowledge a write and die before any replica has it, and the replica promoted in its place
+ * then lacks it. Code whose acknowledgement promises more (a report answered 202, a job marked
+ * done after its counts were written on another shard) calls {@link ReplicaWaiter.settle} with a
+ * key it wrote: when the primary holding that key has replicas connected, `WAIT` holds the caller
+ * until they have every write sent before it on that connection (at most `timeoutMs`).
+ *
+ * It waits only for the replicas actually connected (read from `INFO replication` every second),
+ * so a promoted primary with no replica yet keeps accepting. A write acknowledged by fewer replicas
+ * than the most this process has seen connected to one primary is "unreplicated": reported through
+ * `onUnreplicated` (Mixer counts it in `mixer_redis_unreplicated_writes_total`). With a single server
+ * and no replicas, nothing is waited for and nothing is counted.
+ */
+import calculateSlot from 'cluster-key-slot';
+import type { Redis } from 'ioredis';
+import { isCluster } from './redis-connect';
+import type { RedisConnection } from './redis-connect';
+
+export interface ReplicaWaiterOptions {
+  /** Longest a WAIT may hold a caller, ms (default 500). */
+  timeoutMs?: number;
+  /** How often the connected replicas are read, ms (default 1000). */
+  refreshMs?: number;
+  /** Told of each write acknowledged by fewer replicas than expected. */
+  onUnreplicated?: (expected: number, acked: number) => void;
+}
+
+/** Connected replicas in an `INFO replication` answer (those whose state is online). */
+export function onlineReplicas(info: string): number {
+  let n = 0;
+  for (const line of info.split('\n')) if (/^slave\d+:.*state=online/.test(line)) n++;
+  return n;
+}
+
+function nodeKey(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+export class ReplicaWaiter {
+  private readonly timeoutMs: number;
+  private readonly replicas = new Map<string, number>();
+  /** Most replicas seen connected to one primary: what a healthy deployment has. */
+  private expected = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly opts: ReplicaWaiterOptions = {},
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? 500;
+    this.timer = setInterval(() => void this.refresh(), opts.refreshMs ?? 1000);
+    this.timer.unref();
+    void this.refresh();
+  }
+
+  /** Re-reads the replicas connected to each primary (errors leave the last reading). */
+  async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    try {
+      const primaries: Redis[] = isCluster(this.conn) ? this.conn.nodes('master') : [this.conn];
+      await Promise.all(
+        primaries.map(async (node) => {
+          if (node.status !== 'ready') return;
+          try {
+            const n = onlineReplicas(await node.info('replication'));
+            this.replicas.set(isCluster(this.conn) ? nodeKey(node) : '', n);
+            if (n > this.expected) this.expected = n;
+          } catch {
+            /* unreachable now: keep the last reading */
+          }
+        }),
+      );
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  /** The primary that holds `key` and its connected replicas, as last read. */
+  private primaryOf(key: string): { node: Redis; replicas: number } | undefined {
+    if (!isCluster(this.conn)) return { node: this.conn, replicas: this.replicas.get('') ?? 0 };
+    const owner = this.conn.slots[calculateSlot(key)]?.[0];
+    if (!owner) return undefined;
+    const node = this.conn.nodes('master').find((n) => nodeKey(n) === owner);
+    return node ? { node, replicas: this.replicas.get(owner) ?? 0 } : undefined;
+  }
+
+  /**
+   * Waits until the writes sent so far to the primary holding `key` reach its connected replicas
+   * (nothing to wait for when it has none). Never throws for a slow or missing replica: that is
+   * counted as unreplicated; it throws only when the primary itself cannot be asked.
+   */
+  async settle(key: string): Promise<void> {
+    const p = this.primaryOf(key);
+    const want = p?.replicas ?? 0;
+    let acked = 0;
+    if (p && want > 0) acked = Number(await p.node.call('WAIT', String(want), String(this.timeoutMs)));
+    if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
