@@ -122,6 +122,12 @@ export class BullmqQueue implements ReportQueue {
     );
   }
 
+  /** Resolves once the producer connection is ready (at once when it is). */
+  private connected(): Promise<void> {
+    if (this.producerConn.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.producerConn.once('ready', () => resolve()));
+  }
+
   /** BullMQ prefixes of the shards, in order (for tools and tests that look at the keys). */
   get bullPrefixes(): string[] {
     return this.shards.map((s) => s.bullPrefix);
@@ -209,8 +215,8 @@ export class BullmqQueue implements ReportQueue {
     }
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
-    void this.removed
-      .adoptOrphans()
+    void this.connected()
+      .then(() => this.removed.adoptOrphans())
       .catch((err: unknown) =>
         this.deps.logger.warn(
           { err: (err as Error).message },
@@ -226,8 +232,8 @@ export class BullmqQueue implements ReportQueue {
     const running = this.shards[0].workers;
     const added = [...want].filter((h) => !running.has(h));
     const gone = [...running.keys()].filter((h) => !want.has(h));
-    void this.removed
-      .live(added)
+    void this.connected()
+      .then(() => this.removed.live(added))
       .catch((err: unknown) => this.deps.log.warn('queue-handlers', { err: (err as Error).message }, 'cannot record the handlers that have queues'));
     for (const shard of this.shards) {
       for (const h of added) shard.workers.set(h, this.startHandlerWorker(shard, h));
