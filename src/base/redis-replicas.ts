@@ -88,16 +88,23 @@ export class ReplicaWaiter {
   }
 
   /**
-   * Waits until the writes sent so far to the primary holding `key` reach its connected replicas
-   * (nothing to wait for when it has none). Never throws for a slow or missing replica: that is
-   * counted as unreplicated; it throws only when the primary itself cannot be asked.
+   * Waits until the writes sent so far to the primaries holding `keys` reach their connected
+   * replicas (one WAIT per primary; nothing to wait for when it has none). Never throws for a slow or
+   * missing replica: that is counted as unreplicated; it throws only when a primary cannot be asked.
    */
-  async settle(key: string): Promise<void> {
-    const p = this.primaryOf(key);
-    const want = p?.replicas ?? 0;
-    let acked = 0;
-    if (p && want > 0) acked = Number(await p.node.call('WAIT', String(want), String(this.timeoutMs)));
-    if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
+  async settle(...keys: string[]): Promise<void> {
+    const primaries = new Map<Redis, number>();
+    for (const key of keys) {
+      const p = this.primaryOf(key);
+      if (p) primaries.set(p.node, p.replicas);
+    }
+    if (primaries.size === 0 && keys.length > 0) primaries.set(undefined as unknown as Redis, 0);
+    await Promise.all(
+      [...primaries].map(async ([node, want]) => {
+        const acked = node && want > 0 ? Number(await node.call('WAIT', String(want), String(this.timeoutMs))) : 0;
+        if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
+      }),
+    );
   }
 
   close(): void {

@@ -318,7 +318,7 @@ export class BullmqQueue implements ReportQueue {
       this.waiter.close();
       await this.removed.close();
       await Promise.all(this.shards.flatMap((s) => [...s.workers.values()].map((w) => w.close())));
-      await Promise.all(this.shards.map((s) => s.batchWorker?.close()));
+      await Promise.all(this.shards.map((s) => s.batchWorker?.close() ?? Promise.resolve()));
       await Promise.all(this.shards.flatMap((s) => [...s.queues.values()].map((q) => q.close())));
       await this.flows.close();
       const quit = (conn: { quit(): Promise<unknown> }, which: string) =>
