@@ -16,8 +16,8 @@ import { lettersToReplay } from './dead-letters';
 import type { DeadLetterDropSink, DeadLetterLimits } from './dead-letters';
 import { RedisDeadLetters } from './redis-dead-letters';
 import { RemovedHandlers } from './removed-handlers';
-import { backoffDelay, batchTtlMs, queueAttempts } from './report-queue';
-import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
+import { backoffDelay, batchIdOf, batchTtlMs, queueAttempts } from './report-queue';
+import type { DeadLetter, DeadLetterPage, EnqueueOptions, QueueDepth, ReportQueue } from './report-queue';
 
 const BATCH_QUEUE = 'reports';
 
@@ -155,11 +155,13 @@ export class BullmqQueue implements ReportQueue {
     };
   }
 
-  async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
-    const id = randomUUID();
+  async enqueue(bags: readonly BagValues[], handlers: readonly string[], opts: EnqueueOptions = {}): Promise<string> {
+    const key = opts.idempotencyKey;
+    const id = key !== undefined ? batchIdOf(key) : randomUUID();
     if (handlers.length === 0) return id;
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
-    const shard = this.shards[this.next++ % this.shards.length];
+    // A keyed batch always goes to the same shard, so a second send meets the first's job (BullMQ keeps one job per id).
+    const shard = this.shards[key !== undefined ? parseInt(id.slice(2, 10), 16) % this.shards.length : this.next++ % this.shards.length];
     let stored = false;
     try {
       await withTimeout(
@@ -189,7 +191,8 @@ export class BullmqQueue implements ReportQueue {
       );
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
-      if (stored) {
+      // A keyed batch keeps them: an earlier send of it may be queued and reading them.
+      if (stored && key === undefined) {
         shard.batches
           .delete(id)
           .catch((e: unknown) =>
