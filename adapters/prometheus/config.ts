@@ -73,6 +73,13 @@ export const MetricInfo = Type.Object(
     labelNames: Type.Optional(Type.Array(Type.String({ pattern: LABEL_NAME_PATTERN, maxLength: 100 }), { maxItems: 64, default: [] })),
     /** DISTRIBUTION only; default Prometheus' default buckets (0.005 … 10). */
     buckets: Type.Optional(BucketsDefinition),
+    /**
+     * With Redis: how many hash slots the metric's series are spread over (by a hash of the series),
+     * so a big metric's writes spread over a Redis Cluster's primaries; rendering merges them.
+     * `maxSeriesPerMetric` and the metric's share of `maxScrapeBytes` are split evenly between the
+     * shards. Default 1 (one slot per metric). Not an Istio field.
+     */
+    redisShards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
   },
   strict,
 );

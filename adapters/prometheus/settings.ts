@@ -42,6 +42,8 @@ export interface MetricSpec {
    * series of a metric together never cost more than this.
    */
   readonly budgetBytes: number;
+  /** Redis hash slots the series are spread over (`redisShards`, default 1). */
+  readonly shards: number;
 }
 
 /** What one series of `metric` costs in the exposition, bytes (see {@link MetricSpec.budgetBytes}); `keyBytes` is its key's UTF-8 length. */
@@ -151,6 +153,7 @@ export function checkPrometheusConfig(config: PrometheusConfig, namespace: strin
       schemaId,
       samplesPerSeries,
       sampleOverhead,
+      shards: m.redisShards ?? 1,
     });
   });
   const maxScrapeBytes = config.maxScrapeBytes ?? DEFAULT_MAX_SCRAPE_BYTES;
