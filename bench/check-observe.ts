@@ -39,6 +39,8 @@ export interface ObserveSetup {
   duration: number;
   warmup: number;
   cpu: number | undefined;
+  /** Write a CPU profile of each Mixer run here (`--profile`). */
+  profileDir?: string;
   mixerBin: string;
 }
 
@@ -92,7 +94,7 @@ spec:
   params: {sink: redis, sample: 1.0, maxLen: 1000}
 `;
 
-async function measureVariant(s: ObserveSetup, variant: ObserveVariant, dir: string, bodies: BodySet, redisUrl: string): Promise<ObserveRun> {
+async function measureVariant(s: ObserveSetup, variant: ObserveVariant, dir: string, bodies: BodySet, redisUrl: string, round: number): Promise<ObserveRun> {
   const port = await freePort();
   const prefix = `bench-observe:${variant.replace(/\W/g, '-')}:`;
   let configDir = dir;
@@ -103,7 +105,15 @@ async function measureVariant(s: ObserveSetup, variant: ObserveVariant, dir: str
   }
   const mixer = await startServer({
     name: `mixer (${variant})`,
-    args: [s.mixerBin, 'serve', '--host', '127.0.0.1', '--port', String(port)],
+    args: [
+      ...(s.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${s.profileDir}`, `--cpu-prof-name=observe-${variant.replace(/\W/g, '-')}-${round}.cpuprofile`] : []),
+      s.mixerBin,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+    ],
     env: { MIXER_CONFIG_DIR: configDir, REDIS_URL: redisUrl, MIXER_KEY_PREFIX: prefix, MIXER_ADMIN_TOKEN: TOKEN, MIXER_LOG_LEVEL: 'warn' },
     port,
     cpu: s.cpu,
@@ -155,7 +165,7 @@ export async function runObserveVariants(s: ObserveSetup, dir: string, bodies: B
     for (let round = 1; round <= rounds; round++) {
       const these: ObserveRun[] = [];
       for (const v of OBSERVE_VARIANTS) {
-        const r = await measureVariant(s, v, dir, bodies, redis.url);
+        const r = await measureVariant(s, v, dir, bodies, redis.url, round);
         const extra =
           r.tapEvents !== undefined
             ? `  tap: ${r.tapEvents} events, ${r.tapDropped} dropped`

@@ -240,7 +240,9 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
     log(`load average (1 min) before: ${loadBefore.toFixed(2)} on ${os.cpus().length} cpus`);
     const bareRuns: LoadResult[] = [];
     const mixerRuns = new Map<number, MixerRun[]>(configs.map((c) => [c.rules, []]));
-    for (let round = 1; round <= rounds; round++) {
+    // `--observe only`: just the observer runs (tap and decision-log work needs no bare/rules figures).
+    const observeOnly = o.flags.observe === 'only';
+    for (let round = 1; round <= (observeOnly ? 0 : rounds); round++) {
       if (rounds > 1) log(`round ${round}/${rounds}`);
       const bare = await measureBare(setup, sample.bodies, round);
       bareRuns.push(bare);
@@ -259,11 +261,11 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
         );
       }
     }
-    const bare = medianOf(bareRuns);
-    const runs = configs.map((c) => medianOf(mixerRuns.get(c.rules)!));
+    const bare = observeOnly ? undefined : medianOf(bareRuns);
+    const runs = observeOnly ? [] : configs.map((c) => medianOf(mixerRuns.get(c.rules)!));
     const at = (n: number): MixerRun | undefined => runs.find((r) => r.rules === n);
     const ratios = {
-      mixer100OverBare: at(100) ? at(100)!.reqPerSec / bare.reqPerSec : undefined,
+      mixer100OverBare: at(100) && bare ? at(100)!.reqPerSec / bare.reqPerSec : undefined,
       mixer1000OverMixer10: at(1000) && at(10) ? at(1000)!.reqPerSec / at(10)!.reqPerSec : undefined,
       p99At100Ms: at(100)?.p99,
     };
@@ -278,7 +280,7 @@ export async function runCheckBench(o: BenchOptions): Promise<void> {
     }
     const loadAfter = os.loadavg()[0];
     if (rounds > 1) log(`\nmedians of ${rounds} rounds:`);
-    printTable(bare, runs, ratios);
+    if (bare) printTable(bare, runs, ratios);
     if (observe) process.stdout.write(observeTable(observe));
     log(
       `load average (1 min) after: ${loadAfter.toFixed(2)}${loadAfter > os.cpus().length + 0.5 ? ' (more than this bench was running: compare ratios, re-run for absolute figures)' : ''}`,

@@ -3,6 +3,8 @@ import type { AdapterEnv, DecisionRecord, Handler } from '../../src/sdk';
 import type { DecisionLogSettings } from './config';
 import { maskRecord, parseMask } from './mask';
 import { Sampler } from './sampler';
+import { BatchBuilder } from './batch';
+import type { Batch } from './batch';
 import { FileSink, HttpSink, RedisStreamSink, StdoutSink } from './sinks';
 import type { Sink } from './sinks';
 
@@ -31,14 +33,35 @@ async function openSink(s: DecisionLogSettings, env: AdapterEnv): Promise<Sink> 
 }
 
 /**
- * Records check decisions (the `decisions` capability): `decision()` samples (denials always kept)
- * and appends to a bounded buffer, nothing more, so a check never waits on it; a timer (or a full
- * batch) writes the buffer to the sink, masked, one batch at a time. A full buffer drops new records;
- * a failed write drops its batch; both are counted in `mixer_decisionlog_records_total{result}` and
- * logged at most once a minute.
+ * The record without its bag (`attributes: referenced`): every other field, copied without reading
+ * `attributes` (the runtime makes it only when read).
+ */
+function withoutBag(r: DecisionRecord): DecisionRecord {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(r)) if (k !== 'attributes') out[k] = r[k as keyof DecisionRecord];
+  return out as unknown as DecisionRecord;
+}
+
+/**
+ * Records check decisions (the `decisions` capability): `decision()` samples (denials always kept),
+ * masks, encodes the record in its sink's shape and appends the text to the batch being filled, a
+ * bounded buffer (`bufferSize` records); nothing more, so a check never waits on it. A full batch is
+ * written at once (the next event-loop turn), a partial one at the next `flushInterval`; one write at a
+ * time, in order. A full buffer drops new records; a failed write drops its batch; both are counted in
+ * `mixer_decisionlog_records_total{result}` and logged at most once a minute. `close()` writes every
+ * record taken.
  */
 export class DecisionLogHandler implements Handler {
-  private buffer: DecisionRecord[] = [];
+  /** Sealed batches waiting to be written, oldest first. */
+  private readonly sealed: Batch[] = [];
+  /** The batch being filled. */
+  private filling: BatchBuilder | undefined;
+  /** Records taken and not yet handed to the sink (what `bufferSize` bounds). */
+  private held = 0;
+  /** Bytes to reserve for the next batch: the last sealed one's size, so a batch rarely grows. */
+  private capacity: number | undefined;
+  /** The buffer of the last batch written (its write settled): the next batch fills it again. */
+  private spare: Buffer | undefined;
   private writing: Promise<void> | undefined;
   private soon: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -72,7 +95,7 @@ export class DecisionLogHandler implements Handler {
   decision(record: DecisionRecord): void {
     if (this.closing) return;
     if (!this.sampler.keep(record.status.code)) return this.count.sampled_out.inc();
-    if (this.buffer.length >= this.s.bufferSize) {
+    if (this.held >= this.s.bufferSize) {
       this.count.dropped.inc();
       this.env.throttledLog.warn(
         'decisionlog:full',
@@ -81,57 +104,102 @@ export class DecisionLogHandler implements Handler {
       );
       return;
     }
-    this.buffer.push(record);
-    if (this.buffer.length >= this.s.batchSize && this.soon === undefined && this.writing === undefined) {
+    // Encoded now: the text of a record costs the GC far less than its objects would while it waits.
+    const text = this.sink.encode(maskRecord(this.s.allAttributes ? record : withoutBag(record), this.mask));
+    let batch = this.filling;
+    if (batch === undefined) {
+      batch = this.filling = new BatchBuilder(this.sink.framing, this.capacity, this.spare);
+      this.spare = undefined;
+    }
+    batch.add(text);
+    this.held++;
+    if (batch.count < this.s.batchSize) return;
+    this.seal();
+    if (this.soon === undefined && this.writing === undefined) {
       this.soon = this.env.timers.setTimeout(() => {
         this.soon = undefined;
-        this.flush();
+        this.write();
       }, 0);
     }
   }
 
-  /** Starts writing what is buffered unless a write is in progress (it continues with the rest). */
+  /** Moves the batch being filled (if any record is in it) to the write queue. */
+  private seal(): void {
+    if (this.filling === undefined || this.filling.count === 0) return;
+    const batch = this.filling.seal();
+    this.filling = undefined;
+    this.capacity = batch.data.length + (batch.data.length >> 3);
+    this.sealed.push(batch);
+  }
+
+  /** The flush timer: unless a write is in progress (it continues with the full batches), writes all taken. */
   private flush(): void {
-    if (this.writing !== undefined || this.buffer.length === 0) return;
+    if (this.writing !== undefined) return;
+    this.seal();
+    this.write();
+  }
+
+  /** Starts writing the sealed batches unless a write is in progress. */
+  private write(): void {
+    if (this.writing !== undefined || this.sealed.length === 0) return;
     this.writing = this.drain().finally(() => (this.writing = undefined));
   }
 
-  /**
-   * Writes one batch, then more while a full batch is waiting (or, with `all`, until the buffer is
-   * empty); a partial batch waits for the next flush interval, so a busy log writes few large batches.
-   */
-  private async drain(all = false): Promise<void> {
-    for (let first = true; this.buffer.length > 0 && (first || all || this.buffer.length >= this.s.batchSize); first = false) {
-      const all = this.s.allAttributes;
-      // Without `attributes: all` the bag stays out of the record (JSON leaves undefined out).
-      const batch = this.buffer.splice(0, this.s.batchSize).map((r) => maskRecord(all ? r : { ...r, attributes: undefined as never }, this.mask));
+  /** Writes the sealed batches one at a time, oldest first, including those sealed meanwhile. */
+  private async drain(): Promise<void> {
+    for (let batch = this.sealed.shift(); batch !== undefined; batch = this.sealed.shift()) {
+      this.held -= batch.count;
       try {
         await this.sink.write(batch);
-        this.count.written.inc(batch.length);
+        this.count.written.inc(batch.count);
+        // Settled: the sink is done with the bytes (never reused while a write may still read them).
+        this.spare = batch.storage;
       } catch (err) {
-        this.count.failed.inc(batch.length);
+        this.count.failed.inc(batch.count);
         this.env.throttledLog.warn(
           'decisionlog:sink',
           { handler: this.env.handlerName, sink: this.sink.kind, err: (err as Error).message },
-          `decisionlog: ${this.sink.kind} sink failed; ${batch.length} record(s) lost`,
+          `decisionlog: ${this.sink.kind} sink failed; ${batch.count} record(s) lost`,
         );
       }
     }
   }
 
-  /** Writes what is buffered (at most 5 s), then closes the sink. Safe twice. */
+  /**
+   * Writes every record taken (at most 5 s; what is still waiting then is counted as failed), then
+   * closes the sink. Safe twice.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+      let timedOut = false;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve();
+        }, CLOSE_TIMEOUT_MS);
+      });
+      this.seal();
       await Promise.race([
         (async () => {
-          await this.writing;
-          await this.drain(true);
+          while (!timedOut && (this.writing !== undefined || this.sealed.length > 0)) {
+            this.write();
+            await this.writing;
+          }
         })(),
         timeout,
       ]);
       clearTimeout(timer);
+      if (this.held > 0) {
+        this.count.failed.inc(this.held);
+        this.env.throttledLog.warn(
+          'decisionlog:close',
+          { handler: this.env.handlerName, sink: this.sink.kind },
+          `decisionlog: ${this.sink.kind} sink still busy after ${CLOSE_TIMEOUT_MS} ms at close; ${this.held} record(s) lost`,
+        );
+        this.held = 0;
+        this.sealed.length = 0;
+      }
       await this.sink.close();
     })();
     return this.closing;

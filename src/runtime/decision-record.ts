@@ -36,6 +36,27 @@ export interface CheckTrail {
 
 const HEADERS = new Set(HEADER_ATTRIBUTES);
 
+/** The second {@link isoNow} last formatted, and its text up to the ms (`2024-05-01T22:58:44.`). */
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/**
+ * `new Date().toISOString()`, with the date and time to the second formatted once a second: a record
+ * is made per check, and a Date and its formatting cost more than the rest of the record's fields.
+ */
+export function isoNow(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== isoSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    // Years 0-9999 only (`+275760-...` has a longer prefix): beyond them, no cache.
+    if (iso.length !== 24) return new Date(now).toISOString();
+    isoSecond = second;
+    isoPrefix = iso.slice(0, 20);
+  }
+  const ms = now - second * 1000;
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
 function referencedValue(bag: Bag, r: ReferencedAttribute): ReferencedValue {
   if (r.condition === 'ABSENCE') return r;
   if (r.key !== undefined) {
@@ -105,17 +126,23 @@ export function buildDecisionRecord(t: CheckTrail): DecisionRecord {
     });
     if (decidedBy === undefined && q.status === t.status) decidedBy = { rule, handler: call.handler.ref, instance: call.instance.ref };
   }
+  const bag = t.bag;
+  let attributes: DecisionRecord['attributes'] | undefined;
   const record: DecisionRecord = {
     decisionId: randomUUID(),
-    time: new Date().toISOString(),
+    time: isoNow(),
     status: { code: t.status.code, message: t.status.message ?? '' },
     rules: t.rules.map((r) => r.ref),
     calls,
-    ...(decidedBy ? { decidedBy } : {}),
-    referenced: t.referenced.map((r) => referencedValue(t.bag, r)),
-    attributes: redactBag(t.bag.values),
-    caller: callerOf(t.bag),
-    destination: destinationOf(t.bag),
+    // Always the same keys (one object shape): JSON leaves an undefined decidedBy out.
+    decidedBy,
+    referenced: t.referenced.map((r) => referencedValue(bag, r)),
+    // Made when first read (the tap, `attributes: all`): a decision log of referenced values never pays for it.
+    get attributes() {
+      return (attributes ??= redactBag(bag.values));
+    },
+    caller: callerOf(bag),
+    destination: destinationOf(bag),
     configGeneration: t.configGeneration,
     durationMs: Math.round(t.durationMs * 1000) / 1000,
     validDuration: t.validDuration,

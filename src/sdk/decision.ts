@@ -69,11 +69,11 @@ export interface DecisionRecord {
   readonly rules: readonly string[];
   /** Every handler call, in rule order. */
   readonly calls: readonly DecisionCall[];
-  /** The call whose non-OK answer became the verdict (absent when the verdict is OK or a quota ran short without one). */
+  /** The call whose non-OK answer became the verdict (undefined when the verdict is OK or a quota ran short without one). */
   readonly decidedBy?: { readonly rule: string; readonly handler: string; readonly instance: string };
   /** What the decision read, with values. */
   readonly referenced: readonly ReferencedValue[];
-  /** The whole bag as decoded (credential headers masked). */
+  /** The whole bag as decoded (credential headers masked); made when first read, so leave it unread when not needed. */
   readonly attributes: Readonly<Record<string, AttributeValue>>;
   readonly caller: CallerIdentity;
   readonly destination: DestinationIdentity;

@@ -9,6 +9,11 @@ import type { DecisionLogConfig } from '../../../../adapters/decisionlog/config'
 import { maskRecord, parseMask } from '../../../../adapters/decisionlog/mask';
 import { Sampler, mulberry32 } from '../../../../adapters/decisionlog/sampler';
 import { FileSink } from '../../../../adapters/decisionlog/sinks';
+import { BatchBuilder, JSON_ARRAY, JSON_LINES, batchOf } from '../../../../adapters/decisionlog/batch';
+import { isoNow } from '../../../../src/runtime/decision-record';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { deleteKeys } from '../../../support/redis-keys';
 import { createAdapterEnv, runAdapterConformance, validateParams } from '../../../../src/sdk';
 import type { DecisionRecord, Handler } from '../../../../src/sdk';
 import { HttpSink } from '../../../support/http-sink';
@@ -101,7 +106,7 @@ describe('decisionlog adapter', () => {
   it('file sink rotates by size, keeping maxFiles old files', async () => {
     const file = path.join(dir, 'rot', 'd.log');
     const sink = await FileSink.open(file, 2048, 2);
-    for (let i = 0; i < 40; i++) await sink.write([record(i)]);
+    for (let i = 0; i < 40; i++) await sink.write(batchOf(sink.framing, [sink.encode(record(i))]));
     await sink.close();
     const files = readdirSync(path.dirname(file)).sort();
     assert.deepEqual(files, ['d.log', 'd.log.1', 'd.log.2']);
@@ -166,5 +171,118 @@ describe('decisionlog adapter', () => {
     await assert.rejects(Promise.resolve(decisionlogAdapter.create({ sink: 'redis' }, owned.env)), /needs Redis/);
     owned.dispose();
     assert.equal(resolveSettings({}).sink, 'stdout');
+  });
+  it('batches frame records as a JSON array or as lines, in UTF-8, growing past their first size', () => {
+    const texts = ['{"a":"é"}', '{"b":"𝄞 \\u0000"}', JSON.stringify({ c: 'x'.repeat(5000) })];
+    const arr = new BatchBuilder(JSON_ARRAY, 16); // far too small: grows
+    for (const t of texts) arr.add(t);
+    assert.equal(arr.count, 3);
+    const a = arr.seal();
+    assert.equal(a.count, 3);
+    assert.deepEqual(
+      JSON.parse(a.data.toString('utf8')),
+      texts.map((t) => JSON.parse(t)),
+    );
+    assert.equal(a.data.length, Buffer.byteLength(`[${texts.join(',')}]`));
+    const lines = batchOf(JSON_LINES, texts);
+    assert.equal(lines.data.toString('utf8'), `${texts.join('\n')}\n`);
+    assert.equal(batchOf(JSON_ARRAY, []).data.toString(), '[]');
+    assert.equal(batchOf(JSON_LINES, []).data.length, 0);
+    // A reused buffer (a written batch's storage) is filled from its start.
+    const reused = new BatchBuilder(JSON_ARRAY, 8, a.storage);
+    reused.add('1');
+    assert.equal(reused.seal().data.toString(), '[1]');
+  });
+
+  it('records keep the runtime time format: isoNow matches Date.toISOString', () => {
+    for (const t of [0, 999, 1_000, 1_800_000_000_005, 1_800_000_000_050, 1_800_000_000_500, 1_800_000_001_000, Date.now()]) {
+      assert.equal(isoNow(t), new Date(t).toISOString());
+    }
+    assert.equal(isoNow(1_800_000_000_123), isoNow(1_800_000_000_123), 'same second, cached prefix');
+    assert.equal(isoNow(8.64e15), new Date(8.64e15).toISOString(), 'past year 9999: not cached');
+  });
+
+  it('close() writes every record taken, including batches sealed while a write is in flight', async () => {
+    const http = new HttpSink();
+    await http.start();
+    http.delayMs = 50;
+    const { handler, dispose, registry } = await create({ sink: 'http', url: http.url, batchSize: 4, flushInterval: '1h' });
+    try {
+      for (let i = 0; i < 10; i++) handler.decision!(record(i, i % 3 === 0 ? 7 : 0));
+      // The first full batch goes out on the next turn and takes 50 ms; the rest are taken meanwhile.
+      await new Promise((r) => setTimeout(r, 10));
+      for (let i = 10; i < 19; i++) handler.decision!(record(i));
+      await handler.close!();
+      const ids = http.received.map((e) => (e as { decision_id: string }).decision_id);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: 19 }, (_, i) => `id-${i}`),
+        'every record, in order, once',
+      );
+      assert.ok(http.requests >= 5, `batches of at most 4: ${http.requests} POSTs`);
+      assert.match(await registry.metrics(), /result="written"\} 19/);
+      handler.decision!(record(99));
+      assert.equal(http.received.length, 19, 'nothing taken after close');
+    } finally {
+      dispose();
+      await http.stop();
+    }
+  });
+
+  it('a full buffer drops only what does not fit; the records taken are still written', async () => {
+    const file = path.join(dir, 'overflow', 'd.log');
+    const { handler, dispose, registry } = await create({ sink: 'file', path: file, bufferSize: 8, batchSize: 3, flushInterval: '1h' });
+    try {
+      // Synchronously, no write can start: 8 records fit, 4 are dropped.
+      for (let i = 0; i < 12; i++) handler.decision!(record(i, 7));
+      assert.match(await registry.metrics(), /result="dropped"\} 4/);
+      await handler.close!();
+      const ids = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).decisionId);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: 8 }, (_, i) => `id-${i}`),
+      );
+      assert.match(await registry.metrics(), /result="written"\} 8/);
+    } finally {
+      dispose();
+    }
+  });
+
+  describe('redis sink @redis', () => {
+    const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+    let redis: Redis;
+    before(() => {
+      redis = new Redis(REDIS_URL);
+    });
+    after(async () => {
+      await deleteKeys(redis, prefix);
+      redis.disconnect();
+    });
+
+    it('writes one capped stream entry per batch: n records, d their JSON array; the bag only with attributes: all', async () => {
+      const owned = createAdapterEnv({ handlerName: 'default/decisions', redis, keyPrefix: prefix });
+      const v = validateParams(decisionlogAdapter, { sink: 'redis', batchSize: 5, flushInterval: '1h', maxLen: 100 }, 'params');
+      const handler = await decisionlogAdapter.create(v.config as DecisionLogConfig, owned.env);
+      try {
+        for (let i = 0; i < 12; i++) handler.decision!(record(i, i === 4 ? 7 : 0, { rules: [`default/r${i}`] }));
+        await handler.close!();
+        const entries = await redis.xrange(`${prefix}h:default/decisions:decisions`, '-', '+');
+        assert.deepEqual(
+          entries.map(([, f]) => f[f.indexOf('n') + 1]),
+          ['5', '5', '2'],
+        );
+        const records = entries.flatMap(([, f]) => JSON.parse(f[f.indexOf('d') + 1]) as Array<Record<string, unknown>>);
+        assert.equal(records.length, 12);
+        const { attributes: _bag, ...expected } = record(4, 7, { rules: ['default/r4'] });
+        assert.deepEqual(records[4], JSON.parse(JSON.stringify(expected)), 'every field but the bag');
+        assert.equal(records[4].attributes, undefined);
+      } finally {
+        owned.dispose();
+      }
+    });
   });
 });
