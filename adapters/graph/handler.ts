@@ -54,7 +54,7 @@ export class GraphHandler implements Handler {
   ) {
     this.now = opts.now ?? Date.now;
     this.store = env.redis
-      ? new RedisGraphStore(env.redis, env.keyPrefix, settings.maxEdges, settings.maxBucketBytes)
+      ? new RedisGraphStore(env.redis, env.keyPrefix, settings.maxEdges, settings.maxBucketBytes, (...keys) => env.awaitReplicas(...keys))
       : new MemoryGraphStore(settings.maxEdges, settings.maxBucketBytes);
     this.dropped = new Counter({
       name: 'mixer_graph_edges_dropped_total',

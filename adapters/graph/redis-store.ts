@@ -1,15 +1,23 @@
 /**
  * Graph counts in Redis, shared by every Mixer replica whose graph handler has the same name.
  *
- * Layout (all keys share the hash tag `{graph}`, so one script may touch them in a Redis Cluster):
- * - `<prefix>{graph}:b:<resolution>:<index>`: hash, edge id → stats JSON (see `stats.ts`) of one
+ * The state is split into {@link GRAPH_SHARDS} shards, each under its own hash tag `{graph:<tag>}`
+ * (tags spread over the slot range, so shards spread over a cluster's primaries). A job goes to the
+ * shard its id hashes to, so a redelivery meets its own marker there, whatever time it runs at (a
+ * bag without a time is counted at processing time, so a marker kept per time bucket would miss a
+ * redelivery that lands in a later bucket). Reads merge the shards of each bucket.
+ * Layout, per shard:
+ * - `<prefix>{graph:<tag>}:b:<resolution>:<index>`: hash, edge id → stats JSON (see `stats.ts`) of one
  *   time bucket; `<resolution>` is `10s` or `1m`, `<index>` is `floor(epochMs / bucketMs)`. Expires
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
- * - `<prefix>{graph}:b:<resolution>:<index>:bytes`: bytes of edge state the bucket holds (edge ids
- *   plus their stats JSON as first written), held against `maxBucketBytes`; expires with the bucket.
- * - `<prefix>{graph}:job:<jobId>`: marker of an applied job, expires after 2 h.
- * - `<prefix>{graph}:req:<request id>|<service>`: the job that counted a call (both sides may report it), expires after 10 min.
+ * - `<prefix>{graph:<tag>}:b:<resolution>:<index>:bytes`: bytes of edge state the shard's bucket holds
+ *   (edge ids plus their stats JSON as first written), held against `maxBucketBytes`; expires with the bucket.
+ * - `<prefix>{graph:<tag>}:job:<jobId>`: marker of an applied job, expires after 2 h.
+ * And one key per request id, spread by the key itself (no tag):
+ * - `<prefix>graph:req:<request id>|<service>`: the job that counted a call (both sides may report it), expires after 10 min.
  */
+import { createHash } from 'node:crypto';
+import { spreadTags } from '../../src/sdk';
 import type { RedisConnection } from '../../src/sdk';
 import { mergeOlderStats } from './stats';
 import type { EdgeStats } from './stats';
@@ -94,32 +102,34 @@ return dropped
 `;
 
 /**
- * KEYS: one claim key per request id; ARGV[1]: job id, ARGV[2]: claim TTL ms. Returns, per key, 1
- * when the job owns the id (claimed now, or by this same job before), else 0.
+ * KEYS[1]: the claim key of one request id; ARGV[1]: job id, ARGV[2]: claim TTL ms. Returns 1 when
+ * the job owns the id (claimed now, or by this same job before), else 0. One key per call: request
+ * ids hash to slots all over a cluster.
  */
 const CLAIM_LUA = `
-local out = {}
-for i = 1, #KEYS do
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    out[i] = 1
-  elseif redis.call('GET', KEYS[i]) == ARGV[1] then
-    out[i] = 1
-  else
-    out[i] = 0
-  end
-end
-return out
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
 `;
+
+/** Shards of the graph state (hash tags); a job's increments go to one of them. */
+export const GRAPH_SHARDS = 4;
+
+/** The shard a job's increments (and its marker) go to: a hash of its id, the same on every redelivery. */
+export function shardOf(jobId: string): number {
+  return createHash('sha1').update(jobId).digest().readUInt32BE(0) % GRAPH_SHARDS;
+}
 
 // The name carries a version: a process of an earlier release defines the older script under the old name.
 const APPLY_COMMAND = 'mixerGraphApply2';
-const CLAIM_COMMAND = 'mixerGraphClaim';
+const CLAIM_COMMAND = 'mixerGraphClaim1';
 
 type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
 
 /** Graph buckets in Redis; each job is one Lua script (one round trip), applied at most once. */
 export class RedisGraphStore implements GraphStore {
-  private readonly base: string;
+  private readonly bases: string[];
+  private readonly claimBase: string;
   private readonly command: ApplyCommand;
 
   /** `keyPrefix` is the handler's `env.keyPrefix`; handlers with the same prefix share one graph. */
@@ -128,53 +138,60 @@ export class RedisGraphStore implements GraphStore {
     keyPrefix: string,
     private readonly maxEdges: number,
     private readonly maxBucketBytes = Number.MAX_SAFE_INTEGER,
+    private readonly awaitReplicas: (...keys: string[]) => Promise<void> = () => Promise.resolve(),
   ) {
-    this.base = `${keyPrefix}{graph}:`;
+    this.bases = spreadTags('graph:', GRAPH_SHARDS).map((tag) => `${keyPrefix}{${tag}}:`);
+    this.claimBase = `${keyPrefix}graph:`;
     redis.defineCommand(APPLY_COMMAND, { lua: APPLY_LUA });
     const commands = redis as unknown as Record<string, ApplyCommand>;
     this.command = (numKeys, ...args) => commands[APPLY_COMMAND].call(redis, numKeys, ...args);
-    redis.defineCommand(CLAIM_COMMAND, { lua: CLAIM_LUA });
-    const claim = commands[CLAIM_COMMAND] as unknown as (numKeys: number, ...args: string[]) => Promise<number[]>;
-    this.claim = (numKeys, ...args) => claim.call(redis, numKeys, ...args);
+    redis.defineCommand(CLAIM_COMMAND, { numberOfKeys: 1, lua: CLAIM_LUA });
+    const claim = commands[CLAIM_COMMAND] as unknown as (key: string, jobId: string, ttl: string) => Promise<number>;
+    this.claim = (key, job, ttl) => claim.call(redis, key, job, ttl);
   }
 
-  private readonly claim: (numKeys: number, ...args: string[]) => Promise<number[]>;
+  private readonly claim: (key: string, jobId: string, ttlMs: string) => Promise<number>;
 
   /** Key of the claim on one request id (long ids are cut: the key stays bounded). */
   claimKey(requestId: string): string {
-    return `${this.base}req:${requestId.length > 200 ? requestId.slice(0, 200) : requestId}`;
+    return `${this.claimBase}req:${requestId.length > 200 ? requestId.slice(0, 200) : requestId}`;
   }
 
   async claimRequests(jobId: string, requestIds: readonly string[], _now: number): Promise<Set<string>> {
     const owned = new Set<string>();
     if (requestIds.length === 0) return owned;
-    const flags = await this.claim(requestIds.length, ...requestIds.map((id) => this.claimKey(id)), jobId, String(REQUEST_CLAIM_TTL_MS));
+    const keys = requestIds.map((id) => this.claimKey(id));
+    const flags = await Promise.all(keys.map((k) => this.claim(k, jobId, String(REQUEST_CLAIM_TTL_MS))));
+    await this.awaitReplicas(...keys);
     requestIds.forEach((id, i) => {
       if (Number(flags[i]) === 1) owned.add(id);
     });
     return owned;
   }
 
-  /** Key of the hash of one time bucket. */
-  bucketKey(resolution: string, index: number): string {
-    return `${this.base}b:${resolution}:${index}`;
+  /** Key of the hash of one time bucket in shard `shard`. */
+  bucketKey(resolution: string, index: number, shard = 0): string {
+    return `${this.bases[shard]}b:${resolution}:${index}`;
   }
 
-  /** Key of the marker of an applied job. */
+  /** Key of the marker of an applied job (in the job's shard). */
   markerKey(jobId: string): string {
-    return `${this.base}job:${jobId}`;
+    return `${this.bases[shardOf(jobId)]}job:${jobId}`;
   }
 
   async apply(jobId: string, delta: GraphDelta, _now: number): Promise<ApplyOutcome> {
+    const shard = shardOf(jobId);
     const keys = [this.markerKey(jobId)];
     const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges), String(this.maxBucketBytes)];
     for (const b of delta.buckets.values()) {
-      const bucket = this.bucketKey(b.resolution.name, b.index);
+      const bucket = this.bucketKey(b.resolution.name, b.index, shard);
       keys.push(bucket, `${bucket}:bytes`);
       args.push(String(b.ttlMs), String(b.edges.size));
       for (const [edgeId, stats] of b.edges) args.push(edgeId, JSON.stringify(stats));
     }
     const result = Number(await this.command(keys.length, ...keys, ...args));
+    // The counts and their marker: on the replicas before the job is done.
+    await this.awaitReplicas(keys[0]);
     return result < 0 ? { applied: false, droppedEdges: 0 } : { applied: true, droppedEdges: result };
   }
 
@@ -185,11 +202,13 @@ export class RedisGraphStore implements GraphStore {
   async read(range: WindowRange, _now: number): Promise<Map<string, EdgeStats>> {
     const out = new Map<string, EdgeStats>();
     for (let i = range.last; i >= range.first; i--) {
-      const hash = await this.redis.hgetall(this.bucketKey(range.resolution.name, i));
-      for (const [edgeId, json] of Object.entries(hash)) {
-        const cur = out.get(edgeId);
-        if (cur) mergeOlderStats(cur, JSON.parse(json) as EdgeStats);
-        else if (out.size < this.maxEdges) out.set(edgeId, JSON.parse(json) as EdgeStats);
+      for (let shard = 0; shard < this.bases.length; shard++) {
+        const hash = await this.redis.hgetall(this.bucketKey(range.resolution.name, i, shard));
+        for (const [edgeId, json] of Object.entries(hash)) {
+          const cur = out.get(edgeId);
+          if (cur) mergeOlderStats(cur, JSON.parse(json) as EdgeStats);
+          else if (out.size < this.maxEdges) out.set(edgeId, JSON.parse(json) as EdgeStats);
+        }
       }
     }
     return out;

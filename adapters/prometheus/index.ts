@@ -27,7 +27,7 @@ export const prometheusAdapter: AdapterFactory<PrometheusConfig> = {
   create(config: PrometheusConfig, env: AdapterEnv): PrometheusHandler {
     const settings = resolvePrometheusConfig(config, namespaceOf(env.handlerName));
     const opts: StoreOptions = { maxSeriesPerMetric: settings.maxSeriesPerMetric, expiryMs: settings.expiryMs };
-    const store = env.redis ? new RedisMetricStore(env.redis, env.keyPrefix, opts) : new MemoryMetricStore(opts);
+    const store = env.redis ? new RedisMetricStore(env.redis, env.keyPrefix, opts, (key) => env.awaitReplicas(key)) : new MemoryMetricStore(opts);
     return new PrometheusHandler(settings, env, store);
   },
 };

@@ -11,45 +11,50 @@ import { JOB_MARKER_TTL_S } from './store';
 const SWEEP_CHUNK = 1000;
 
 /**
- * Names of the handler's Redis keys, all under `keyPrefix` and sharing the hash tag `{prom}`
- * (one slot, so the apply script may touch them together on Redis Cluster).
+ * Names of the handler's Redis keys, all under `keyPrefix`. Each metric's keys share the hash tag
+ * `{prom:<metric>}`: one slot per metric, so the apply script touches one slot on Redis Cluster and
+ * the metrics of a mesh spread over the primaries. A job has one marker per metric, beside it.
  */
 export class PrometheusKeys {
-  readonly base: string;
+  constructor(private readonly keyPrefix: string) {}
 
-  constructor(keyPrefix: string) {
-    this.base = `${keyPrefix}{prom}:`;
+  /** The part every key of `metric` starts with (its hash tag). */
+  base(metric: string): string {
+    return `${this.keyPrefix}{prom:${metric}}:`;
   }
 
-  /** The "applied" marker of a job (a string with a TTL). */
-  job(jobId: string): string {
-    return `${this.base}job:${jobId}`;
+  /** The "applied" marker of a job for one metric (a string with a TTL). */
+  job(metric: string, jobId: string): string {
+    return `${this.base(metric)}job:${jobId}`;
   }
 
-  /** Hash: metric name → instances refused by the cardinality cap. */
-  overflow(): string {
-    return `${this.base}overflow`;
+  /** Hash: metric name → instances refused by the cardinality cap (one field: the metric's own). */
+  overflow(metric: string): string {
+    return `${this.base(metric)}overflow`;
   }
 
   /** Hash: `<field>:<seriesKey>` → number. */
   values(m: MetricSpec): string {
-    return `${this.base}m:${m.name}:${m.schemaId}:v`;
+    return `${this.base(m.name)}m:${m.schemaId}:v`;
   }
 
   /** Sorted set: seriesKey → last update, ms (Redis server time). */
   seen(m: MetricSpec): string {
-    return `${this.base}m:${m.name}:${m.schemaId}:seen`;
+    return `${this.base(m.name)}m:${m.schemaId}:seen`;
   }
 
   /** String: bytes the metric's series cost in the exposition (held against its share of `maxScrapeBytes`). */
   cost(m: MetricSpec): string {
-    return `${this.base}m:${m.name}:${m.schemaId}:bytes`;
+    return `${this.base(m.name)}m:${m.schemaId}:bytes`;
   }
 }
 
 /**
  * Series kept in Redis, shared by every Mixer process whose handler has the same key prefix
- * (the same handler name). Each job is applied by one Lua script together with its marker.
+ * (the same handler name). A job is applied metric by metric, each by one Lua script together
+ * with that metric's marker, so a retry after a partial failure applies only the metrics not yet
+ * applied; then the process waits for the replicas of the primaries it wrote to (`awaitReplicas`),
+ * so a failover after the job is done cannot take its counts back while its queue entry says done.
  * The connection belongs to the caller; this store never closes it.
  */
 export class RedisMetricStore implements MetricStore {
@@ -60,25 +65,28 @@ export class RedisMetricStore implements MetricStore {
     private readonly redis: RedisConnection,
     keyPrefix: string,
     private readonly opts: StoreOptions,
+    private readonly awaitReplicas: (key: string) => Promise<void> = () => Promise.resolve(),
   ) {
     this.keys = new PrometheusKeys(keyPrefix);
     this.scripts = definePrometheusScripts(redis);
   }
 
   async apply(jobId: string, batch: readonly MetricDelta[]): Promise<boolean> {
-    const keys = [this.keys.job(jobId), this.keys.overflow()];
-    const payload: unknown[] = [];
-    for (const md of batch) {
-      keys.push(this.keys.values(md.metric), this.keys.seen(md.metric), this.keys.cost(md.metric));
-      const series: unknown[] = [];
-      for (const sd of md.series.values()) {
-        const incr = [...sd.incr].map(([f, v]) => [f, String(v)]);
-        const set = [...sd.set].map(([f, v]) => [f, String(v)]);
-        series.push([sd.key, sd.n, incr, set]);
-      }
-      const m = md.metric;
-      payload.push([m.name, series, String(m.budgetBytes), String(m.samplesPerSeries), String(m.sampleOverhead)]);
+    const applied = await Promise.all(batch.map((md) => this.applyMetric(jobId, md)));
+    await Promise.all(batch.map((md) => this.awaitReplicas(this.keys.job(md.metric.name, jobId))));
+    return batch.length === 0 || applied.some(Boolean);
+  }
+
+  private async applyMetric(jobId: string, md: MetricDelta): Promise<boolean> {
+    const m = md.metric;
+    const keys = [this.keys.job(m.name, jobId), this.keys.overflow(m.name), this.keys.values(m), this.keys.seen(m), this.keys.cost(m)];
+    const series: unknown[] = [];
+    for (const sd of md.series.values()) {
+      const incr = [...sd.incr].map(([f, v]) => [f, String(v)]);
+      const set = [...sd.set].map(([f, v]) => [f, String(v)]);
+      series.push([sd.key, sd.n, incr, set]);
     }
+    const payload = [[m.name, series, String(m.budgetBytes), String(m.samplesPerSeries), String(m.sampleOverhead)]];
     const args = [
       String(this.opts.jobMarkerTtlS ?? JOB_MARKER_TTL_S),
       String(this.opts.expiryMs),
@@ -102,9 +110,9 @@ export class RedisMetricStore implements MetricStore {
     return out;
   }
 
-  async readOverflow(): Promise<Map<string, number>> {
-    const raw = await this.redis.hgetall(this.keys.overflow());
-    return new Map(Object.entries(raw).map(([m, n]) => [m, Number(n)]));
+  async readOverflow(metrics: readonly MetricSpec[]): Promise<Map<string, number>> {
+    const counts = await Promise.all(metrics.map((m) => this.redis.hget(this.keys.overflow(m.name), m.name)));
+    return new Map(metrics.map((m, i) => [m.name, Number(counts[i] ?? 0)]));
   }
 
   async sweep(metrics: readonly MetricSpec[], expiryMs: number): Promise<number> {

@@ -144,7 +144,7 @@ class OverflowMetric {
   async get(): Promise<CollectedMetric> {
     let values: Sample[] = [];
     try {
-      const counts = await this.store.readOverflow();
+      const counts = await this.store.readOverflow(this.metrics);
       values = this.metrics.map((m) => ({ labels: { metric: m.name }, value: counts.get(m.name) ?? 0 }));
     } catch (err) {
       this.onError(err, OVERFLOW_METRIC);

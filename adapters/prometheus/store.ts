@@ -10,8 +10,9 @@ export const JOB_MARKER_TTL_S = 3600;
  */
 export interface MetricStore {
   /**
-   * Applies one job's deltas and records the job as applied, in one atomic step. Resolves to
-   * false, changing nothing, when `jobId` was already applied (a redelivery). A new series of a
+   * Applies one job's deltas and records the job as applied, atomically per metric. Resolves to
+   * false, changing nothing, when `jobId` was already applied (a redelivery); after a partial
+   * failure, a retry applies only the metrics the job has not yet applied. A new series of a
    * metric that already has `maxSeriesPerMetric` series, or whose cost (`seriesCost`) would take the
    * metric's series over its `budgetBytes`, is not created; its instances are added to that
    * metric's overflow count instead. Rejects (retryable) when the store cannot be reached;
@@ -20,8 +21,8 @@ export interface MetricStore {
   apply(jobId: string, batch: readonly MetricDelta[]): Promise<boolean>;
   /** The current series of `metric`: series key (JSON label values) → fields. */
   read(metric: MetricSpec): Promise<Map<string, SeriesFields>>;
-  /** Instances refused by the cardinality cap, by metric name, since the state began. */
-  readOverflow(): Promise<Map<string, number>>;
+  /** Instances refused by the cardinality cap, by metric name (of `metrics`), since the state began. */
+  readOverflow(metrics: readonly MetricSpec[]): Promise<Map<string, number>>;
   /**
    * Removes the series of `metrics` not updated for `expiryMs`; resolves to how many it removed.
    * Idempotent and safe while other processes apply or sweep.

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from '../../src/sdk';
 import type { AdapterEnv, AdapterFactory } from '../../src/sdk';
 import { RedisQuotaParams, resolveRedisQuotaConfig } from './config';
 import type { RedisQuotaConfig } from './config';
@@ -21,7 +21,7 @@ export const redisquotaAdapter: AdapterFactory<RedisQuotaConfig> = {
   async create(config: RedisQuotaConfig, env: AdapterEnv): Promise<RedisQuotaHandler> {
     const settings = resolveRedisQuotaConfig(config);
     if (settings.redisServerUrl !== undefined) {
-      const redis = new Redis(settings.redisServerUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+      const redis = connectRedis({ target: { mode: 'server', url: settings.redisServerUrl } }, 'lazy', { enableAutoPipelining: true });
       let lastLog = -Infinity;
       redis.on('error', (err: Error) => {
         const now = Date.now();
@@ -32,6 +32,6 @@ export const redisquotaAdapter: AdapterFactory<RedisQuotaConfig> = {
       return new RedisQuotaHandler(settings, env, redis, true);
     }
     if (env.redis) return new RedisQuotaHandler(settings, env, env.redis, false);
-    throw new Error('redisquota needs Redis: set params.redisServerUrl, or run Mixer with REDIS_URL');
+    throw new Error('redisquota needs Redis: set params.redisServerUrl, or run Mixer with Redis (REDIS_URL, MIXER_REDIS_CLUSTER or MIXER_REDIS_SENTINELS)');
   },
 };

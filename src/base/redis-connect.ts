@@ -19,9 +19,7 @@ export interface RedisEndpoint {
 
 /** Which Redis: one server, a cluster (seed nodes) or a Sentinel-watched primary. */
 export type RedisTarget =
-  | { mode: 'server'; url: string }
-  | { mode: 'cluster'; nodes: RedisEndpoint[] }
-  | { mode: 'sentinel'; sentinels: RedisEndpoint[]; name: string };
+  { mode: 'server'; url: string } | { mode: 'cluster'; nodes: RedisEndpoint[] } | { mode: 'sentinel'; sentinels: RedisEndpoint[]; name: string };
 
 /** Everything needed to open a connection (plain data: structured-cloneable). */
 export interface RedisSpec {
@@ -72,7 +70,8 @@ export function redisSpecFromEnv(env: NodeJS.ProcessEnv, urlFlag?: string): Redi
   if (chosen.length > 1) throw new Error(`set one of ${chosen.join(', ')}: they choose different Redis modes`);
   let target: RedisTarget;
   if (url) {
-    if (!/^rediss?:\/\//.test(url)) throw new Error(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(url.replace(/\/\/[^@]*@/, '//***@'))}`);
+    if (!/^rediss?:\/\//.test(url))
+      throw new Error(`REDIS_URL must start with redis:// or rediss://, got ${JSON.stringify(url.replace(/\/\/[^@]*@/, '//***@'))}`);
     target = { mode: 'server', url };
   } else if (cluster) {
     target = { mode: 'cluster', nodes: endpoints('MIXER_REDIS_CLUSTER', cluster) };

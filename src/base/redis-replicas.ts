@@ -43,7 +43,7 @@ export class ReplicaWaiter {
   /** Most replicas seen connected to one primary: what a healthy deployment has. */
   private expected = 0;
   private timer: NodeJS.Timeout | undefined;
-  private refreshing = false;
+  private reading: Promise<void> | undefined;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -55,49 +55,57 @@ export class ReplicaWaiter {
     void this.refresh();
   }
 
-  /** Re-reads the replicas connected to each primary (errors leave the last reading). */
-  async refresh(): Promise<void> {
-    if (this.refreshing) return;
-    this.refreshing = true;
-    try {
-      const primaries: Redis[] = isCluster(this.conn) ? this.conn.nodes('master') : [this.conn];
-      await Promise.all(
-        primaries.map(async (node) => {
-          if (node.status !== 'ready') return;
-          try {
-            const n = onlineReplicas(await node.info('replication'));
-            this.replicas.set(isCluster(this.conn) ? nodeKey(node) : '', n);
-            if (n > this.expected) this.expected = n;
-          } catch {
-            /* unreachable now: keep the last reading */
-          }
-        }),
-      );
-    } finally {
-      this.refreshing = false;
-    }
+  /** Re-reads the replicas connected to each primary (errors leave the last reading); joins a reading in progress. */
+  refresh(): Promise<void> {
+    this.reading ??= this.read().finally(() => (this.reading = undefined));
+    return this.reading;
   }
 
-  /** The primary that holds `key` and its connected replicas, as last read. */
-  private primaryOf(key: string): { node: Redis; replicas: number } | undefined {
-    if (!isCluster(this.conn)) return { node: this.conn, replicas: this.replicas.get('') ?? 0 };
+  private async read(): Promise<void> {
+    const primaries: Redis[] = isCluster(this.conn) ? this.conn.nodes('master') : [this.conn];
+    await Promise.all(
+      primaries.map(async (node) => {
+        try {
+          const n = onlineReplicas(await node.info('replication'));
+          this.replicas.set(isCluster(this.conn) ? nodeKey(node) : '', n);
+          if (n > this.expected) this.expected = n;
+        } catch {
+          /* unreachable now: keep the last reading */
+        }
+      }),
+    );
+  }
+
+  /** The primary that holds `key` and its connected replicas as last read (undefined replicas: not read yet). */
+  private primaryOf(key: string): { node: Redis; replicas: number | undefined } | undefined {
+    if (!isCluster(this.conn)) return { node: this.conn, replicas: this.replicas.get('') };
     const owner = this.conn.slots[calculateSlot(key)]?.[0];
     if (!owner) return undefined;
     const node = this.conn.nodes('master').find((n) => nodeKey(n) === owner);
-    return node ? { node, replicas: this.replicas.get(owner) ?? 0 } : undefined;
+    return node ? { node, replicas: this.replicas.get(owner) } : undefined;
   }
 
   /**
-   * Waits until the writes sent so far to the primary holding `key` reach its connected replicas
-   * (nothing to wait for when it has none). Never throws for a slow or missing replica: that is
-   * counted as unreplicated; it throws only when the primary itself cannot be asked.
+   * Waits until the writes sent so far to the primaries holding `keys` reach their connected
+   * replicas (one WAIT per primary; nothing to wait for when it has none). Never throws for a slow or
+   * missing replica: that is counted as unreplicated; it throws only when a primary cannot be asked.
    */
-  async settle(key: string): Promise<void> {
-    const p = this.primaryOf(key);
-    const want = p?.replicas ?? 0;
-    let acked = 0;
-    if (p && want > 0) acked = Number(await p.node.call('WAIT', String(want), String(this.timeoutMs)));
-    if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
+  async settle(...keys: string[]): Promise<void> {
+    const primaries = new Map<Redis, number>();
+    let found = keys.map((key) => this.primaryOf(key));
+    // A primary not read yet (just started, or new after a failover): read before deciding.
+    if (found.some((p) => p?.replicas === undefined)) {
+      await this.refresh();
+      found = keys.map((key) => this.primaryOf(key));
+    }
+    for (const p of found) if (p) primaries.set(p.node, p.replicas ?? 0);
+    if (primaries.size === 0 && keys.length > 0) primaries.set(undefined as unknown as Redis, 0);
+    await Promise.all(
+      [...primaries].map(async ([node, want]) => {
+        const acked = node && want > 0 ? Number(await node.call('WAIT', String(want), String(this.timeoutMs))) : 0;
+        if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
+      }),
+    );
   }
 
   close(): void {

@@ -27,7 +27,7 @@ export interface RedisApiStoreOptions {
 }
 
 /**
- * API objects in Redis: a hash `${keyPrefix}config:objects` (field `Kind/namespace/name`, value
+ * API objects in Redis: a hash `${keyPrefix}{config}:objects` (field `Kind/namespace/name`, value
  * `{"text", "updatedAt"}`, plus a version field), changed only by one atomic script that also publishes
  * the new version on `${keyPrefix}config:changed`. Every process subscribes on a connection of its own and
  * is told again after every reconnect, so a message missed while disconnected is made up for.
@@ -51,7 +51,7 @@ export class RedisApiStore implements ApiStore {
     private readonly logger: Logger,
     private readonly opts: RedisApiStoreOptions = {},
   ) {
-    this.location = `${keyPrefix}config:objects`;
+    this.location = `${keyPrefix}{config}:objects`;
     this.channel = `${keyPrefix}config:changed`;
   }
 

@@ -95,8 +95,7 @@ export class SelfMetrics {
   });
   readonly redisUnreplicated = new Counter({
     name: 'mixer_redis_unreplicated_writes_total',
-    help:
-      'Writes acknowledged while their Redis primary had fewer replicas connected than expected (after a failover, before a new replica caught up): a second failover then could lose them. By what was written: report (a queued batch) or adapter (counts and their once-per-job markers).',
+    help: 'Writes acknowledged while their Redis primary had fewer replicas connected than expected (after a failover, before a new replica caught up): a second failover then could lose them. By what was written: report (a queued batch) or adapter (counts and their once-per-job markers).',
     labelNames: ['what'],
     registers: [this.registry],
   });

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { connectRedis } from '../base/redis-connect';
+import { ReplicaWaiter } from '../base/redis-replicas';
 import type { RedisConnection } from '../base/redis-connect';
 import type { AdapterFactory, Handler } from '../sdk/adapter';
 import { deepFreeze } from '../sdk/params';
@@ -52,14 +53,18 @@ async function main(): Promise<void> {
   const logger = pino({ level: data.logLevel, base: undefined }, { write: (line: string) => post({ t: 'log', line }) });
   let owned: OwnedAdapterEnv | undefined;
   let redis: RedisConnection | undefined;
+  let replicas: ReplicaWaiter | undefined;
   let handler: Handler;
   try {
     const factory = await loadFactory();
     redis = openRedis();
-    owned = createAdapterEnv({ handlerName: data.handlerName, logger, redis, keyPrefix: data.keyPrefix, role: data.role });
+    // Its own connection, so its own WAITs: a WAIT covers the writes sent on the same connection.
+    replicas = redis ? new ReplicaWaiter(redis) : undefined;
+    owned = createAdapterEnv({ handlerName: data.handlerName, logger, redis, replicas, keyPrefix: data.keyPrefix, role: data.role });
     handler = await factory.create(deepFreeze(data.config), owned.env);
   } catch (err) {
     owned?.dispose();
+    replicas?.close();
     redis?.disconnect();
     post({ t: 'fatal', error: toWire(err) });
     return;
@@ -83,6 +88,7 @@ async function main(): Promise<void> {
             await handler.close?.();
           } finally {
             owned.dispose();
+            replicas?.close();
             redis?.disconnect();
           }
         })();

@@ -9,7 +9,6 @@ import type { RedisSpec } from '../base/redis-connect';
 /** Handler calls the proxy forwards (`metrics` reads the worker's registry as JSON). */
 export type IsolatedOp = 'check' | 'quota' | 'report' | 'metrics' | 'close';
 
-
 /** `workerData` of an isolated handler's worker. */
 export interface IsolatedWorkerData {
   source: AdapterSource;

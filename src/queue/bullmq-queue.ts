@@ -16,8 +16,8 @@ import { lettersToReplay } from './dead-letters';
 import type { DeadLetterDropSink, DeadLetterLimits } from './dead-letters';
 import { RedisDeadLetters } from './redis-dead-letters';
 import { RemovedHandlers } from './removed-handlers';
-import { backoffDelay, batchTtlMs, queueAttempts } from './report-queue';
-import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
+import { backoffDelay, batchIdOf, batchTtlMs, queueAttempts } from './report-queue';
+import type { DeadLetter, DeadLetterPage, EnqueueOptions, QueueDepth, ReportQueue } from './report-queue';
 
 const BATCH_QUEUE = 'reports';
 
@@ -122,6 +122,12 @@ export class BullmqQueue implements ReportQueue {
     );
   }
 
+  /** Resolves once the producer connection is ready (at once when it is). */
+  private connected(): Promise<void> {
+    if (this.producerConn.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.producerConn.once('ready', () => resolve()));
+  }
+
   /** BullMQ prefixes of the shards, in order (for tools and tests that look at the keys). */
   get bullPrefixes(): string[] {
     return this.shards.map((s) => s.bullPrefix);
@@ -149,11 +155,13 @@ export class BullmqQueue implements ReportQueue {
     };
   }
 
-  async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
-    const id = randomUUID();
+  async enqueue(bags: readonly BagValues[], handlers: readonly string[], opts: EnqueueOptions = {}): Promise<string> {
+    const key = opts.idempotencyKey;
+    const id = key !== undefined ? batchIdOf(key) : randomUUID();
     if (handlers.length === 0) return id;
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
-    const shard = this.shards[this.next++ % this.shards.length];
+    // A keyed batch always goes to the same shard, so a second send meets the first's job (BullMQ keeps one job per id).
+    const shard = this.shards[key !== undefined ? parseInt(id.slice(2, 10), 16) % this.shards.length : this.next++ % this.shards.length];
     let stored = false;
     try {
       await withTimeout(
@@ -183,7 +191,8 @@ export class BullmqQueue implements ReportQueue {
       );
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
-      if (stored) {
+      // A keyed batch keeps them: an earlier send of it may be queued and reading them.
+      if (stored && key === undefined) {
         shard.batches
           .delete(id)
           .catch((e: unknown) =>
@@ -209,8 +218,8 @@ export class BullmqQueue implements ReportQueue {
     }
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
-    void this.removed
-      .adoptOrphans()
+    void this.connected()
+      .then(() => this.removed.adoptOrphans())
       .catch((err: unknown) =>
         this.deps.logger.warn(
           { err: (err as Error).message },
@@ -226,8 +235,8 @@ export class BullmqQueue implements ReportQueue {
     const running = this.shards[0].workers;
     const added = [...want].filter((h) => !running.has(h));
     const gone = [...running.keys()].filter((h) => !want.has(h));
-    void this.removed
-      .live(added)
+    void this.connected()
+      .then(() => this.removed.live(added))
       .catch((err: unknown) => this.deps.log.warn('queue-handlers', { err: (err as Error).message }, 'cannot record the handlers that have queues'));
     for (const shard of this.shards) {
       for (const h of added) shard.workers.set(h, this.startHandlerWorker(shard, h));
@@ -318,7 +327,7 @@ export class BullmqQueue implements ReportQueue {
       this.waiter.close();
       await this.removed.close();
       await Promise.all(this.shards.flatMap((s) => [...s.workers.values()].map((w) => w.close())));
-      await Promise.all(this.shards.map((s) => s.batchWorker?.close()));
+      await Promise.all(this.shards.map((s) => s.batchWorker?.close() ?? Promise.resolve()));
       await Promise.all(this.shards.flatMap((s) => [...s.queues.values()].map((q) => q.close())));
       await this.flows.close();
       const quit = (conn: { quit(): Promise<unknown> }, which: string) =>

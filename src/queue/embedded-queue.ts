@@ -6,8 +6,8 @@ import type { Counter } from 'prom-client';
 import type { AttemptDeps } from './attempt';
 import { lettersToReplay } from './dead-letters';
 import type { MemoryDeadLetters } from './dead-letters';
-import { backoffDelay } from './report-queue';
-import type { DeadLetter, DeadLetterPage, QueueDepth, ReportQueue } from './report-queue';
+import { backoffDelay, batchIdOf } from './report-queue';
+import type { DeadLetter, DeadLetterPage, EnqueueOptions, QueueDepth, ReportQueue } from './report-queue';
 
 interface Item {
   id: string;
@@ -53,12 +53,12 @@ export class EmbeddedQueue implements ReportQueue {
     return this.deps.store.current.reportHandlers.includes(handler);
   }
 
-  async enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string> {
+  async enqueue(bags: readonly BagValues[], handlers: readonly string[], opts: EnqueueOptions = {}): Promise<string> {
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
     if (this.queued + handlers.length > this.maxBatches) {
       throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `embedded queue is full (${this.maxBatches} batches waiting); retry later`, { retryable: true });
     }
-    const id = randomUUID();
+    const id = opts.idempotencyKey !== undefined ? batchIdOf(opts.idempotencyKey) : randomUUID();
     for (const h of handlers) this.push(h, { id, bags, attempt: 0 });
     return id;
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BagValues } from '../attributes/bag';
 
 /** A report batch that a handler kept failing: kept for an operator to inspect and replay. */
@@ -103,6 +104,22 @@ export function backoffDelay(attemptsMade: number, opts: Pick<DeliveryOptions, '
   return Math.round(base * (0.5 + Math.random()));
 }
 
+/** How one batch is enqueued. */
+export interface EnqueueOptions {
+  /**
+   * The client's key for this batch (`Idempotency-Key` on `POST /v1/report`): the same key gives the
+   * same batch id, so a batch sent again after an answer that was lost, or after a 503 that came
+   * when it was in fact queued, is delivered once (the queue keeps one job per id, and adapters'
+   * once-per-job markers cover a batch already delivered, for as long as they keep them: an hour or more).
+   */
+  idempotencyKey?: string;
+}
+
+/** The batch id of a client's idempotency key (a hash: the key's text never reaches Redis keys). */
+export function batchIdOf(idempotencyKey: string): string {
+  return `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+}
+
 /**
  * The report queue, with one interface for Redis (BullMQ) and the embedded in-process queue.
  * A batch is enqueued once and delivered to every handler that has report rules, each handler
@@ -115,7 +132,7 @@ export interface ReportQueue {
    * Keeps one batch for every handler in `handlers`. Resolves once it is kept (in Redis: durably
    * written); rejects with MIXER_ERR_QUEUE_UNAVAILABLE when it cannot be.
    */
-  enqueue(bags: readonly BagValues[], handlers: readonly string[]): Promise<string>;
+  enqueue(bags: readonly BagValues[], handlers: readonly string[], opts?: EnqueueOptions): Promise<string>;
   /** Starts consuming (a worker); the set of handler queues follows the live config. */
   startWorkers(): void;
   depth(): Promise<QueueDepth>;

@@ -265,5 +265,6 @@ export class ConfigStore {
     }
     this.draining.clear();
     await Promise.all([...all].map((h) => h.close()));
+    this.opts.replicas?.close();
   }
 }

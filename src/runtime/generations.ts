@@ -86,7 +86,8 @@ export class RedisGenerations implements Generations {
   }
 
   async assign(digest: string, previous: ConfigVersion | undefined): Promise<ConfigVersion> {
-    const keys = [`${this.prefix}config:generations`, `${this.prefix}config:generation`, `${this.prefix}config:epoch`];
+    // One hash tag: the script touches the three together (one slot on Redis Cluster).
+    const keys = [`${this.prefix}{config}:generations`, `${this.prefix}{config}:generation`, `${this.prefix}{config}:epoch`];
     try {
       const [generation, epoch] = await withTimeout(
         this.redis.eval(ASSIGN, 3, ...keys, digest, String(previous?.generation ?? 0), randomBytes(6).toString('hex'), previous?.epoch ?? '') as Promise<

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RedisConnection } from '../base/redis-connect';
+import type { ReplicaWaiter } from '../base/redis-replicas';
 import type { Counter, Histogram } from 'prom-client';
 import type { Handler } from '../sdk/adapter';
 import type { HandlerPlan } from '../config/compile';
@@ -15,6 +16,8 @@ export interface HandlerDeps {
   logger: Logger;
   metrics: SelfMetrics;
   redis?: RedisConnection;
+  /** Waits for `redis`'s connected replicas (adapters' `env.awaitReplicas`); closed with the config store. */
+  replicas?: ReplicaWaiter;
   keyPrefix?: string;
   role?: 'serve' | 'worker';
   /** Longest time an adapter's `create` or `close` may take, ms. */
@@ -57,7 +60,14 @@ export class HandlerRuntime {
    * With `isolation: worker` the adapter is created in a worker thread and the handler is a proxy to it.
    */
   static async start(plan: HandlerPlan, deps: HandlerDeps): Promise<HandlerRuntime> {
-    const owned = createAdapterEnv({ handlerName: plan.ref, logger: deps.logger, redis: deps.redis, keyPrefix: deps.keyPrefix, role: deps.role });
+    const owned = createAdapterEnv({
+      handlerName: plan.ref,
+      logger: deps.logger,
+      redis: deps.redis,
+      replicas: deps.replicas,
+      keyPrefix: deps.keyPrefix,
+      role: deps.role,
+    });
     try {
       if (plan.isolation === 'worker') {
         const iso = await IsolatedHandler.start({

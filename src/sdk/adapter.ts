@@ -144,8 +144,16 @@ export interface AdapterEnv {
   /** The handler's own metrics registry (merged into Mixer's `/metrics`). */
   readonly registry: Registry;
   readonly timers: AdapterTimers;
-  /** Shared Redis connection when `REDIS_URL` is set; undefined in embedded mode. */
+  /** Mixer's shared Redis connection (one server, a cluster or Sentinel); undefined in embedded mode. */
   readonly redis?: RedisConnection;
+  /**
+   * Waits until the writes this process sent so far to the Redis primaries holding `keys` (on
+   * `redis`) are on that primary's connected replicas (Redis `WAIT`; at most 0.5 s). Call it after
+   * writing state whose loss in a failover would break exactly-once counting (counts and their
+   * once-per-job marker) and before resolving `report`. Resolves at once without Redis or replicas;
+   * writes acknowledged by fewer replicas than expected are counted in `mixer_redis_unreplicated_writes_total`.
+   */
+  awaitReplicas(...keys: string[]): Promise<void>;
   /**
    * Logs a recurring problem at most once a minute per key, with how often it was suppressed:
    * for per-item problems (a bad instance, a failed push), so a flood yields one line, not thousands.

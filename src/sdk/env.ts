@@ -50,6 +50,8 @@ export interface AdapterEnvOptions {
   keyPrefix?: string;
   /** Default `serve`. */
   role?: 'serve' | 'worker';
+  /** Waits for `redis`'s replicas (`env.awaitReplicas`); unset: nothing to wait for. */
+  replicas?: { settle(...keys: string[]): Promise<void> };
 }
 
 /** An env plus the means to tear it down (the runtime calls `dispose` after the handler's `close`). */
@@ -73,6 +75,7 @@ export function createAdapterEnv(opts: AdapterEnvOptions): OwnedAdapterEnv {
     role: opts.role ?? 'serve',
     throttledLog: new ThrottledLog(logger),
     jobMarkers: (ttlMs: number) => new JobMarkers(ttlMs),
+    awaitReplicas: (...keys: string[]) => (opts.replicas ? opts.replicas.settle(...keys) : Promise.resolve()),
   };
   return { env, dispose: () => timers.closeAll() };
 }

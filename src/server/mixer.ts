@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { connectRedis, describeRedis } from '../base/redis-connect';
+import { ReplicaWaiter } from '../base/redis-replicas';
 import type { RedisConnection, RedisSpec } from '../base/redis-connect';
 import type { Logger } from 'pino';
 import { adapterInventory } from '../../adapters/index';
@@ -92,6 +93,8 @@ export async function startConfig(
     logger,
     metrics,
     redis,
+    // Adapters' counts and markers wait for the replicas connected to their primary (env.awaitReplicas).
+    replicas: redis ? new ReplicaWaiter(redis, { onUnreplicated: () => metrics.redisUnreplicated.inc({ what: 'adapter' }) }) : undefined,
     role,
     keyPrefix: settings.keyPrefix,
     observers,
@@ -116,7 +119,9 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   metrics.redisUp.set(0);
   const redis = settings.redis ? connectMixerRedis(settings.redis, logger, metrics) : undefined;
   if (!redis)
-    logger.warn('no Redis set (REDIS_URL, MIXER_REDIS_CLUSTER, MIXER_REDIS_SENTINELS): embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)');
+    logger.warn(
+      'no Redis set (REDIS_URL, MIXER_REDIS_CLUSTER, MIXER_REDIS_SENTINELS): embedded in-process queue; reports answered 202 are held in memory (shutdown drains them, a crash loses them)',
+    );
   const throttled = new ThrottledLog(logger);
   const observers = new ObserverHub(replicaName(), throttled);
   const store = await startConfig(settings, logger, metrics, redis, 'serve', observers);
@@ -126,7 +131,7 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   const taps = new TapService(observers, vocab, metrics.registry, settings.tap, relay);
   const queue = createReportQueue(settings, store, metrics, logger);
   if (settings.worker) queue.startWorkers();
-  else if (!redis) logger.warn('--no-worker without REDIS_URL: reports are queued in memory and nothing delivers them');
+  else if (!redis) logger.warn('--no-worker without Redis: reports are queued in memory and nothing delivers them');
 
   let ca: MeshCa | undefined;
   let tls: ServerTls | undefined;

@@ -289,7 +289,7 @@ describe('runtime config API', function () {
         const answered = Date.now();
         await waitFor('replica b to deny', async () => (await check(b)).status.code === 7, 1000 - (Date.now() - answered), 20);
         await waitFor('the worker to load the change', async () => (await workerGeneration()) > workerBefore, 1000 - (Date.now() - answered), 20);
-        const objects = await redis.hkeys(`${prefix}config:objects`);
+        const objects = await redis.hkeys(`${prefix}{config}:objects`);
         assert.deepEqual(objects.filter((k) => !k.startsWith('#')).sort(), [
           'Handler/default/deny-all',
           'Instance/default/nothing',

@@ -12,7 +12,8 @@ import type { Sample } from '../support/prom-text';
 import { TestRedis } from '../support/redis-server';
 import { waitFor } from '../support/wait';
 
-const T0 = Math.floor(Date.now() / 1000);
+/** Request times are near the test's own start (set in `before`): the graph counts a request at its time only within its windows. */
+let T0 = Math.floor(Date.now() / 1000);
 const FRONTEND_NODE = {
   id: 'sidecar~10.1.0.5~frontend-v1-6b8c9c5d8f-x2x7q.default~default.svc.cluster.local',
   cluster: 'frontend.default',
@@ -96,6 +97,8 @@ describe('gRPC telemetry: Envoy ALS and Istio mixer v1 Report into the report pi
   let grpcPort: number;
 
   before(async () => {
+    // Set here, not at load: the whole suite may run for many minutes before this file's tests.
+    T0 = Math.floor(Date.now() / 1000);
     redis = new TestRedis();
     await redis.start();
     cfg = new TempConfigDir();

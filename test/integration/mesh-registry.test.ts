@@ -57,7 +57,7 @@ describe('mesh: the registry drops silent instances; sidecars fail closed (or op
         instances.map((i) => [i.workload, i.address]),
         [['backend-v1', `127.0.0.1:${backend.inboundPort}`]],
       );
-      assert.ok((await redis.connect().then(() => redis.keys(`${prefix}registry:*`))).length >= 2, 'kept in Redis under the key prefix');
+      assert.ok((await redis.connect().then(() => redis.keys(`${prefix}{registry:*`))).length >= 2, 'kept in Redis under the key prefix');
       // Heartbeats keep it listed past the TTL.
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal((await list()).length, 1);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -70,7 +70,7 @@ interface SendTally {
   other: string[];
 }
 
-/** Sends `reports` in batches from SENDERS concurrent senders; a 503 is retried every 200 ms for up to GIVE_UP_MS (and SEND_DEADLINE_MS in all). */
+/** Sends `reports` in batches (each with its Idempotency-Key) from SENDERS concurrent senders; a 503 is retried every 200 ms for up to GIVE_UP_MS (and SEND_DEADLINE_MS in all). */
 async function sendAll(url: string, reports: GeneratedReport[], onAccepted: (n: number) => void): Promise<SendTally> {
   const queue = batches(reports, BATCH);
   const tally: SendTally = { accepted: [], givenUp: 0, retried503: 0, retriedSpans: new Set(), other: [] };
@@ -81,11 +81,13 @@ async function sendAll(url: string, reports: GeneratedReport[], onAccepted: (n: 
       while (next < queue.length) {
         const batch = queue[next++];
         const body = JSON.stringify({ attributes: batch.map((r) => r.bag) });
+        // One key per batch, the same on every retry: a batch answered 503 after it was in fact queued is delivered once.
+        const key = randomUUID();
         const first = Date.now();
         for (let attempts = 0; ; attempts++) {
           let status: number;
           try {
-            const r = await fetch(`${url}/v1/report`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+            const r = await fetch(`${url}/v1/report`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body });
             await r.arrayBuffer();
             status = r.status;
           } catch (err) {

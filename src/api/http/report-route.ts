@@ -51,7 +51,32 @@ export function decodeReportBody(body: unknown, deps: Pick<ReportRouteDeps, 'sto
   return out;
 }
 
-/** `POST /v1/report`: 202 `{"accepted": n}` only once the batch is kept by the queue; 503 + Retry-After when it cannot be. */
+/** Longest `Idempotency-Key` taken. */
+const MAX_IDEMPOTENCY_KEY = 200;
+
+/**
+ * The request's `Idempotency-Key` (1–200 visible ASCII characters, e.g. a UUID per batch), or
+ * undefined; throws a 400 naming the header when it is malformed.
+ */
+export function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_IDEMPOTENCY_KEY || !/^[\x21-\x7e]+$/.test(raw)) {
+    throw new MixerError(
+      'MIXER_ERR_BAD_REQUEST',
+      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY} visible ASCII characters (one key per batch, e.g. a UUID)`,
+      {
+        details: [{ field: 'header Idempotency-Key', reason: 'malformed' }],
+      },
+    );
+  }
+  return raw;
+}
+
+/**
+ * `POST /v1/report`: 202 `{"accepted": n}` only once the batch is kept by the queue; 503 + Retry-After
+ * when it cannot be. With an `Idempotency-Key`, sending the same batch again is safe: it is delivered once.
+ */
 export async function handleReport(req: IncomingMessage, res: ServerResponse, deps: ReportRouteDeps): Promise<void> {
   let count = 0;
   try {
@@ -60,7 +85,7 @@ export async function handleReport(req: IncomingMessage, res: ServerResponse, de
     const snapshot = deps.store.current;
     const bags = decodeReportBody(body, deps);
     count = bags.length;
-    await deps.queue.enqueue(bags, snapshot.reportHandlers);
+    await deps.queue.enqueue(bags, snapshot.reportHandlers, { idempotencyKey: idempotencyKeyOf(req) });
     reportAccepted(snapshot, bags);
     deps.metrics.reports.inc({ result: 'accepted' }, count);
     sendJson(res, 202, { accepted: count });

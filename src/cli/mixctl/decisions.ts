@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { connectRedis, describeRedis, redisSpecFromEnv } from '../../base/redis-connect';
+import type { RedisSpec } from '../../base/redis-connect';
 import { parseDuration } from '../../attributes/duration';
 import { CliError, EXIT, usageError } from './errors';
 import { emit, renderTable } from './output';
@@ -29,15 +30,24 @@ interface RecordJson {
 }
 
 /**
- * Where the stream is: `--redis`, else REDIS_URL, else the local default; the key `--key`, else the one
+ * Where the stream is: `--redis <url>`, else Mixer's own Redis settings (REDIS_URL, MIXER_REDIS_CLUSTER or
+ * MIXER_REDIS_SENTINELS, with their password and TLS settings), else the local default; the key `--key`, else the one
  * the handler writes: `<prefix>h:<namespace>/<name>:<stream>` (prefix `--key-prefix`, else
  * MIXER_KEY_PREFIX, else `mixer:`; a handler named without namespace is in `default`).
  */
-export function streamLocation(f: DecisionsFlags, env: NodeJS.ProcessEnv = process.env): { url: string; key: string } {
-  const url = f.redis ?? (env.REDIS_URL || 'redis://127.0.0.1:6379');
-  if (!/^rediss?:\/\//.test(url)) throw usageError(`--redis: ${JSON.stringify(url)} is not a redis:// URL`);
+export function streamLocation(f: DecisionsFlags, env: NodeJS.ProcessEnv = process.env): { redis: RedisSpec; key: string } {
+  if (f.redis !== undefined && !/^rediss?:\/\//.test(f.redis)) throw usageError(`--redis: ${JSON.stringify(f.redis)} is not a redis:// URL`);
+  let redis: RedisSpec | undefined;
+  try {
+    redis = f.redis !== undefined ? redisSpecFromEnv({ ...env, MIXER_REDIS_CLUSTER: '', MIXER_REDIS_SENTINELS: '' }, f.redis) : redisSpecFromEnv(env);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
   const handler = f.handler.includes('/') ? f.handler : `default/${f.handler}`;
-  return { url, key: f.key ?? `${f.keyPrefix ?? env.MIXER_KEY_PREFIX ?? 'mixer:'}h:${handler}:${f.stream}` };
+  return {
+    redis: redis ?? { target: { mode: 'server', url: 'redis://127.0.0.1:6379' } },
+    key: f.key ?? `${f.keyPrefix ?? env.MIXER_KEY_PREFIX ?? 'mixer:'}h:${handler}:${f.stream}`,
+  };
 }
 
 /** A rule given by name alone is in namespace `default`. */
@@ -70,16 +80,16 @@ export async function decisionsCommand(format: OutputFormat, f: DecisionsFlags):
   if (sinceMs === undefined || sinceMs <= 0) throw usageError(`--since: ${JSON.stringify(f.since)} is not a positive duration (e.g. 10m, 1h)`);
   const limit = Number(f.limit);
   if (!Number.isSafeInteger(limit) || limit < 1) throw usageError(`--limit: ${JSON.stringify(f.limit)} is not a positive integer`);
-  const { url, key } = streamLocation(f);
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 5000 });
+  const { redis: spec, key } = streamLocation(f);
+  const redis = connectRedis(spec, 'lazy', { retryStrategy: () => null, connectTimeout: 5000 });
   redis.on('error', () => undefined);
   const found: RecordJson[] = [];
   try {
     try {
       await redis.connect();
     } catch (err) {
-      throw new CliError(EXIT.UNREACHABLE, `cannot reach Redis at ${url.replace(/\/\/[^@]*@/, '//***@')}: ${(err as Error).message}`, [
-        'set --redis <url> or REDIS_URL to the Redis the decisionlog handler writes to',
+      throw new CliError(EXIT.UNREACHABLE, `cannot reach Redis at ${describeRedis(spec)}: ${(err as Error).message}`, [
+        'set --redis <url>, or REDIS_URL (MIXER_REDIS_CLUSTER, MIXER_REDIS_SENTINELS), to the Redis the decisionlog handler writes to',
       ]);
     }
     const since = Date.now() - sinceMs;

@@ -7,9 +7,10 @@ const MAX_PER_SERVICE = 10_000;
 
 /**
  * The registry in Redis, shared by every Mixer replica. Per service, a sorted set of instance ids
- * scored by expiry (epoch ms); per instance, its JSON under a key with the same TTL. Both keys live
- * under the Mixer key prefix (`<prefix>registry:svc:<ns>/<service>`, `<prefix>registry:inst:<ns>/<service>/<id>`)
- * and expire by themselves, so a registry nobody heartbeats leaves nothing behind.
+ * scored by expiry (epoch ms); per instance, its JSON under a key with the same TTL. A service's keys
+ * share the hash tag `{registry:<ns>/<service>}` (one MULTI touches them; services spread over a
+ * cluster): `<prefix>{registry:<ns>/<service>}:svc` and `<prefix>{registry:<ns>/<service>}:inst:<id>`.
+ * They expire by themselves, so a registry nobody heartbeats leaves nothing behind.
  */
 export class RedisRegistryStore implements RegistryStore {
   constructor(
@@ -19,11 +20,11 @@ export class RedisRegistryStore implements RegistryStore {
   ) {}
 
   private svcKey(namespace: string, service: string): string {
-    return `${this.prefix}registry:svc:${namespace}/${service}`;
+    return `${this.prefix}{registry:${namespace}/${service}}:svc`;
   }
 
   private instKey(namespace: string, service: string, id: string): string {
-    return `${this.prefix}registry:inst:${namespace}/${service}/${id}`;
+    return `${this.prefix}{registry:${namespace}/${service}}:inst:${id}`;
   }
 
   async heartbeat(instance: ServiceInstance, ttlMs: number): Promise<void> {

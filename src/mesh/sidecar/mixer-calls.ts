@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { MixerHttp } from '../mixer-client/mixer-http';
 import type { AttributeBag, CheckAnswerWire, CheckTransport } from './check-cache';
 
@@ -30,11 +31,16 @@ export class ReportError extends Error {
  * batch answered 413).
  */
 export function reportTransport(http: MixerHttp): (bags: readonly string[]) => Promise<void> {
+  // One Idempotency-Key per batch (the batcher retries a batch with the same array; a split makes new
+  // ones): a retry after a lost answer or a late 503 is delivered once.
+  const keys = new WeakMap<readonly string[], string>();
   return async (bags) => {
     let status: number;
     let text = '';
+    let key = keys.get(bags);
+    if (key === undefined) keys.set(bags, (key = randomUUID()));
     try {
-      const r = await http.request('POST', '/v1/report', `{"attributes":[${bags.join(',')}]}`, {}, 10_000);
+      const r = await http.request('POST', '/v1/report', `{"attributes":[${bags.join(',')}]}`, { 'idempotency-key': key }, 10_000);
       status = r.status;
       if (status !== 202) text = r.body.toString('utf8').slice(0, 300);
     } catch (err) {

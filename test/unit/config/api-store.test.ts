@@ -103,8 +103,8 @@ describe('config/api-store', () => {
 
     it('keeps everything in one hash under the prefix', async () => {
       await make().put(instance('a'));
-      assert.deepEqual(await redis.keys(`${prefix}*`), [`${prefix}config:objects`]);
-      const fields = await redis.hkeys(`${prefix}config:objects`);
+      assert.deepEqual(await redis.keys(`${prefix}*`), [`${prefix}{config}:objects`]);
+      const fields = await redis.hkeys(`${prefix}{config}:objects`);
       assert.ok(fields.includes('Instance/default/a'));
     });
 

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import Ajv2019 from 'ajv/dist/2019';
@@ -8,6 +11,8 @@ import type { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
 import { readmeSettings, servedPaths } from '../../support/repo-facts';
+import { freePort } from '../../support/processes';
+import { waitFor } from '../../support/wait';
 import { findRepoRoot } from '../../../deploy/kubernetes/generate-configmap';
 
 /*
@@ -35,10 +40,13 @@ interface Service extends Obj {
   container_name?: string;
   restart?: string;
   deploy?: { replicas?: number; resources?: { limits?: { cpus?: string | number; memory?: string } } };
+  profiles?: string[];
+  networks?: string[] | Record<string, { ipv4_address?: string } | null>;
 }
 interface Compose {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } } | null>;
   configs?: Record<string, { file?: string }>;
   secrets?: Record<string, { file?: string }>;
 }
@@ -89,6 +97,51 @@ function argsOf(s: Service): string[] {
   return Array.isArray(s.command) ? s.command : s.command.split(/\s+/).filter(Boolean);
 }
 
+/** The networks a service joins (`default` when it names none), with its fixed address on each. */
+function networksOf(s: Service): Map<string, string | undefined> {
+  if (s.networks === undefined) return new Map([['default', undefined]]);
+  if (Array.isArray(s.networks)) return new Map(s.networks.map((n) => [n, undefined]));
+  return new Map(Object.entries(s.networks).map(([n, v]) => [n, v?.ipv4_address]));
+}
+
+/** The text of a `sh -c <script>` command as the shell sees it: Compose has replaced `$$` by `$`. */
+function shellScript(s: Service): string {
+  const args = argsOf(s);
+  assert.deepEqual(args.slice(0, 2), ['sh', '-c'], 'a shell script');
+  // A lone `$` would be interpolated by Compose from the host's environment, not left to the shell.
+  assert.doesNotMatch(args[2].replace(/\$\$/g, ''), /\$/, 'every $ of the script is written $$');
+  return args[2].replace(/\$\$/g, '$');
+}
+
+/** Whether IPv4 address `ip` lies in `subnet` (a.b.c.d/n). */
+function inSubnet(ip: string, subnet: string): boolean {
+  const toInt = (a: string) => a.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+  const [base, bits] = subnet.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return /^\d+\.\d+\.\d+\.\d+$/.test(ip) && Math.floor(toInt(ip) / size) === Math.floor(toInt(base) / size);
+}
+
+/** `host:port,host:port` as Mixer reads MIXER_REDIS_CLUSTER and MIXER_REDIS_SENTINELS. */
+function endpointList(text: string | undefined): Array<{ host: string; port: number }> {
+  return (text ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((e) => {
+      const m = /^([^:]+):(\d+)$/.exec(e.trim());
+      assert.ok(m, `${e} is host:port`);
+      return { host: m[1], port: Number(m[2]) };
+    });
+}
+
+function sentinelEndpoints(s: Service): Array<{ host: string; port: number }> {
+  return endpointList(envOf(s).MIXER_REDIS_SENTINELS);
+}
+
+/** The active profiles a service runs in (`[]`: always). */
+function profilesOf(s: Service): string[] {
+  return s.profiles ?? [];
+}
+
 function imageName(s: Service): string {
   return (s.image ?? '').replace(/:[^/:]+$/, '');
 }
@@ -99,6 +152,21 @@ function mixerCommand(s: Service): 'serve' | 'worker' | undefined {
   return argsOf(s)[0] === 'worker' ? 'worker' : 'serve';
 }
 
+/** A Redis Sentinel: the redis image started with `--sentinel` (it listens on 26379). */
+function isSentinel(s: Service): boolean {
+  return imageName(s) === 'redis' && /(^|\s)--sentinel(\s|$)/.test(argsOf(s).join(' '));
+}
+
+/** A one-shot job: runs to completion once (`restart: "no"`); others wait for it with service_completed_successfully. */
+function isOneShot(s: Service): boolean {
+  return s.restart === 'no';
+}
+
+/** A node of a Redis Cluster: redis-server with cluster mode on. */
+function isClusterNode(s: Service): boolean {
+  return imageName(s) === 'redis' && /--cluster-enabled yes/.test(argsOf(s).join(' '));
+}
+
 /** The port a service listens on inside its container. */
 function listenPort(s: Service): number {
   const cmd = mixerCommand(s);
@@ -106,6 +174,7 @@ function listenPort(s: Service): number {
     const env = envOf(s);
     return Number(cmd === 'worker' ? env.MIXER_METRICS_PORT || 9093 : env.MIXER_PORT || 9091);
   }
+  if (isSentinel(s)) return 26379;
   const port = IMAGE_PORTS[imageName(s)];
   assert.ok(port, `no known listen port for image ${s.image}`);
   return port;
@@ -182,8 +251,42 @@ describe('docker-compose.yml', () => {
     assert.notDeepEqual(validate(broken), []);
   });
 
-  it('has the six services of the stack', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['grafana', 'mixer', 'prometheus', 'redis', 'worker', 'zipkin']);
+  it('has the six services of the stack, and the Redis Cluster and Sentinel shapes as profiles', () => {
+    const inProfile = (p: string | undefined) =>
+      Object.keys(services)
+        .filter((n) => (p === undefined ? profilesOf(services[n]).length === 0 : profilesOf(services[n]).includes(p)))
+        .sort();
+    // `docker compose up` without a profile starts exactly what it started before the profiles existed.
+    assert.deepEqual(inProfile(undefined), ['grafana', 'mixer', 'prometheus', 'redis', 'worker', 'zipkin']);
+    assert.deepEqual(inProfile('cluster'), [
+      'mixer-cluster',
+      ...[0, 1, 2, 3, 4, 5].map((i) => `redis-cluster-${i}`),
+      'redis-cluster-create',
+      'worker-cluster',
+    ]);
+    assert.deepEqual(inProfile('sentinel'), ['mixer-sentinel', 'redis-ha-0', 'redis-ha-1', 'redis-ha-2', 'sentinel-0', 'sentinel-1', 'sentinel-2', 'worker-sentinel']);
+    for (const [name, s] of Object.entries(services)) assert.ok(profilesOf(s).length <= 1, `${name}: one profile at most`);
+  });
+
+  it('joins only declared networks, at distinct fixed addresses inside their subnets', () => {
+    const seen = new Map<string, string>();
+    for (const [name, s] of Object.entries(services)) {
+      for (const [net, ip] of networksOf(s)) {
+        if (net !== 'default') assert.ok(compose.networks && net in compose.networks, `${name}: network ${net} is declared`);
+        if (ip === undefined) continue;
+        const subnets = (compose.networks?.[net]?.ipam?.config ?? []).map((c) => c.subnet ?? '');
+        assert.ok(
+          subnets.some((sub) => inSubnet(ip, sub)),
+          `${name}: ${ip} lies in a subnet of ${net} (${subnets.join(', ')})`,
+        );
+        assert.ok(!seen.has(ip), `${name}: ${ip} is also ${seen.get(ip)}'s address`);
+        seen.set(ip, name);
+      }
+    }
+    // Mixer services on the profiles' Redis still reach Zipkin and are scraped on the default network.
+    for (const [name, s] of Object.entries(services)) {
+      if (mixerCommand(s) && profilesOf(s).length) assert.ok(networksOf(s).has('default'), `${name} is on the default network`);
+    }
   });
 
   it('mounts files and folders that exist in the repository, and named volumes it declares', () => {
@@ -239,14 +342,20 @@ describe('docker-compose.yml', () => {
 
   it('gives every service a health check on the port it listens on', () => {
     for (const [name, s] of Object.entries(services)) {
+      if (isOneShot(s)) {
+        // A job that exits is never "healthy": services wait for it to complete instead.
+        assert.equal(s.healthcheck, undefined, `${name}: a one-shot job has no health check`);
+        continue;
+      }
       const text = healthText(s);
       assert.ok(text && !s.healthcheck?.disable, `${name} has a health check`);
       const port = listenPort(s);
       if (imageName(s) === 'redis') {
         assert.match(text, /redis-cli\b.*\bping\b/);
         const p = /-p\s+(\d+)/.exec(text);
-        assert.equal(p ? Number(p[1]) : 6379, port);
+        assert.equal(p ? Number(p[1]) : 6379, port, `${name}: health check port`);
         assert.ok(!argsOf(s).includes('--port'), 'redis keeps its default port');
+        if (isSentinel(s)) assert.match(shellScript(s), /^port 26379\b|"port 26379"/m, `${name}: the Sentinel's config says port 26379`);
         continue;
       }
       const url = /https?:\/\/(?:127\.0\.0\.1|localhost):(\d+)(\/[^\s'"]*)/.exec(text);
@@ -278,11 +387,30 @@ describe('docker-compose.yml', () => {
       for (const [dep, d] of Object.entries(deps)) {
         assert.ok(services[dep], `${name} depends on unknown service ${dep}`);
         if (d.condition === 'service_healthy') assert.ok(healthText(services[dep]), `${name} waits for ${dep} to be healthy, which has no health check`);
+        if (d.condition === 'service_completed_successfully') assert.ok(isOneShot(services[dep]), `${name} waits for ${dep} to complete, which restarts`);
+        if (isOneShot(services[dep])) assert.equal(d.condition, 'service_completed_successfully', `${name}: waits for the job ${dep} to complete`);
+        // A dependency must run whenever the service does: in no profile, or in the service's own.
+        const theirs = profilesOf(services[dep]);
+        assert.ok(theirs.length === 0 || theirs.every((p) => profilesOf(s).includes(p)), `${name} depends on ${dep}, which runs only in profile ${theirs.join(', ')}`);
       }
     }
     for (const svc of ['mixer', 'worker']) {
       const deps = services[svc].depends_on as Record<string, { condition?: string }>;
       assert.equal(deps.redis?.condition, 'service_healthy');
+    }
+    // The cluster's Mixer starts once the cluster is created; the Sentinel one once every Sentinel answers.
+    for (const svc of ['mixer-cluster', 'worker-cluster']) {
+      const deps = services[svc].depends_on as Record<string, { condition?: string }>;
+      assert.equal(deps['redis-cluster-create']?.condition, 'service_completed_successfully', svc);
+    }
+    for (const svc of ['mixer-sentinel', 'worker-sentinel']) {
+      const deps = services[svc].depends_on as Record<string, { condition?: string }>;
+      for (const n of sentinelEndpoints(services[svc])) assert.equal(deps[n.host]?.condition, 'service_healthy', `${svc} waits for ${n.host}`);
+    }
+    for (const [name, s] of Object.entries(services)) {
+      if (!isClusterNode(s)) continue;
+      const deps = services['redis-cluster-create'].depends_on as Record<string, { condition?: string }>;
+      assert.equal(deps[name]?.condition, 'service_healthy', `the cluster is created once ${name} answers`);
     }
   });
 
@@ -303,10 +431,67 @@ describe('docker-compose.yml', () => {
     assert.ok(namedVolumes(services.redis).length > 0 && (services.redis.volumes as string[]).some((v) => String(v).endsWith(':/data')), 'Redis data on a volume');
   });
 
+  it('points the profiles\' Mixers at their Redis Cluster and Sentinels, which watch the profile\'s primary', () => {
+    const byIp = new Map<string, string>();
+    for (const [name, s] of Object.entries(services)) for (const ip of networksOf(s).values()) if (ip) byIp.set(ip, name);
+    const mixers = Object.entries(services).filter(([, s]) => mixerCommand(s) && profilesOf(s).length > 0);
+    assert.equal(mixers.length, 4);
+    for (const [name, s] of mixers) {
+      const env = envOf(s);
+      const chosen = ['REDIS_URL', 'MIXER_REDIS_CLUSTER', 'MIXER_REDIS_SENTINELS'].filter((k) => env[k]);
+      assert.equal(chosen.length, 1, `${name}: one Redis mode (${chosen.join(', ')}); Mixer refuses two`);
+      const profile = profilesOf(s)[0];
+      const expect = profile === 'cluster' ? 'MIXER_REDIS_CLUSTER' : 'MIXER_REDIS_SENTINELS';
+      assert.equal(chosen[0], expect, name);
+      const targets = endpointList(env[expect]);
+      assert.ok(targets.length >= (profile === 'cluster' ? 2 : 3), `${name}: enough seeds to start with one down`);
+      for (const t of targets) {
+        const target = services[t.host];
+        assert.ok(target, `${name}: ${expect} names ${t.host}, not a service`);
+        assert.ok(profile === 'cluster' ? isClusterNode(target) : isSentinel(target), `${name}: ${t.host} is a ${profile} node`);
+        assert.deepEqual(profilesOf(target), [profile], `${name}: ${t.host} runs in the same profile`);
+        assert.equal(t.port, listenPort(target), `${name}: ${t.host} port`);
+        assert.ok([...networksOf(s).keys()].some((n) => networksOf(target).has(n)), `${name} shares a network with ${t.host}`);
+      }
+      const zipkin = new URL(env.ZIPKIN_URL);
+      assert.equal(Number(zipkin.port), listenPort(services[zipkin.hostname]), `${name}: ZIPKIN_URL`);
+    }
+    // The create job joins exactly the cluster's nodes, by their fixed addresses, with a replica each.
+    const create = services['redis-cluster-create'];
+    const nodes = endpointList(envOf(create).CLUSTER_NODES.trim().split(/\s+/).join(','));
+    const clusterNodes = Object.keys(services).filter((n) => isClusterNode(services[n]));
+    assert.equal(clusterNodes.length, 6);
+    assert.deepEqual(nodes.map((n) => byIp.get(n.host)).sort(), clusterNodes.sort(), 'CLUSTER_NODES are the addresses of the six nodes');
+    for (const n of nodes) assert.equal(n.port, 6379);
+    assert.match(shellScript(create), /redis-cli --cluster create \$CLUSTER_NODES --cluster-replicas 1 --cluster-yes/);
+    // The Sentinels watch redis-ha-0, a replica each of the others follows.
+    for (const [name, s] of Object.entries(services)) {
+      if (!isSentinel(s)) continue;
+      const monitor = /sentinel monitor \$MASTER_NAME (\S+) (\d+) (\d+)/.exec(shellScript(s));
+      assert.ok(monitor, `${name}: sentinel monitor line`);
+      assert.equal(byIp.get(monitor[1]), 'redis-ha-0', `${name} monitors redis-ha-0`);
+      assert.equal(envOf(s).MASTER_NAME, envOf(services['mixer-sentinel']).MIXER_REDIS_SENTINEL_NAME, `${name}: the name Mixer asks for`);
+      assert.equal(Number(monitor[3]), 2, `${name}: quorum 2 of 3`);
+    }
+    for (const replica of ['redis-ha-1', 'redis-ha-2']) {
+      const args = argsOf(services[replica]);
+      const at = args.indexOf('--replicaof');
+      assert.ok(at > 0, `${replica} is a replica`);
+      assert.equal(byIp.get(args[at + 1]), 'redis-ha-0', `${replica} follows redis-ha-0`);
+    }
+    // Every Redis holding Mixer's data is durable and never evicts (BullMQ needs noeviction).
+    for (const [name, s] of Object.entries(services)) {
+      if (imageName(s) !== 'redis' || isSentinel(s) || isOneShot(s)) continue;
+      assert.match(argsOf(s).join(' '), /--appendonly yes/, name);
+      assert.match(argsOf(s).join(' '), /--maxmemory-policy noeviction/, name);
+      assert.ok(namedVolumes(s).length === 1 && (s.volumes ?? []).some((v) => String(v).endsWith(':/data')), `${name}: data on its own volume`);
+    }
+  });
+
   it('sets only variables from the README settings table on Mixer', () => {
     const known = readmeSettings();
     assert.ok(known.has('REDIS_URL') && known.has('MIXER_PORT'), 'parsed the settings table');
-    for (const svc of ['mixer', 'worker']) {
+    for (const svc of Object.keys(services).filter((n) => mixerCommand(services[n]))) {
       for (const name of Object.keys(envOf(services[svc]))) assert.ok(known.has(name), `${svc}: ${name} is not in README's settings table`);
     }
   });
@@ -316,7 +501,7 @@ describe('docker-compose.yml', () => {
       assert.ok(s.image, `${name} names its image`);
       const tag = /:([^/:]+)$/.exec(s.image)?.[1];
       assert.ok(tag && tag !== 'latest' && /\d/.test(tag), `${name}: image tag pinned (${s.image})`);
-      assert.equal(s.restart, 'unless-stopped', name);
+      assert.equal(s.restart, isOneShot(s) ? 'no' : 'unless-stopped', name);
       const limits = s.deploy?.resources?.limits;
       assert.ok(limits?.cpus && limits?.memory, `${name}: cpu and memory limits`);
     }
@@ -334,6 +519,16 @@ describe('docker-compose.yml', () => {
       dns.some((d) => (d.names ?? []).includes('worker') && (d.type ?? 'SRV') === 'A' && d.port === listenPort(services.worker)),
       'a job finds workers with dns_sd_configs {names: [worker], type: A, port: 9093}',
     );
+    // The profiles' Mixers and workers, by DNS: no target at all while their profile is off.
+    for (const [name, s] of Object.entries(services)) {
+      if (!mixerCommand(s) || profilesOf(s).length === 0) continue;
+      assert.ok(
+        dns.some((d) => (d.names ?? []).includes(name) && d.type === 'A' && d.port === listenPort(s)),
+        `a job finds ${name} with dns_sd_configs {names: [${name}], type: A, port: ${listenPort(s)}}`,
+      );
+    }
+    const jobNames = jobs.map((j) => j.job_name);
+    assert.equal(new Set(jobNames).size, jobNames.length, 'job names are unique');
   });
 
   it('has Grafana read Prometheus by service name, and dashboards from the mounted folder', () => {
@@ -358,5 +553,65 @@ describe('docker-compose.yml', () => {
     }
     assert.ok(datasources > 0, 'a Prometheus datasource is provisioned');
     assert.ok(providers > 0, 'a dashboards provider is provisioned');
+  });
+});
+
+describe('docker-compose.yml: the redis-cluster-create job, run against six real redis-server nodes @redis', function () {
+  this.timeout(90_000);
+  const script = shellScript(loadCompose().services['redis-cluster-create']);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mixer-compose-cluster-'));
+  const nodes: Array<{ port: number; child: ChildProcess }> = [];
+  const cli = (port: number, ...args: string[]) => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout;
+  /** Runs the job's script as the container would (sh -c), with the six local nodes as CLUSTER_NODES. */
+  const runJob = () =>
+    spawnSync('sh', ['-c', script], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(' ') },
+      timeout: 80_000,
+    });
+
+  before(async () => {
+    for (let i = 0; i < 6; i++) {
+      const port = await freePort();
+      const child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'],
+        { stdio: 'ignore' },
+      );
+      nodes.push({ port, child });
+    }
+    for (const n of nodes) await waitFor(`redis-server on ${n.port}`, () => cli(n.port, 'ping').trim() === 'PONG', 10_000, 50);
+  });
+
+  after(async () => {
+    await Promise.all(
+      nodes.map(
+        (n) =>
+          new Promise<void>((resolve) => {
+            if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
+            n.child.once('exit', () => resolve());
+            n.child.kill('SIGTERM');
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates a cluster of 3 primaries with a replica each, ok on every node, and leaves it alone the second time', () => {
+    const first = runJob();
+    assert.equal(first.status, 0, `the job failed:\n${first.stdout}\n${first.stderr}`);
+    assert.match(first.stdout, /the cluster is ok on every node/);
+    for (const n of nodes) {
+      const info = cli(n.port, 'cluster', 'info');
+      assert.match(info, /^cluster_state:ok/m, `node ${n.port}`);
+      assert.match(info, /^cluster_known_nodes:6/m, `node ${n.port}`);
+      assert.match(info, /^cluster_size:3/m, `node ${n.port}: three primaries hold the slots`);
+    }
+    const roles = nodes.map((n) => /^role:(\w+)/m.exec(cli(n.port, 'info', 'replication'))?.[1]).sort();
+    assert.deepEqual(roles, ['master', 'master', 'master', 'slave', 'slave', 'slave']);
+    // `up` runs the job again on an existing cluster: it must succeed without touching it.
+    const again = runJob();
+    assert.equal(again.status, 0, `the second run failed:\n${again.stdout}\n${again.stderr}`);
+    assert.match(again.stdout, /the cluster exists/);
   });
 });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfigDir } from '../../../src/config/load';
 import { readmeSettings, servedPaths } from '../../support/repo-facts';
 import { CONFIGMAP_NAME, CONFIGMAP_PATH, findRepoRoot, readRules, renderConfigMap } from '../../../deploy/kubernetes/generate-configmap';
@@ -44,10 +45,10 @@ async function modelClass(apiVersion: string, kind: string): Promise<new (data: 
   return mod[kind] as new (data: Obj) => Model;
 }
 
-function loadManifests(): Manifest[] {
+function loadManifests(dir = DIR): Manifest[] {
   const out: Manifest[] = [];
-  for (const name of manifestFiles()) {
-    const docs = parseAllDocuments(readFileSync(path.join(DIR, name), 'utf8'), { uniqueKeys: true });
+  for (const name of manifestFiles(dir)) {
+    const docs = parseAllDocuments(readFileSync(path.join(dir, name), 'utf8'), { uniqueKeys: true });
     for (const doc of Array.isArray(docs) ? docs : []) {
       assert.deepEqual(doc.errors.map((e) => e.message), [], name);
       const obj = doc.toJS() as Obj | null;
@@ -58,9 +59,12 @@ function loadManifests(): Manifest[] {
 }
 
 /** The files `kubectl apply -f deploy/kubernetes/` reads, in the order it reads them. */
-function manifestFiles(): string[] {
-  return readdirSync(DIR).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+function manifestFiles(dir = DIR): string[] {
+  return readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
 }
+
+/** The Redis shapes beside the single server of redis.yaml: each folder replaces redis.yaml. */
+const SHAPES = ['redis-cluster', 'redis-sentinel'];
 
 const id = (o: Obj): string => `${o.kind}/${o.metadata?.name}`;
 const isWorkload = (o: Obj): boolean => ['Deployment', 'StatefulSet'].includes(o.kind);
@@ -77,6 +81,19 @@ function containerPort(container: Obj, port: string | number): Obj | undefined {
 
 function envOf(container: Obj): Record<string, string> {
   return Object.fromEntries((container.env ?? []).map((e: Obj) => [e.name, e.value ?? '']));
+}
+
+/** A container's environment as the kubelet builds it: `envFrom` ConfigMaps (of `objs`), then `env` over them. */
+function fullEnvOf(container: Obj, objs: Obj[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const from of container.envFrom ?? []) {
+    const name = from.configMapRef?.name;
+    assert.ok(name, 'envFrom names a ConfigMap');
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name);
+    assert.ok(cm, `envFrom: ConfigMap ${name} exists`);
+    Object.assign(out, cm.data);
+  }
+  return { ...out, ...envOf(container) };
 }
 
 /** Mixer containers: the image's ENTRYPOINT is `node bin/mixer.js`; args[0] is the command. */
@@ -124,7 +141,7 @@ describe('deploy/kubernetes', () => {
     assert.deepEqual(kinds('00-namespace.yaml'), ['Namespace']);
     assert.deepEqual(kinds('configmap.yaml'), ['ConfigMap']);
     assert.deepEqual(kinds('secret.yaml'), ['Secret', 'Secret']); // admin token, mesh key
-    assert.deepEqual(kinds('redis.yaml'), ['Service', 'StatefulSet']);
+    assert.deepEqual(kinds('redis.yaml'), ['ConfigMap', 'Service', 'StatefulSet']); // mixer-redis: Mixer's Redis settings
     assert.deepEqual(kinds('mixer.yaml'), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
     assert.deepEqual(kinds('worker.yaml'), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
   });
@@ -309,8 +326,9 @@ describe('deploy/kubernetes', () => {
     const known = readmeSettings();
     assert.ok(known.has('MIXER_CONFIG_DIR') && known.has('MIXER_METRICS_PORT'), 'parsed the settings table');
     for (const { workload, container, cmd } of mixers) {
-      const env = envOf(container);
+      const env = fullEnvOf(container, objs);
       for (const name of Object.keys(env)) assert.ok(known.has(name), `${id(workload)}: ${name} is not in README's settings table`);
+      assert.deepEqual(container.envFrom, [{ configMapRef: { name: 'mixer-redis' } }], `${id(workload)}: Redis settings from the shape's ConfigMap mixer-redis`);
       const redis = new URL(env.REDIS_URL);
       const svc = byKind('Service').find((s) => s.metadata.name === redis.hostname);
       assert.ok(svc, `${id(workload)}: REDIS_URL host ${redis.hostname} is a Service`);
@@ -378,4 +396,150 @@ describe('deploy/kubernetes', () => {
       assert.ok(!after.objects.some((o) => o.source.file.endsWith('graph.yaml')));
     });
   });
+});
+
+describe('deploy/kubernetes: the Redis Cluster and Sentinel shapes', () => {
+  const known = readmeSettings();
+  // What a shape is applied with: every base file but redis.yaml.
+  const base = loadManifests().filter((m) => m.file !== 'redis.yaml');
+
+  for (const shape of SHAPES) {
+    describe(shape, () => {
+      const own = loadManifests(path.join(DIR, shape));
+      const objs = [...base, ...own].map((m) => m.obj);
+      const ownObjs = own.map((m) => m.obj);
+      const byKind = (kind: string): Obj[] => objs.filter((o) => o.kind === kind);
+      const workloads = ownObjs.filter(isWorkload);
+      const pods = (o: Obj): Obj => o.spec.template;
+      const podOwners = ownObjs.filter((o) => isWorkload(o) || o.kind === 'Job');
+
+      it('validates every object with kubernetes-models, in the namespace, with unique names', async () => {
+        assert.ok(own.length > 0);
+        for (const { file, obj } of own) {
+          const Model = await modelClass(obj.apiVersion, obj.kind);
+          assert.doesNotThrow(() => new Model(obj).validate(), `${shape}/${file}: ${id(obj)}`);
+          assert.equal(obj.metadata.namespace, NAMESPACE, id(obj));
+          assert.ok(obj.metadata.labels?.['app.kubernetes.io/name'] && obj.metadata.labels?.['app.kubernetes.io/component'], `${id(obj)}: labels`);
+        }
+        const names = objs.map((o) => `${o.kind}/${o.metadata.name}`);
+        assert.equal(new Set(names).size, names.length, 'no object of the shape clashes with a base object');
+      });
+
+      it('points Mixer at its Redis through the ConfigMap mixer-redis, with settings README documents', () => {
+        const cms = ownObjs.filter((o) => o.kind === 'ConfigMap' && o.metadata.name === 'mixer-redis');
+        assert.equal(cms.length, 1, 'the shape has its own mixer-redis');
+        const env = cms[0].data as Record<string, string>;
+        for (const name of Object.keys(env)) assert.ok(known.has(name), `mixer-redis: ${name} is not in README's settings table`);
+        const mode = shape === 'redis-cluster' ? 'MIXER_REDIS_CLUSTER' : 'MIXER_REDIS_SENTINELS';
+        assert.deepEqual(
+          ['REDIS_URL', 'MIXER_REDIS_CLUSTER', 'MIXER_REDIS_SENTINELS'].filter((k) => env[k]),
+          [mode],
+          'one Redis mode (Mixer refuses two)',
+        );
+        const seeds = env[mode].split(',');
+        assert.ok(seeds.length >= 3, 'enough seeds to start with one down');
+        for (const seed of seeds) {
+          // <statefulset>-<i>.<service>:<port>: a pod that exists, by the DNS name its headless Service gives it.
+          const m = /^([a-z0-9-]+)-(\d+)\.([a-z0-9-]+):(\d+)$/.exec(seed);
+          assert.ok(m, `${mode}: ${seed} is <pod>.<service>:<port>`);
+          const sts = workloads.find((w) => w.kind === 'StatefulSet' && w.metadata.name === m[1]);
+          assert.ok(sts, `${seed}: StatefulSet ${m[1]}`);
+          assert.ok(Number(m[2]) < sts.spec.replicas, `${seed}: pod ${m[2]} of ${sts.spec.replicas}`);
+          assert.equal(sts.spec.serviceName, m[3], `${seed}: the StatefulSet's governing Service`);
+          const svc = byKind('Service').find((s) => s.metadata.name === m[3]);
+          assert.ok(svc?.spec.ports.some((p: Obj) => p.port === Number(m[4])), `${seed}: port ${m[4]} of Service ${m[3]}`);
+        }
+        if (shape === 'redis-cluster') assert.equal(Number(env.MIXER_QUEUE_SHARDS ?? 6) >= 3, true, 'at least one shard per primary');
+        // The base Mixer Deployments take it whole.
+        for (const { container } of mixerContainers(base)) assert.equal(fullEnvOf(container, objs)[mode], env[mode]);
+      });
+
+      it('gives each StatefulSet a headless Service that publishes not-ready pods, and routes Services to declared ports', () => {
+        for (const sts of workloads.filter((w) => w.kind === 'StatefulSet')) {
+          const svc = byKind('Service').find((s) => s.metadata.name === sts.spec.serviceName);
+          assert.ok(svc, `${id(sts)}: Service ${sts.spec.serviceName}`);
+          assert.equal(svc.spec.clusterIP, 'None', `${id(svc)} is headless`);
+          // Nodes must find each other by name while none is ready yet (a cluster forming, a replica's primary).
+          assert.equal(svc.spec.publishNotReadyAddresses, true, `${id(svc)}: publishNotReadyAddresses`);
+          assert.ok(matches(sts.spec.selector.matchLabels, sts.spec.template.metadata.labels), `${id(sts)}: selector matches its pods`);
+          const redis = sts.spec.template.spec.containers[0];
+          assert.ok(sts.spec.volumeClaimTemplates || shape === 'redis-sentinel', `${id(sts)}: data on volumes`);
+          assert.match(redis.image, /^redis:\d+\.\d+\.\d+$/, `${id(sts)}: pinned redis image`);
+        }
+        for (const svc of ownObjs.filter((o) => o.kind === 'Service')) {
+          const selected = workloads.filter((w) => matches(svc.spec.selector, w.spec.template.metadata.labels));
+          assert.equal(selected.length, 1, `${id(svc)} selects one workload`);
+          for (const p of svc.spec.ports) {
+            assert.ok(containerPort(selected[0].spec.template.spec.containers[0], p.targetPort ?? p.port), `${id(svc)}: port ${p.targetPort} is declared`);
+          }
+        }
+        for (const pdb of ownObjs.filter((o) => o.kind === 'PodDisruptionBudget')) {
+          const selected = workloads.filter((w) => matches(pdb.spec.selector.matchLabels, w.spec.template.metadata.labels));
+          assert.equal(selected.length, 1, `${id(pdb)} selects one workload`);
+          assert.equal(pdb.spec.maxUnavailable, 1, `${id(pdb)}: one node down at a time`);
+        }
+      });
+
+      it('runs scripts, config keys and probes that exist, with requests within limits', () => {
+        for (const o of podOwners) {
+          const spec = pods(o).spec;
+          for (const c of spec.containers) {
+            const where = `${id(o)}/${c.name}`;
+            const [sh, script] = c.command ?? [];
+            assert.equal(sh, 'sh', `${where}: runs a script`);
+            const mount = (c.volumeMounts ?? []).find((m: Obj) => script.startsWith(`${m.mountPath}/`));
+            assert.ok(mount, `${where}: ${script} is on a mounted volume`);
+            const cmName = spec.volumes.find((v: Obj) => v.name === mount.name)?.configMap?.name;
+            const cm = byKind('ConfigMap').find((x) => x.metadata.name === cmName);
+            const text = cm?.data?.[path.posix.relative(mount.mountPath, script)];
+            assert.ok(typeof text === 'string', `${where}: ${script} is a key of ConfigMap ${cmName}`);
+            const syntax = spawnSync('sh', ['-n'], { input: text, encoding: 'utf8' });
+            assert.equal(syntax.status, 0, `${where}: ${script} parses: ${syntax.stderr}`);
+            const volumes = [...spec.volumes, ...(o.spec.volumeClaimTemplates ?? []).map((t: Obj) => t.metadata)].map((v: Obj) => v.name);
+            for (const m of c.volumeMounts ?? []) assert.ok(volumes.includes(m.name), `${where}: volume ${m.name}`);
+            for (const e of c.env ?? []) {
+              const ref = e.valueFrom?.configMapKeyRef;
+              if (ref) assert.ok(byKind('ConfigMap').find((x) => x.metadata.name === ref.name)?.data?.[ref.key] !== undefined, `${where}: ${ref.name}.${ref.key}`);
+            }
+            for (const probe of ['readinessProbe', 'livenessProbe']) {
+              if (o.kind === 'Job') continue;
+              const cmd: string[] = c[probe]?.exec?.command ?? [];
+              assert.equal(cmd[0], 'redis-cli', `${where}: ${probe}`);
+              const p = cmd.indexOf('-p');
+              assert.ok(containerPort(c, p < 0 ? 6379 : Number(cmd[p + 1])), `${where}: ${probe} asks the port it declares`);
+            }
+            for (const r of ['cpu', 'memory']) assert.ok(c.resources?.requests?.[r] && c.resources?.limits?.[r], `${where}: ${r} request and limit`);
+          }
+        }
+      });
+
+      if (shape === 'redis-cluster') {
+        it('creates the cluster with the compose file\'s script, from all six pods, announcing their DNS names', () => {
+          const scripts = byKind('ConfigMap').find((c) => c.metadata.name === 'redis-cluster-scripts')!.data;
+          const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Obj> };
+          assert.equal(scripts['create.sh'], String(compose.services['redis-cluster-create'].command[2]).replace(/\$\$/g, '$'), 'create.sh = the compose job');
+          const job = ownObjs.find((o) => o.kind === 'Job')!;
+          const nodes = String(job.spec.template.spec.containers[0].env.find((e: Obj) => e.name === 'CLUSTER_NODES').value).split(/\s+/);
+          const sts = workloads.find((w) => w.metadata.name === 'redis-cluster')!;
+          assert.equal(sts.spec.replicas, 6);
+          assert.deepEqual(nodes, [0, 1, 2, 3, 4, 5].map((i) => `redis-cluster-${i}.${sts.spec.serviceName}:6379`));
+          assert.match(scripts['node.sh'], /--cluster-announce-hostname "\$POD_NAME\.redis-cluster\.\$POD_NAMESPACE\.svc" --cluster-preferred-endpoint-type hostname/);
+          assert.match(scripts['node.sh'], /--appendonly yes .*--maxmemory-policy noeviction/);
+          const bus = byKind('Service').find((s) => s.metadata.name === 'redis-cluster')!.spec.ports.map((p: Obj) => p.port);
+          assert.deepEqual(bus.sort(), [16379, 6379], 'the client port and the cluster bus');
+        });
+      } else {
+        it('watches redis-ha-0 at first, under the name Mixer asks for, with a quorum of two Sentinels', () => {
+          const scripts = byKind('ConfigMap').find((c) => c.metadata.name === 'redis-sentinel-scripts')!.data;
+          assert.match(scripts['sentinel.sh'], /sentinel monitor \$MASTER_NAME \$primary 6379 2/);
+          assert.match(scripts['sentinel.sh'], /primary="redis-ha-0\.redis-ha\.\$POD_NAMESPACE\.svc"/);
+          assert.match(scripts['data.sh'], /primary="redis-ha-0\.redis-ha\.\$POD_NAMESPACE\.svc"/);
+          assert.match(scripts['data.sh'], /--appendonly yes .*--maxmemory-policy noeviction/);
+          const sentinels = workloads.find((w) => w.metadata.name === 'redis-sentinel')!;
+          assert.equal(sentinels.spec.replicas, 3);
+          assert.match(scripts['sentinel.sh'], /for i in 0 1 2;/, 'asks each Sentinel pod');
+        });
+      }
+    });
+  }
 });

@@ -4,6 +4,8 @@ import { graphAdapter } from '../../../../adapters/graph';
 import { resolveGraphConfig } from '../../../../adapters/graph/config';
 import type { GraphConfig } from '../../../../adapters/graph/config';
 import { GraphHandler } from '../../../../adapters/graph/handler';
+import { GRAPH_SHARDS, shardOf } from '../../../../adapters/graph/redis-store';
+import { spreadTags } from '../../../../src/base/hash-tags';
 import { toGraphJson } from '../../../../adapters/graph/render';
 import { DEFAULT_WINDOW, windowRange } from '../../../../adapters/graph/windows';
 import type { WindowName } from '../../../../adapters/graph/windows';
@@ -125,4 +127,16 @@ export async function routeJson(handler: GraphHandler, query: Record<string, str
 /** The edge from `source` to `target` in a graph JSON, or undefined. */
 export function edgeOf(g: GraphJson, source: string, target: string): Record<string, string | number> | undefined {
   return g.elements.edges.find((e) => e.data.source === source && e.data.target === target)?.data;
+}
+
+/** `n` job ids whose increments go to the same Redis shard of the graph state. */
+export function jobsOfOneShard(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (shardOf(`job-${i}`) === shardOf('job-0')) out.push(`job-${i}`);
+  return out;
+}
+
+/** The key bases (`<keyPrefix>{graph:<tag>}:`) of every shard of the graph state. */
+export function graphShardBases(keyPrefix: string): string[] {
+  return spreadTags('graph:', GRAPH_SHARDS).map((tag) => `${keyPrefix}{${tag}}:`);
 }

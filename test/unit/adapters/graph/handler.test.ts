@@ -4,7 +4,23 @@ import { graphAdapter } from '../../../../adapters/graph';
 import { isPermanent, RouteError } from '../../../../src/sdk/adapter';
 import { runAdapterConformance } from '../../../../src/sdk/conformance';
 import type { WindowName } from '../../../../adapters/graph/windows';
-import { BACKEND_V1, BACKEND_V2, Clock, deleteKeys, edge, edgeOf, FRONTEND, graphJson, Harness, INGRESS, REDIS_URL, T0, testPrefix, times } from './fixtures';
+import {
+  BACKEND_V1,
+  BACKEND_V2,
+  Clock,
+  deleteKeys,
+  edge,
+  edgeOf,
+  FRONTEND,
+  graphJson,
+  Harness,
+  INGRESS,
+  jobsOfOneShard,
+  REDIS_URL,
+  T0,
+  testPrefix,
+  times,
+} from './fixtures';
 
 runAdapterConformance(graphAdapter, {
   validParams: { maxEdges: 100 },
@@ -188,8 +204,10 @@ for (const mode of ['memory', 'redis'] as const) {
     it('keeps at most maxEdges edges per time bucket and counts the rest as dropped', async () => {
       const clock = new Clock();
       const { handler, env } = harness.handler(clock, { maxEdges: 2 });
-      await handler.report([edge(INGRESS, FRONTEND, 'frontend'), edge(FRONTEND, BACKEND_V1, 'backend')], { jobId: 'two', attempt: 1 });
-      await handler.report([edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V2, 'backend')], { jobId: 'three', attempt: 1 });
+      // Two jobs of one shard: in Redis a bucket is kept per shard, each shard holding at most maxEdges.
+      const [first, second] = jobsOfOneShard(2);
+      await handler.report([edge(INGRESS, FRONTEND, 'frontend'), edge(FRONTEND, BACKEND_V1, 'backend')], { jobId: first, attempt: 1 });
+      await handler.report([edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V2, 'backend')], { jobId: second, attempt: 1 });
       const g = await graphJson(handler);
       assert.equal(g.elements.edges.length, 2);
       assert.equal(edgeOf(g, APP.frontend, APP.v1)?.requests, 2, 'known edges still count');

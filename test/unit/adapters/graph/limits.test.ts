@@ -91,7 +91,7 @@ for (const mode of ['memory', 'redis'] as const) {
       );
       assert.equal(dropped, 2 * (200 - kept), 'each refused edge counted once per resolution');
       if (redis) {
-        const keys = (await redis.keys(`${prefix}*{graph}:b:*`)).filter((k) => !k.endsWith(':bytes'));
+        const keys = (await redis.keys(`${prefix}*{graph:*}:b:*`)).filter((k) => !k.endsWith(':bytes'));
         for (const k of keys) assert.ok((await redis.memory('USAGE', k))! < 3 * 8192, `${k} holds ${await redis.memory('USAGE', k)} bytes`);
       }
     });

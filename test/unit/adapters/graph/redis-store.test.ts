@@ -6,7 +6,22 @@ import { graphAdapter } from '../../../../adapters/graph';
 import type { RedisConnection } from '../../../../src/base/redis-connect';
 import { isPermanent } from '../../../../src/sdk/adapter';
 import { runAdapterConformance } from '../../../../src/sdk/conformance';
-import { BACKEND_V1, BACKEND_V2, Clock, deleteKeys, edge, edgeOf, FRONTEND, graphJson, Harness, REDIS_URL, T0, testPrefix, times } from './fixtures';
+import {
+  BACKEND_V1,
+  BACKEND_V2,
+  Clock,
+  deleteKeys,
+  edge,
+  edgeOf,
+  FRONTEND,
+  graphJson,
+  graphShardBases,
+  Harness,
+  REDIS_URL,
+  T0,
+  testPrefix,
+  times,
+} from './fixtures';
 import { forEachRedisMode } from '../../../support/redis-topology';
 
 const FRONTEND_ID = 'app:shop/frontend/v1';
@@ -57,14 +72,18 @@ forEachRedisMode((mode) => {
       await handler.report([edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V2, 'backend')], { jobId: 'layout', attempt: 1 });
       const keys = (await mode.keys(`${prefix}*`)).sort();
       assert.equal(keys.length, 5, keys.join(', '));
-      const fine = keys.find((k) => k.includes('{graph}:b:10s:') && !k.endsWith(':bytes'));
-      const coarse = keys.find((k) => k.includes('{graph}:b:1m:') && !k.endsWith(':bytes'));
+      const fine = keys.find((k) => k.includes(':b:10s:') && !k.endsWith(':bytes'));
+      const coarse = keys.find((k) => k.includes(':b:1m:') && !k.endsWith(':bytes'));
+      assert.ok(
+        keys.every((k) => k.includes('{graph:')),
+        'every key carries a shard tag',
+      );
       for (const bucket of [fine, coarse]) {
         const bytes = Number(await redis.get(`${bucket}:bytes`));
         assert.ok(bytes > 200 && bytes < 2000, `${bucket}:bytes = ${bytes}`);
         assert.equal(Math.abs((await redis.pttl(`${bucket}:bytes`)) - (await redis.pttl(bucket!))) < 1000, true, 'the byte count expires with its bucket');
       }
-      const marker = keys.find((k) => k.endsWith('{graph}:job:layout'));
+      const marker = keys.find((k) => k.endsWith(':job:layout'));
       assert.ok(fine && coarse && marker, keys.join(', '));
       assert.equal(await redis.hlen(fine), 2, 'one field per edge');
       const fineTtl = await redis.pttl(fine);
@@ -78,16 +97,19 @@ forEachRedisMode((mode) => {
     it('a failed apply counts nothing, and the retry of the same job counts once', async () => {
       const clock = new Clock();
       const { handler, env } = harness.handler(clock);
-      const base = `${env.env.keyPrefix}{graph}:`;
+      const bases = graphShardBases(env.env.keyPrefix);
       // A key of the wrong type where a bucket hash belongs fails the script. Redis does not undo a
       // failed script's writes, so the script must fail before its first write (the marker included).
-      const bad = `${base}b:10s:${Math.floor(T0 / 10_000)}`;
-      await redis.set(bad, 'not a hash');
+      const bad = bases.map((base) => `${base}b:10s:${Math.floor(T0 / 10_000)}`);
+      for (const k of bad) await redis.set(k, 'not a hash');
       const job = times(4, edge(FRONTEND, BACKEND_V1, 'backend'));
       await assert.rejects(Promise.resolve(handler.report(job, { jobId: 'retry-me', attempt: 1 })), (err: unknown) => !isPermanent(err));
-      assert.equal(await redis.exists(`${base}job:retry-me`), 0, 'no marker: the job was not applied');
-      assert.equal((await mode.keys(`${base}b:1m:*`)).length, 0, 'no bucket written');
-      await redis.del(bad);
+      for (const base of bases) {
+        assert.equal(await redis.exists(`${base}job:retry-me`), 0, 'no marker: the job was not applied');
+        assert.equal((await mode.keys(`${base}b:1m:*`)).length, 0, 'no bucket written');
+      }
+      // One DEL per key: the shards' keys are on different slots (a cluster refuses a multi-key DEL).
+      for (const k of bad) await redis.del(k);
       await handler.report(job, { jobId: 'retry-me', attempt: 2 });
       await handler.report(job, { jobId: 'retry-me', attempt: 3 });
       assert.equal(edgeOf(await graphJson(handler, { window: '1m' }), FRONTEND_ID, 'app:shop/backend/v1')?.requests, 4);

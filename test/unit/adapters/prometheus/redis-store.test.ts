@@ -100,21 +100,22 @@ describe('prometheus handler: state shared through Redis @redis', () => {
     const [a] = await pair();
     await a.handler.report([metric('default/requestcount', 1, { app: 'x' }), metric('default/latency', 5, { app: 'x' })], { jobId: 'layout', attempt: 1 });
     const keys = await keysUnder(connA, prefix);
-    const base = `${a.env.keyPrefix}{prom}:`;
+    const base = (m: string) => `${a.env.keyPrefix}{prom:${m}}:`;
     const ids = Object.fromEntries(a.handler.settings.metrics.map((m) => [m.name, m.schemaId]));
     assert.deepEqual(keys, [
-      `${base}job:layout`,
-      `${base}m:latency_ms:${ids.latency_ms}:bytes`,
-      `${base}m:latency_ms:${ids.latency_ms}:seen`,
-      `${base}m:latency_ms:${ids.latency_ms}:v`,
-      `${base}m:requests_total:${ids.requests_total}:bytes`,
-      `${base}m:requests_total:${ids.requests_total}:seen`,
-      `${base}m:requests_total:${ids.requests_total}:v`,
+      `${base('latency_ms')}job:layout`,
+      `${base('latency_ms')}m:${ids.latency_ms}:bytes`,
+      `${base('latency_ms')}m:${ids.latency_ms}:seen`,
+      `${base('latency_ms')}m:${ids.latency_ms}:v`,
+      `${base('requests_total')}job:layout`,
+      `${base('requests_total')}m:${ids.requests_total}:bytes`,
+      `${base('requests_total')}m:${ids.requests_total}:seen`,
+      `${base('requests_total')}m:${ids.requests_total}:v`,
     ]);
-    assert.deepEqual(await connA.hgetall(`${base}m:latency_ms:${ids.latency_ms}:v`), { 'b0:["x"]': '1', 's:["x"]': '5', 'c:["x"]': '1' });
-    const markerTtl = await connA.ttl(`${base}job:layout`);
+    assert.deepEqual(await connA.hgetall(`${base('latency_ms')}m:${ids.latency_ms}:v`), { 'b0:["x"]': '1', 's:["x"]': '5', 'c:["x"]': '1' });
+    const markerTtl = await connA.ttl(`${base('requests_total')}job:layout`);
     assert.ok(markerTtl > 0 && markerTtl <= JOB_MARKER_TTL_S, `marker TTL ${markerTtl}`);
-    const seriesTtl = await connA.pttl(`${base}m:requests_total:${ids.requests_total}:v`);
+    const seriesTtl = await connA.pttl(`${base('requests_total')}m:${ids.requests_total}:v`);
     assert.ok(seriesTtl > 0 && seriesTtl <= 600_000, `series TTL ${seriesTtl}`);
   });
 
@@ -147,7 +148,7 @@ describe('prometheus handler: state shared through Redis @redis', () => {
       ['requests_total{app="busy"}'],
     );
     const ids = Object.fromEntries(a.handler.settings.metrics.map((m) => [m.name, m.schemaId]));
-    const fields = Object.keys(await connA.hgetall(`${a.env.keyPrefix}{prom}:m:latency_ms:${ids.latency_ms}:v`)).sort();
+    const fields = Object.keys(await connA.hgetall(`${a.env.keyPrefix}{prom:latency_ms}:m:${ids.latency_ms}:v`)).sort();
     assert.deepEqual(fields, ['b0:["busy"]', 'c:["busy"]', 's:["busy"]'], 'no field of the idle series is left');
   });
 
