@@ -7,6 +7,7 @@ import { runCheckBench } from './check';
 import { runGrpcBench } from './grpc';
 import { runMeshBench } from './mesh';
 import { runReportBench } from './report';
+import { runReportTopologyBench } from './report-topology';
 import { runSoakBench } from './soak';
 import { parseBenchArgs } from './options';
 import type { BenchOptions } from './options';
@@ -17,7 +18,8 @@ const BENCHES: Readonly<Record<string, (options: BenchOptions) => Promise<void>>
   check: runCheckBench,
   grpc: runGrpcBench,
   mesh: runMeshBench,
-  report: runReportBench,
+  // --cluster / --sentinel: the same figure on a Redis Cluster or Sentinel beside one server (report-topology.ts).
+  report: (o) => (o.flags.cluster || o.flags.sentinel ? runReportTopologyBench(o) : runReportBench(o)),
   soak: runSoakBench,
 };
 

@@ -2,14 +2,14 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Redis } from 'ioredis';
 import { parse as parseYaml } from 'yaml';
 import { startMixer, startWorkerProcess, postJson } from '../support/processes';
 import type { MixerProcess, WorkerProcess } from '../support/processes';
 import { TempConfigDir, DENY_FRONTEND_TO_BACKEND } from '../support/config-dir';
 import { waitFor } from '../support/wait';
+import { forEachRedisMode } from '../support/redis-topology';
+import type { RedisConnection } from '../../src/base/redis-connect';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const TOKEN = 'config-api-test-token';
 const frontendToBackend = { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': 'backend' } };
 
@@ -247,79 +247,79 @@ describe('runtime config API', function () {
     });
   });
 
-  describe('with Redis: two replicas and a worker', () => {
-    const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
-    const env = (dir: string) => ({ MIXER_CONFIG_DIR: dir, REDIS_URL, MIXER_KEY_PREFIX: prefix, MIXER_ADMIN_TOKEN: TOKEN });
-    const redis = new Redis(REDIS_URL, { lazyConnect: true });
-    let cfg: TempConfigDir;
-    let a: MixerProcess;
-    let b: MixerProcess;
-    let worker: WorkerProcess;
-    before(async () => {
-      cfg = new TempConfigDir();
-      [a, b, worker] = await Promise.all([startMixer(env(cfg.dir)), startMixer(env(cfg.dir)), startWorkerProcess(env(cfg.dir))]);
-      await redis.connect();
-    });
-    after(async () => {
-      await Promise.all([a?.stop(), b?.stop(), worker?.stop()]);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-      cfg?.cleanup();
-    });
+  forEachRedisMode((mode) => {
+    describe('with Redis: two replicas and a worker @redis', () => {
+      const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+      const env = (dir: string) => ({ ...mode.env, MIXER_CONFIG_DIR: dir, MIXER_KEY_PREFIX: prefix, MIXER_ADMIN_TOKEN: TOKEN });
+      let redis: RedisConnection;
+      let cfg: TempConfigDir;
+      let a: MixerProcess;
+      let b: MixerProcess;
+      let worker: WorkerProcess;
+      before(async () => {
+        cfg = new TempConfigDir();
+        [a, b, worker] = await Promise.all([startMixer(env(cfg.dir)), startMixer(env(cfg.dir)), startWorkerProcess(env(cfg.dir))]);
+        redis = mode.connect();
+      });
+      after(async () => {
+        await Promise.all([a?.stop(), b?.stop(), worker?.stop()]);
+        await mode.deleteKeys(prefix);
+        cfg?.cleanup();
+      });
 
-    const workerGeneration = async (): Promise<number> =>
-      ((await (await fetch(`${worker.metricsUrl}/readyz`)).json()) as { configGeneration: number }).configGeneration;
-    const version = async (m: MixerProcess): Promise<{ generation: number; epoch: string }> => {
-      const s = (await (await fetch(`${m.url}/v1/config/status`)).json()) as { generation: number; epoch: string };
-      return { generation: s.generation, epoch: s.epoch };
-    };
+      const workerGeneration = async (): Promise<number> =>
+        ((await (await fetch(`${worker.metricsUrl}/readyz`)).json()) as { configGeneration: number }).configGeneration;
+      const version = async (m: MixerProcess): Promise<{ generation: number; epoch: string }> => {
+        const s = (await (await fetch(`${m.url}/v1/config/status`)).json()) as { generation: number; epoch: string };
+        return { generation: s.generation, epoch: s.epoch };
+      };
 
-    it('numbers the config the same on every replica, so sidecars behind a load balancer keep their caches', async () => {
-      const [va, vb] = [await version(a), await version(b)];
-      assert.deepEqual(va, vb);
-      assert.equal((await check(a)).configGeneration, (await check(b)).configGeneration);
-      const routes = await Promise.all([a, b].map(async (m) => (await fetch(`${m.url}/v1/routes`)).headers.get('etag')));
-      assert.equal(routes[0], routes[1], 'one ETag: a poll answered by the other replica is still a 304');
-    });
+      it('numbers the config the same on every replica, so sidecars behind a load balancer keep their caches', async () => {
+        const [va, vb] = [await version(a), await version(b)];
+        assert.deepEqual(va, vb);
+        assert.equal((await check(a)).configGeneration, (await check(b)).configGeneration);
+        const routes = await Promise.all([a, b].map(async (m) => (await fetch(`${m.url}/v1/routes`)).headers.get('etag')));
+        assert.equal(routes[0], routes[1], 'one ETag: a poll answered by the other replica is still a 304');
+      });
 
-    it('enforces a rule created through one replica on the other, and in the worker, within a second', async () => {
-      assert.equal((await check(b)).status.code, 0);
-      const workerBefore = await workerGeneration();
-      await putDenyStory(a.url);
-      const answered = Date.now();
-      await waitFor('replica b to deny', async () => (await check(b)).status.code === 7, 1000 - (Date.now() - answered), 20);
-      await waitFor('the worker to load the change', async () => (await workerGeneration()) > workerBefore, 1000 - (Date.now() - answered), 20);
-      const objects = await redis.hkeys(`${prefix}{config}:objects`);
-      assert.deepEqual(objects.filter((k) => !k.startsWith('#')).sort(), [
-        'Handler/default/deny-all',
-        'Instance/default/nothing',
-        'Rule/default/deny-frontend-to-backend',
-      ]);
-      const status: any = await (await fetch(`${b.url}/v1/config/status`)).json();
-      assert.equal(status.api.store, 'redis');
-      assert.equal(status.api.objects, 3);
-      await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
-      assert.equal(status.generation, (await version(a)).generation);
-      assert.equal(await workerGeneration(), status.generation, 'the worker too');
-    });
+      it('enforces a rule created through one replica on the other, and in the worker, within a second', async () => {
+        assert.equal((await check(b)).status.code, 0);
+        const workerBefore = await workerGeneration();
+        await putDenyStory(a.url);
+        const answered = Date.now();
+        await waitFor('replica b to deny', async () => (await check(b)).status.code === 7, 1000 - (Date.now() - answered), 20);
+        await waitFor('the worker to load the change', async () => (await workerGeneration()) > workerBefore, 1000 - (Date.now() - answered), 20);
+        const objects = await redis.hkeys(`${prefix}{config}:objects`);
+        assert.deepEqual(objects.filter((k) => !k.startsWith('#')).sort(), [
+          'Handler/default/deny-all',
+          'Instance/default/nothing',
+          'Rule/default/deny-frontend-to-backend',
+        ]);
+        const status: any = await (await fetch(`${b.url}/v1/config/status`)).json();
+        assert.equal(status.api.store, 'redis');
+        assert.equal(status.api.objects, 3);
+        await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
+        assert.equal(status.generation, (await version(a)).generation);
+        assert.equal(await workerGeneration(), status.generation, 'the worker too');
+      });
 
-    it('keeps the rule in force after both replicas restart', async () => {
-      await Promise.all([a.stop(), b.stop()]);
-      [a, b] = await Promise.all([startMixer(env(cfg.dir)), startMixer(env(cfg.dir))]);
-      for (const m of [a, b]) assert.equal((await check(m)).status.code, 7);
-      assert.ok(!existsSync(path.join(cfg.dir, '.mixer-api')), 'with Redis nothing is written beside the files');
+      it('keeps the rule in force after both replicas restart', async () => {
+        await Promise.all([a.stop(), b.stop()]);
+        [a, b] = await Promise.all([startMixer(env(cfg.dir)), startMixer(env(cfg.dir))]);
+        for (const m of [a, b]) assert.equal((await check(m)).status.code, 7);
+        assert.ok(!existsSync(path.join(cfg.dir, '.mixer-api')), 'with Redis nothing is written beside the files');
 
-      const [before] = [await version(a)];
-      assert.deepEqual(await version(b), before, 'restarted replicas keep the number of the config they serve');
-      const deleted = await call(b.url, 'DELETE', RULE_PATH);
-      assert.equal(deleted.status, 200);
-      const answered = Date.now();
-      await waitFor('replica a to allow again', async () => (await check(a)).status.code === 0, 1000 - (Date.now() - answered), 20);
-      // Back to the first content: a newer generation all the same (sidecars compare by "newer"), on both.
-      await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
-      assert.ok((await version(a)).generation > before.generation);
-      assert.equal(deleted.body.configGeneration, (await version(a)).generation);
+        const [before] = [await version(a)];
+        assert.deepEqual(await version(b), before, 'restarted replicas keep the number of the config they serve');
+        const deleted = await call(b.url, 'DELETE', RULE_PATH);
+        assert.equal(deleted.status, 200);
+        const answered = Date.now();
+        await waitFor('replica a to allow again', async () => (await check(a)).status.code === 0, 1000 - (Date.now() - answered), 20);
+        // Back to the first content: a newer generation all the same (sidecars compare by "newer"), on both.
+        await waitFor('both replicas at one version', async () => JSON.stringify(await version(a)) === JSON.stringify(await version(b)), 2000, 20);
+        assert.ok((await version(a)).generation > before.generation);
+        assert.equal(deleted.body.configGeneration, (await version(a)).generation);
+      });
     });
   });
 });

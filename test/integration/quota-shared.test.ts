@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { startMixer, postJson } from '../support/processes';
 import type { MixerProcess } from '../support/processes';
 import { TempConfigDir } from '../support/config-dir';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { forEachRedisMode } from '../support/redis-topology';
 
 const QUOTA = `apiVersion: mixer/v1
 kind: Handler
@@ -42,47 +40,45 @@ spec:
     - {handler: shared-quota, instances: [requestcount]}
 `;
 
-describe('redisquota shared by two Mixer processes on one Redis', function () {
-  this.timeout(40_000);
-  const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
-  let cfg: TempConfigDir;
-  let a: MixerProcess;
-  let b: MixerProcess;
-  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+forEachRedisMode((mode) => {
+  describe('redisquota shared by two Mixer processes on one Redis @redis', function () {
+    this.timeout(40_000);
+    const prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+    let cfg: TempConfigDir;
+    let a: MixerProcess;
+    let b: MixerProcess;
 
-  before(async () => {
-    cfg = new TempConfigDir();
-    cfg.write('quota.yaml', QUOTA);
-    const env = { MIXER_CONFIG_DIR: cfg.dir, REDIS_URL, MIXER_KEY_PREFIX: prefix };
-    [a, b] = await Promise.all([startMixer(env), startMixer(env)]);
-    await redis.connect();
-  });
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-    cfg?.cleanup();
-  });
+    before(async () => {
+      cfg = new TempConfigDir();
+      cfg.write('quota.yaml', QUOTA);
+      const env = { ...mode.env, MIXER_CONFIG_DIR: cfg.dir, MIXER_KEY_PREFIX: prefix };
+      [a, b] = await Promise.all([startMixer(env), startMixer(env)]);
+    });
+    after(async () => {
+      await Promise.all([a?.stop(), b?.stop()]);
+      await mode.deleteKeys(prefix);
+      cfg?.cleanup();
+    });
 
-  it('grants 10 checks a second for frontend→backend across both processes and denies the 11th', async () => {
-    const body = { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': 'backend' } };
-    const codes: number[] = [];
-    for (let i = 0; i < 11; i++) {
-      const target = i % 2 === 0 ? a : b;
-      const r = await postJson(`${target.url}/v1/check`, body);
-      assert.equal(r.status, 200);
-      codes.push(r.body.status.code);
-      if (i < 10) assert.equal(r.body.quotas.requestcount.grantedAmount, 1);
-    }
-    assert.deepEqual(codes.slice(0, 10), Array(10).fill(0));
-    assert.equal(codes[10], 8, 'the 11th check within the second is RESOURCE_EXHAUSTED');
+    it('grants 10 checks a second for frontend→backend across both processes and denies the 11th', async () => {
+      const body = { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': 'backend' } };
+      const codes: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        const target = i % 2 === 0 ? a : b;
+        const r = await postJson(`${target.url}/v1/check`, body);
+        assert.equal(r.status, 200);
+        codes.push(r.body.status.code);
+        if (i < 10) assert.equal(r.body.quotas.requestcount.grantedAmount, 1);
+      }
+      assert.deepEqual(codes.slice(0, 10), Array(10).fill(0));
+      assert.equal(codes[10], 8, 'the 11th check within the second is RESOURCE_EXHAUSTED');
 
-    const other = await postJson(`${a.url}/v1/check`, { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': 'other' } });
-    assert.equal(other.body.status.code, 0, 'other destinations are not limited');
-    assert.equal(other.body.quotas, undefined);
+      const other = await postJson(`${a.url}/v1/check`, { attributes: { 'source.labels': { app: 'frontend' }, 'destination.service.name': 'other' } });
+      assert.equal(other.body.status.code, 0, 'other destinations are not limited');
+      assert.equal(other.body.quotas, undefined);
 
-    const keys = await redis.keys(`${prefix}*`);
-    assert.ok(keys.length > 0, 'the quota state lives in Redis under the test prefix');
+      const keys = await mode.keys(`${prefix}*`);
+      assert.ok(keys.length > 0, 'the quota state lives in Redis under the test prefix');
+    });
   });
 });

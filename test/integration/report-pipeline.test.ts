@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { startMixer, startWorkerProcess, postJson, REPO } from '../support/processes';
 import type { MixerProcess, WorkerProcess } from '../support/processes';
 import { HttpSink } from '../support/http-sink';
@@ -10,9 +9,7 @@ import type { GeneratedReport } from '../support/traffic';
 import { waitFor } from '../support/wait';
 import { loadSpanListValidator } from '../unit/adapters/zipkin/zipkin-schema';
 import * as path from 'node:path';
-import { deleteKeys } from '../support/redis-keys';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { forEachRedisMode } from '../support/redis-topology';
 
 async function scrape(url: string) {
   return parsePromText(await (await fetch(`${url}/metrics`)).text());
@@ -80,62 +77,60 @@ async function assertExact(mixer: MixerProcess, reports: GeneratedReport[]): Pro
   }
 }
 
-describe('report pipeline: Redis queue, two worker processes, default config', function () {
-  this.timeout(120_000);
-  let prefix: string;
-  let sink: HttpSink;
-  let mixer: MixerProcess;
-  let workers: WorkerProcess[] = [];
-  const redis = new Redis(REDIS_URL, { lazyConnect: true });
-  let env: NodeJS.ProcessEnv;
+forEachRedisMode((mode) => {
+  describe('report pipeline: Redis queue, two worker processes, default config @redis', function () {
+    this.timeout(120_000);
+    let prefix: string;
+    let sink: HttpSink;
+    let mixer: MixerProcess;
+    let workers: WorkerProcess[] = [];
+    let env: NodeJS.ProcessEnv;
 
-  beforeEach(async () => {
-    prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
-    sink = new HttpSink();
-    await sink.start();
-    env = { REDIS_URL, MIXER_KEY_PREFIX: prefix, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_REPORT_MAX_BACKOFF_MS: '2000' };
-    mixer = await startMixer(env, ['--no-worker']);
-    workers = await Promise.all([startWorkerProcess(env), startWorkerProcess(env)]);
-    if (redis.status !== 'ready') await redis.connect();
-  });
-  afterEach(async () => {
-    await Promise.all([mixer?.stop(), ...workers.map((w) => w.stop()), sink?.stop()]);
-    await deleteKeys(redis, prefix);
-  });
-  after(() => redis.disconnect());
+    beforeEach(async () => {
+      prefix = `mixer-test:${randomBytes(4).toString('hex')}:`;
+      sink = new HttpSink();
+      await sink.start();
+      env = { ...mode.env, MIXER_KEY_PREFIX: prefix, ZIPKIN_URL: sink.url, MIXER_CONFIG_DIR: path.join(REPO, 'rules'), MIXER_REPORT_MAX_BACKOFF_MS: '2000' };
+      mixer = await startMixer(env, ['--no-worker']);
+      workers = await Promise.all([startWorkerProcess(env), startWorkerProcess(env)]);
+    });
+    afterEach(async () => {
+      await Promise.all([mixer?.stop(), ...workers.map((w) => w.stop()), sink?.stop()]);
+      await mode.deleteKeys(prefix);
+    });
+    it('2,000 reports: /metrics and the graph count exactly, and Zipkin gets one valid span per sampled report', async () => {
+      const reports = frontendToBackend(2000);
+      await send(mixer, reports);
+      await assertExact(mixer, reports);
 
-  it('2,000 reports: /metrics and the graph count exactly, and Zipkin gets one valid span per sampled report', async () => {
-    const reports = frontendToBackend(2000);
-    await send(mixer, reports);
-    await assertExact(mixer, reports);
+      const sampled = reports.filter((r) => r.sampled);
+      await waitFor('every sampled span at the sink', () => sink.received.length >= sampled.length, 30_000, 100);
+      const validate = loadSpanListValidator();
+      const byId = new Map((sink.received as Array<{ traceId: string; id: string; kind: string }>).map((s) => [s.id, s]));
+      assert.equal(byId.size, sampled.length, 'one span per sampled report, none for unsampled ones');
+      for (const r of sampled) {
+        const span = byId.get(r.spanId);
+        assert.ok(span, `span ${r.spanId}`);
+        assert.equal(span.traceId, r.traceId);
+        assert.equal(span.kind, 'SERVER');
+        assert.deepEqual(validate([span]), [], 'the span validates against the Zipkin v2 API spec');
+      }
+      for (const w of workers) {
+        const s = await scrape(w.metricsUrl);
+        assert.ok(sumOf(s, 'mixer_adapter_dispatch_total', { result: 'ok' }) > 0, 'both workers did some of the work');
+        assert.equal(sumOf(s, 'istio_requests_total'), 0, 'workers do not render mesh metrics (no double counting in Prometheus)');
+      }
+      // Every handler done with every batch: the stored bags are deleted, nothing accumulates in Redis.
+      await waitFor('no batch left in Redis', async () => (await mode.keys(`${prefix}*batch:*`)).length === 0, 20_000, 100);
+    });
 
-    const sampled = reports.filter((r) => r.sampled);
-    await waitFor('every sampled span at the sink', () => sink.received.length >= sampled.length, 30_000, 100);
-    const validate = loadSpanListValidator();
-    const byId = new Map((sink.received as Array<{ traceId: string; id: string; kind: string }>).map((s) => [s.id, s]));
-    assert.equal(byId.size, sampled.length, 'one span per sampled report, none for unsampled ones');
-    for (const r of sampled) {
-      const span = byId.get(r.spanId);
-      assert.ok(span, `span ${r.spanId}`);
-      assert.equal(span.traceId, r.traceId);
-      assert.equal(span.kind, 'SERVER');
-      assert.deepEqual(validate([span]), [], 'the span validates against the Zipkin v2 API spec');
-    }
-    for (const w of workers) {
-      const s = await scrape(w.metricsUrl);
-      assert.ok(sumOf(s, 'mixer_adapter_dispatch_total', { result: 'ok' }) > 0, 'both workers did some of the work');
-      assert.equal(sumOf(s, 'istio_requests_total'), 0, 'workers do not render mesh metrics (no double counting in Prometheus)');
-    }
-    // Every handler done with every batch: the stored bags are deleted, nothing accumulates in Redis.
-    await waitFor('no batch left in Redis', async () => (await redis.keys(`${prefix}batch:*`)).length === 0, 20_000, 100);
-  });
-
-  it('a worker killed with SIGKILL mid-stream loses nothing and counts nothing twice', async () => {
-    const reports = frontendToBackend(2000, 7);
-    const sending = send(mixer, reports, 50);
-    await waitFor('the first deliveries', async () => sumOf(await scrape(mixer.url), 'istio_requests_total') > 0, 20_000, 20);
-    await workers[0].stop('SIGKILL');
-    await sending;
-    await assertExact(mixer, reports);
+    it('a worker killed with SIGKILL mid-stream loses nothing and counts nothing twice', async () => {
+      const reports = frontendToBackend(2000, 7);
+      const sending = send(mixer, reports, 50);
+      await waitFor('the first deliveries', async () => sumOf(await scrape(mixer.url), 'istio_requests_total') > 0, 20_000, 20);
+      await workers[0].stop('SIGKILL');
+      await sending;
+      await assertExact(mixer, reports);
+    });
   });
 });

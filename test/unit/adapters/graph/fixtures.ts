@@ -1,5 +1,5 @@
 /** Shared inputs of the graph adapter's tests. */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../../../src/base/redis-connect';
 import { graphAdapter } from '../../../../adapters/graph';
 import { resolveGraphConfig } from '../../../../adapters/graph/config';
 import type { GraphConfig } from '../../../../adapters/graph/config';
@@ -78,10 +78,10 @@ export class Harness {
 
   constructor(
     readonly keyPrefix: string,
-    readonly redis: () => Redis | undefined,
+    readonly redis: () => RedisConnection | undefined,
   ) {}
 
-  handler(clock: Clock, params: unknown = {}, redis: Redis | undefined = this.redis()): { handler: GraphHandler; env: OwnedAdapterEnv } {
+  handler(clock: Clock, params: unknown = {}, redis: RedisConnection | undefined = this.redis()): { handler: GraphHandler; env: OwnedAdapterEnv } {
     const r = validateParams(graphAdapter, params, 'params');
     if (r.errors.length > 0) throw new Error(JSON.stringify(r.errors));
     const env = createAdapterEnv({ handlerName: 'default/graph', redis, keyPrefix: this.keyPrefix });
