@@ -157,8 +157,8 @@ export function connectRedis(spec: RedisSpec, role: ConnectionRole, extra: Redis
       role: 'master',
       ...(spec.sentinelPassword ? { sentinelPassword: spec.sentinelPassword } : {}),
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
-      // Reconnect to the new primary as soon as a Sentinel announces the switch.
-      failoverDetector: true,
+      // No failoverDetector: under load it can end a connection that is reconnecting, for good
+      // (seen with ioredis 5.11); the retry strategy below finds the new primary through the Sentinels.
       sentinelRetryStrategy: retryStrategy,
     });
   } else {

@@ -44,6 +44,8 @@ export class ReplicaWaiter {
   private expected = 0;
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
+  /** Per primary: the WAIT out now, and the one queued behind it (shared by everyone who asked meanwhile). */
+  private readonly waits = new WeakMap<Redis, { inflight?: Promise<number>; next?: Promise<number> }>();
 
   constructor(
     private readonly conn: RedisConnection,
@@ -102,10 +104,40 @@ export class ReplicaWaiter {
     if (primaries.size === 0 && keys.length > 0) primaries.set(undefined as unknown as Redis, 0);
     await Promise.all(
       [...primaries].map(async ([node, want]) => {
-        const acked = node && want > 0 ? Number(await node.call('WAIT', String(want), String(this.timeoutMs))) : 0;
+        const acked = node && want > 0 ? await this.waitOn(node, want) : 0;
         if (acked < this.expected) this.opts.onUnreplicated?.(this.expected, acked);
       }),
     );
+  }
+
+  /**
+   * One WAIT at a time per primary (a WAIT holds its connection, and every command behind it):
+   * callers that come while one is out share the next, sent when it returns, which covers every
+   * write they sent before asking. Many settles, at most two WAITs.
+   */
+  private waitOn(node: Redis, want: number): Promise<number> {
+    let w = this.waits.get(node);
+    if (!w) this.waits.set(node, (w = {}));
+    const state = w;
+    const send = (): Promise<number> => node.call('WAIT', String(want), String(this.timeoutMs)).then(Number);
+    if (!state.inflight) {
+      const p = send().finally(() => {
+        if (state.inflight === p) state.inflight = undefined;
+      });
+      state.inflight = p;
+      return p;
+    }
+    state.next ??= state.inflight
+      .catch(() => 0)
+      .then(() => {
+        const p = send().finally(() => {
+          if (state.inflight === p) state.inflight = undefined;
+        });
+        state.inflight = p;
+        state.next = undefined;
+        return p;
+      });
+    return state.next;
   }
 
   close(): void {
