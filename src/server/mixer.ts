@@ -19,6 +19,7 @@ import { caRoutes } from '../mesh/control/ca-routes';
 import { clientCertGuard } from '../mesh/control/client-auth';
 import type { MeshCa } from '../mesh/control/ca';
 import { meshKeyFromEnv } from '../mesh/common/mesh-key';
+import { identityOfSan } from '../mesh/common/pki';
 import { MeshTokenAuthenticator } from '../mesh/common/bootstrap';
 import { requireAdmin } from '../api/http/admin';
 import { startMeshCa } from './mesh-ca';
@@ -178,7 +179,13 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   let grpc: RunningGrpc | undefined;
   if (settings.grpcPort !== 0) {
     try {
-      grpc = await startGrpcServer(doors, { host: settings.host, port: settings.grpcPort, maxMessageBytes: settings.maxBodyBytes });
+      grpc = await startGrpcServer(doors, {
+        host: settings.host,
+        port: settings.grpcPort,
+        maxMessageBytes: settings.maxBodyBytes,
+        // The same serving certificate, roots and renewals as the HTTP port; callers checked per method.
+        tls: tls && settings.ca ? { source: tls, auth: { mode: settings.ca.clientAuth, identify: identityOfSan } } : undefined,
+      });
     } catch (err) {
       server.close();
       await queue.close();
