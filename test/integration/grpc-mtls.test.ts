@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -10,6 +11,7 @@ import type { GrpcClientTls } from '../support/grpc-clients';
 import { compress, DICTIONARY } from '../support/mixer-v1-encode';
 import { certSignedBy, httpsCall, issueCert, meshRootOf, otherRoot, startTlsMixer } from '../support/mtls';
 import type { TlsMixer } from '../support/mtls';
+import { runMixctl } from '../support/mixctl';
 import { parsePromText, sumOf } from '../support/prom-text';
 import { waitFor } from '../support/wait';
 import { spiffeId } from '../../src/mesh/common/pki';
@@ -210,6 +212,48 @@ describe('the gRPC port under mutual TLS: same certificate as the HTTP port, cal
       'backend as its certificate says',
     );
     assert.equal(sumOf(s, 'istio_requests_total', { destination_principal: spiffeId('default', 'admin') }), 0, 'a custom tag cannot claim another principal');
+  });
+
+  it('mixctl check and report present a workload certificate (--cert/--key/--cacert, or MIXCTL_*); without one Mixer refuses them, and bad flags are usage errors', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mixctl-tls-'));
+    try {
+      const file = (name: string, text: string): string => {
+        writeFileSync(path.join(dir, name), text);
+        return path.join(dir, name);
+      };
+      const roots = file('roots.pem', mixer.roots);
+      const cert = file('cert.pem', backendCert.cert!);
+      const key = file('key.pem', backendCert.key!);
+      const check = ['check', '--stringmap_attributes', 'source.labels=app:frontend', '-s', 'destination.service.name=backend'];
+      const denied = await runMixctl(['--mixer', mixer.url, '--cacert', roots, '--cert', cert, '--key', key, ...check]);
+      assert.equal(denied.code, 0, denied.output);
+      assert.match(denied.stdout, /^status:\s+PERMISSION_DENIED \(7\)$/m, 'the deny rule answered over mutual TLS');
+      const viaEnv = await runMixctl(['-o', 'json', 'report', '-s', 'destination.service.name=details'], {
+        MIXER_URL: mixer.url,
+        MIXCTL_CACERT: roots,
+        MIXCTL_CERT: cert,
+        MIXCTL_KEY: key,
+      });
+      assert.equal(viaEnv.code, 0, viaEnv.output);
+      assert.deepEqual(JSON.parse(viaEnv.stdout), { accepted: 1 });
+      const noCert = await runMixctl(['--mixer', mixer.url, '--cacert', roots, ...check]);
+      assert.equal(noCert.code, 4, noCert.output);
+      assert.match(noCert.output, /MIXER_ERR_CLIENT_CERT_REQUIRED/);
+      const untrusted = await runMixctl(['--mixer', mixer.url, '--cert', cert, '--key', key, ...check]);
+      assert.equal(untrusted.code, 3, untrusted.output);
+      assert.match(untrusted.output, /--cacert/, 'says how to trust the mesh root');
+      const half = await runMixctl(['--mixer', mixer.url, '--cacert', roots, '--cert', cert, ...check]);
+      assert.equal(half.code, 2, half.output);
+      assert.match(half.output, /--cert and --key go together/);
+      const plain = await runMixctl(['--mixer', mixer.url.replace('https:', 'http:'), '--cacert', roots, ...check]);
+      assert.equal(plain.code, 2, plain.output);
+      assert.match(plain.output, /must be https/);
+      const missing = await runMixctl(['--mixer', mixer.url, '--cacert', path.join(dir, 'nowhere.pem'), ...check]);
+      assert.equal(missing.code, 2, missing.output);
+      assert.match(missing.output, /--cacert: cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('renews its serving certificate under steady gRPC calls (keep-alive and new connections, an ALS stream held open across) with zero failures', async () => {
