@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import type * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -11,6 +11,7 @@ import { RegistryClient } from '../mixer-client/registry-client';
 import type { EndpointSource } from '../common/registry-types';
 import { RoutesPoller } from '../mixer-client/routes-client';
 import { WorkloadCert } from '../mixer-client/workload-cert';
+import { mtlsAgent } from '../mixer-client/tls-agent';
 import type { CertMaterial } from '../mixer-client/workload-cert';
 import { mtlsModeFor } from '../../routing/peer-auth';
 import type { EffectiveMtls } from '../../routing/peer-auth';
@@ -89,8 +90,7 @@ export async function createProxyCore(
   const source: EndpointSource = endpoints ?? new RegistryClient(mixer, options.meshKey, logger);
   // Modes by the labels object of an instance (registry answers are kept, so the same object comes back until they change).
   const modes = new WeakMap<object, { policies: readonly PeerAuthPlan[]; namespace: string; mode: EffectiveMtls }>();
-  const tlsAgentOf = (m: CertMaterial): https.Agent =>
-    new https.Agent({ keepAlive: true, maxSockets: 1024, timeout: 4000, key: m.key, cert: m.cert, ca: m.ca, minVersion: 'TLSv1.2' });
+  const tlsAgentOf = (m: CertMaterial): https.Agent => mtlsAgent(m, { maxSockets: 1024, timeoutMs: 4000 });
   const core: ProxyCore = {
     options,
     logger,
