@@ -165,7 +165,10 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
       ? {
           tls: tls.serverOptions(),
           guard: clientCertGuard(settings.ca.clientAuth, (path) =>
-            metrics.requestErrors.inc({ route: path.startsWith('/v1/registry/') ? 'registry' : path.slice(4), code: 'MIXER_ERR_CLIENT_CERT_REQUIRED' }),
+            metrics.requestErrors.inc({
+              route: path.startsWith('/v1/registry/') ? 'registry' : path.startsWith('/v1/ext-authz') ? 'ext-authz' : path.slice(4),
+              code: 'MIXER_ERR_CLIENT_CERT_REQUIRED',
+            }),
           ),
         }
       : {},
