@@ -261,7 +261,11 @@ function caCommands(program: Command): void {
     cmd
       .option('--ca-file <pem>', "trust this root bundle for Mixer's https port")
       .option('--insecure', 'do not verify Mixer (compare the printed fingerprint yourself)');
-  const tlsOf = (cmd: Command): CaTlsFlags => cmd.opts<CaTlsFlags>();
+  // --ca-file, else the global --cacert (MIXCTL_CACERT).
+  const tlsOf = (cmd: Command): CaTlsFlags => {
+    const o = cmd.opts<CaTlsFlags>();
+    return { ...o, caFile: o.caFile ?? globals(cmd).cacert ?? (process.env.MIXCTL_CACERT || undefined) };
+  };
   tlsFlags(ca.command('root').description('print the trusted roots (PEM on stdout; -o json for details)')).action(async (_o: unknown, cmd: Command) => {
     const { client, format } = context(cmd);
     await caRoot(format, client.options, tlsOf(cmd));
@@ -311,6 +315,9 @@ export function buildProgram(): Command {
     .option('--mixer <url>', `Mixer's URL (MIXER_URL, default ${DEFAULT_MIXER_URL})`)
     .option('--token <token>', 'admin token (MIXER_ADMIN_TOKEN)')
     .option('--timeout <duration>', 'longest a call may take (default 10s)')
+    .option('--cacert <pem>', 'root bundle to trust for an https Mixer (MIXCTL_CACERT; mixctl ca root > roots.pem)')
+    .option('--cert <pem>', 'client certificate chain to present: a workload certificate from mixctl ca sign (MIXCTL_CERT)')
+    .option('--key <pem>', "the client certificate's private key (MIXCTL_KEY)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .addHelpText('after', EXAMPLES);
   configCommands(program);

@@ -21,6 +21,7 @@ import { caRoutes } from '../mesh/control/ca-routes';
 import { clientCertGuard } from '../mesh/control/client-auth';
 import type { MeshCa } from '../mesh/control/ca';
 import { meshKeyFromEnv } from '../mesh/common/mesh-key';
+import { identityOfSan } from '../mesh/common/pki';
 import { MeshTokenAuthenticator } from '../mesh/common/bootstrap';
 import { requireAdmin } from '../api/http/admin';
 import { startMeshCa } from './mesh-ca';
@@ -166,7 +167,10 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
       ? {
           tls: tls.serverOptions(),
           guard: clientCertGuard(settings.ca.clientAuth, (path) =>
-            metrics.requestErrors.inc({ route: path.startsWith('/v1/registry/') ? 'registry' : path.slice(4), code: 'MIXER_ERR_CLIENT_CERT_REQUIRED' }),
+            metrics.requestErrors.inc({
+              route: path.startsWith('/v1/registry/') ? 'registry' : path.startsWith('/v1/ext-authz') ? 'ext-authz' : path.slice(4),
+              code: 'MIXER_ERR_CLIENT_CERT_REQUIRED',
+            }),
           ),
         }
       : {},
@@ -180,7 +184,13 @@ export async function startMixer(settings: Settings, logger: Logger): Promise<Ru
   let grpc: RunningGrpc | undefined;
   if (settings.grpcPort !== 0) {
     try {
-      grpc = await startGrpcServer(doors, { host: settings.host, port: settings.grpcPort, maxMessageBytes: settings.maxBodyBytes });
+      grpc = await startGrpcServer(doors, {
+        host: settings.host,
+        port: settings.grpcPort,
+        maxMessageBytes: settings.maxBodyBytes,
+        // The same serving certificate, roots and renewals as the HTTP port; callers checked per method.
+        tls: tls && settings.ca ? { source: tls, auth: { mode: settings.ca.clientAuth, identify: identityOfSan } } : undefined,
+      });
     } catch (err) {
       server.close();
       await queue.close();

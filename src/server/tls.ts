@@ -3,8 +3,9 @@
  * mesh CA (SPIFFE id `spiffe://cluster.local/ns/istio-system/sa/mixer` plus the DNS names and IPs
  * Mixer is reached at), renewed at half-life and whenever the roots change, and clients are asked
  * for a certificate chained to any trusted root. Every listener takes its TLS from here: the HTTP
- * port through {@link ServerTls.serverOptions} (and `setSecureContext` on change), a gRPC port
- * through {@link ServerTls.material} (PEMs, as `grpc.ServerCredentials.createSsl` takes them).
+ * port through {@link ServerTls.serverOptions} (and `setSecureContext` on change), the gRPC port
+ * through {@link ServerTls.material} and {@link ServerTls.onChange} (PEMs pushed to grpc-js's
+ * certificate-provider credentials, see `src/api/grpc/tls.ts`).
  */
 import type { ServerOptions } from 'node:https';
 import * as os from 'node:os';

@@ -5,11 +5,25 @@
 import * as grpc from '@grpc/grpc-js';
 import { serviceAt, SERVICES } from '../../src/api/grpc/protos';
 
-/** The three clients against `127.0.0.1:<port>`. `close()` closes them. */
-export function grpcClients(port: number, options: grpc.ClientOptions = {}) {
+/** Client TLS for Mixer's gRPC port under mutual TLS: the trusted roots, and a workload key and certificate chain (PEM) or none. */
+export interface GrpcClientTls {
+  roots: string;
+  key?: string;
+  cert?: string;
+}
+
+/** Channel credentials: plaintext without `tls`, else TLS with the client certificate when given. */
+export function channelCredentials(tls?: GrpcClientTls): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(Buffer.from(tls.roots), tls.key ? Buffer.from(tls.key) : null, tls.cert ? Buffer.from(tls.cert) : null);
+}
+
+/** The three clients against `127.0.0.1:<port>` (plaintext, or TLS with `tls`). `close()` closes them. */
+export function grpcClients(port: number, options: grpc.ClientOptions = {}, tls?: GrpcClientTls) {
   const address = `127.0.0.1:${port}`;
-  const creds = grpc.credentials.createInsecure();
-  const opts = { 'grpc.max_send_message_length': 64 * 1024 * 1024, ...options };
+  const creds = channelCredentials(tls);
+  // Under TLS the name checked is one of Mixer's serving certificate (an IP is not a valid TLS server name).
+  const opts = { 'grpc.max_send_message_length': 64 * 1024 * 1024, ...(tls ? { 'grpc.ssl_target_name_override': 'localhost' } : {}), ...options };
   const authz = new (serviceAt(SERVICES.authz))(address, creds, opts);
   const als = new (serviceAt(SERVICES.als))(address, creds, opts);
   const mixer = new (serviceAt(SERVICES.mixer))(address, creds, opts);

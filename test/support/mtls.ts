@@ -67,11 +67,16 @@ export interface TlsMixer extends TestProcess {
   meshKey: string;
 }
 
-/** Starts `mixer serve` with `MIXER_CA=on` and waits for it over https. */
+/** Starts `mixer serve` with `MIXER_CA=on` and waits for it over https (its gRPC port off unless `MIXER_GRPC_PORT` is given). */
 export async function startTlsMixer(env: NodeJS.ProcessEnv): Promise<TlsMixer> {
   const port = await freePort();
   const meshKey = env.MIXER_MESH_KEY ?? randomBytes(16).toString('hex');
-  const p = spawnNode([MIXER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port)], { MIXER_CA: 'on', MIXER_MESH_KEY: meshKey, ...env });
+  const p = spawnNode([MIXER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port)], {
+    MIXER_CA: 'on',
+    MIXER_MESH_KEY: meshKey,
+    MIXER_GRPC_PORT: '0',
+    ...env,
+  });
   const url = `https://127.0.0.1:${port}`;
   try {
     await waitFor(
@@ -91,19 +96,20 @@ export async function startTlsMixer(env: NodeJS.ProcessEnv): Promise<TlsMixer> {
   return Object.assign(p, { url, roots, meshKey });
 }
 
-/** A workload certificate from Mixer's CA, obtained as a sidecar does (bootstrap token proof). */
+/** A workload certificate from Mixer's CA, obtained as a sidecar does (bootstrap token proof); `validitySeconds` asks for a lifetime. */
 export async function issueCert(
   mixerUrl: string,
   meshKey: string,
   namespace: string,
   sa: string,
   askFor = spiffeId(namespace, sa),
+  validitySeconds?: number,
 ): Promise<{ status: number; key: string; cert: string; text: string }> {
   const keys = await generateKeys();
   const csr = await createCsr(askFor, keys);
   const r = await httpsCall(`${mixerUrl}/v1/ca/sign`, {
     method: 'POST',
-    body: JSON.stringify({ csr }),
+    body: JSON.stringify({ csr, validityDuration: validitySeconds }),
     headers: { authorization: csrProof(bootstrapToken(meshKey, namespace, sa), csr) },
   });
   const chain = r.status === 200 ? (JSON.parse(r.text) as { certChain: string[] }).certChain.join('') : '';

@@ -139,6 +139,16 @@ function setWorkload(out: Record<string, unknown>, side: 'source' | 'destination
 }
 
 /**
+ * The reporting proxy's side (`source` for outbound entries, `destination` for inbound) takes its
+ * principal from the proxy's verified client certificate when there is one (mutual TLS to Mixer):
+ * neither the node nor a custom tag can claim another identity for it.
+ */
+function pinReporterPrincipal(out: Record<string, unknown>, w: Workload): void {
+  if (!w.principal) return;
+  out[out['context.reporter.kind'] === 'outbound' ? 'source.principal' : 'destination.principal'] = w.principal;
+}
+
+/**
  * `custom_tags` named after attributes become those attributes, typed by the manifest (a tag
  * `source.labels.app` fills one key of `source.labels`); they win over what the entry says.
  */
@@ -245,6 +255,7 @@ export function attributesOfHttpEntry(e: HttpEntry, node: Workload, vocab: Reado
   const grpc = (rq.request_headers?.['content-type'] ?? '').startsWith('application/grpc');
   out['context.protocol'] = grpc ? 'grpc' : v === 'HTTP2' ? 'http2' : 'http';
   addCustomTags(out, c.custom_tags, vocab); // the operator's explicit tags win
+  pinReporterPrincipal(out, node);
   return out;
 }
 
@@ -260,5 +271,6 @@ export function attributesOfTcpEntry(e: TcpEntry, node: Workload, vocab: Readonl
   if (c.stream_id) out['connection.id'] = c.stream_id;
   if (c.duration) out['connection.duration'] = durationText(c.duration);
   addCustomTags(out, c.custom_tags, vocab);
+  pinReporterPrincipal(out, node);
   return out;
 }

@@ -13,6 +13,7 @@ import { enqueueBags, reportBag, vocabularyOf } from './doors';
 import type { DoorDeps } from './doors';
 import { throwIfMalformed } from './malformed';
 import { workloadOfNode } from './node-identity';
+import { callerOf } from './tls';
 import type { ProtoNode, Workload } from './node-identity';
 import { toServiceError } from './status';
 
@@ -65,8 +66,8 @@ class AlsStream {
     if (this.done) return;
     try {
       throwIfMalformed(msg);
-      if (this.node === undefined && msg.identifier?.node) this.node = workloadOfNode(msg.identifier.node);
-      const node = this.node ?? workloadOfNode(undefined);
+      if (this.node === undefined && msg.identifier?.node) this.node = this.withCaller(workloadOfNode(msg.identifier.node));
+      const node = this.node ?? this.withCaller(workloadOfNode(undefined));
       const vocab = vocabularyOf(this.deps);
       for (const e of msg.http_logs?.log_entry ?? []) this.push(reportBag(attributesOfHttpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`));
       for (const e of msg.tcp_logs?.log_entry ?? []) this.push(reportBag(attributesOfTcpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`));
@@ -75,6 +76,12 @@ class AlsStream {
       this.flush(); // the entries before the bad one are good: keep them
       this.fail(e);
     }
+  }
+
+  /** Under mutual TLS the reporting proxy's principal is its verified certificate's SPIFFE id, whatever its node says. */
+  private withCaller(w: Workload): Workload {
+    const caller = callerOf(this.call);
+    return caller ? { ...w, principal: caller.principal } : w;
   }
 
   private push(bag: BagValues): void {

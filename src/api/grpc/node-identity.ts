@@ -24,6 +24,8 @@ export interface Workload {
   /** Istio's node id, as `context.reporter.uid` (`kubernetes://<pod>.<namespace>`). */
   uid?: string;
   proxyVersion?: string;
+  /** The proxy's own SPIFFE id: set from its verified client certificate when the gRPC port runs mutual TLS, never from the node. */
+  principal?: string;
 }
 
 function str(v: ProtoValue | undefined): string | undefined {

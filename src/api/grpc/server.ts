@@ -1,7 +1,8 @@
 /**
  * Mixer's gRPC listener: Envoy ext_authz v3, Envoy ALS v3 and Istio mixer v1 on one port, served
  * from the same config, policy check and report queue as the HTTP API. Credentials come from
- * {@link grpcCredentials} alone, so TLS joins in one place.
+ * {@link grpcCredentials} alone: plaintext, or with the mesh CA on the same mutual TLS as the HTTP
+ * port (see tls.ts), every method then checking its caller's certificate.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -11,11 +12,19 @@ import type { DoorDeps } from './doors';
 import { tolerantDefinition } from './malformed';
 import { v1CheckHandler, v1ReportHandler } from './mixer-v1-service';
 import { serviceAt, SERVICES } from './protos';
-import { codeName } from './status';
+import { codeName, toServiceError } from './status';
+import { authenticate, mtlsCredentials } from './tls';
+import type { GrpcClientAuth, TlsMaterialSource } from './tls';
 
-/** How the gRPC port is secured. Plaintext HTTP/2 today; the mesh CA's TLS joins here. */
-export function grpcCredentials(): grpc.ServerCredentials {
-  return grpc.ServerCredentials.createInsecure();
+/** The port's TLS: Mixer's listener material (renewals followed) and how callers are authenticated. */
+export interface GrpcTls {
+  source: TlsMaterialSource;
+  auth: GrpcClientAuth;
+}
+
+/** How the gRPC port is secured: plaintext HTTP/2 without `tls`; else mutual TLS following the listener's material. */
+export function grpcCredentials(tls?: GrpcTls): grpc.ServerCredentials {
+  return tls ? mtlsCredentials(tls.source) : grpc.ServerCredentials.createInsecure();
 }
 
 export interface GrpcServerOptions {
@@ -24,7 +33,8 @@ export interface GrpcServerOptions {
   port: number;
   /** Largest message accepted (bytes); a bigger one is answered RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
-  credentials?: grpc.ServerCredentials;
+  /** Mutual TLS (the mesh CA on); unset: plaintext. */
+  tls?: GrpcTls;
 }
 
 /** A running gRPC listener. */
@@ -49,6 +59,20 @@ function measured(deps: DoorDeps, service: string, method: string, h: Handler): 
   };
 }
 
+/** Refuses a call whose caller `auth` does not accept (UNAUTHENTICATED), before the method reads anything. */
+function guarded(auth: GrpcClientAuth, service: string, method: string, h: Handler): Handler {
+  const what = `${service}/${method}`;
+  return (call, callback) => {
+    try {
+      authenticate(auth, call as object, what);
+    } catch (e) {
+      callback(toServiceError(e));
+      return;
+    }
+    h(call, callback);
+  };
+}
+
 function definition(name: string): ServiceDefinition {
   return tolerantDefinition(serviceAt(name).service);
 }
@@ -63,7 +87,7 @@ export async function startGrpcServer(deps: DoorDeps, opts: GrpcServerOptions): 
   const streams = new AlsStreams();
   const impl = (service: string, methods: Record<string, Handler>): UntypedServiceImplementation => {
     const out: UntypedServiceImplementation = {};
-    for (const [m, h] of Object.entries(methods)) out[m] = measured(deps, service, m, h) as never;
+    for (const [m, h] of Object.entries(methods)) out[m] = measured(deps, service, m, opts.tls ? guarded(opts.tls.auth, service, m, h) : h) as never;
     return out;
   };
   server.addService(definition(SERVICES.authz), impl(SERVICES.authz, { Check: authzCheckHandler(deps) as Handler }));
@@ -71,7 +95,7 @@ export async function startGrpcServer(deps: DoorDeps, opts: GrpcServerOptions): 
   server.addService(definition(SERVICES.mixer), impl(SERVICES.mixer, { Check: v1CheckHandler(deps) as Handler, Report: v1ReportHandler(deps) as Handler }));
   const address = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, opts.credentials ?? grpcCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(address, grpcCredentials(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),
   );
   let closing: Promise<void> | undefined;
   return {

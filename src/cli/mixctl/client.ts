@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import * as https from 'node:https';
 import { parseDuration } from '../../attributes/duration';
 import { CliError, EXIT, usageError } from './errors';
 
@@ -14,6 +16,15 @@ export interface ClientOptions {
   token?: string;
   /** Longest a call may take, ms. */
   timeoutMs: number;
+  /** TLS of an https Mixer (PEM text): the roots to trust (else the system's) and a client certificate to present. */
+  tls?: ClientTls;
+}
+
+/** PEM text read from `--cacert`, `--cert` and `--key` (or MIXCTL_CACERT, MIXCTL_CERT, MIXCTL_KEY). */
+export interface ClientTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** The global flags as commander gives them. */
@@ -21,6 +32,38 @@ export interface GlobalFlags {
   mixer?: string;
   token?: string;
   timeout?: string;
+  cert?: string;
+  key?: string;
+  cacert?: string;
+}
+
+/** Reads a PEM file named by a flag or its variable; a usage error names which when it cannot. */
+function pemFile(flag: string, variable: string, flagValue: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const file = flagValue ?? (env[variable] || undefined);
+  if (file === undefined) return undefined;
+  const from = flagValue !== undefined ? flag : variable;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usageError(`${from}: cannot read ${JSON.stringify(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN ')) throw usageError(`${from}: ${JSON.stringify(file)} is not a PEM file`);
+  return text;
+}
+
+/** `--cacert`/`--cert`/`--key` and their variables; undefined when none is set. */
+function resolveTls(flags: GlobalFlags, env: NodeJS.ProcessEnv, url: URL): ClientTls | undefined {
+  const tls: ClientTls = {
+    ca: pemFile('--cacert', 'MIXCTL_CACERT', flags.cacert, env),
+    cert: pemFile('--cert', 'MIXCTL_CERT', flags.cert, env),
+    key: pemFile('--key', 'MIXCTL_KEY', flags.key, env),
+  };
+  if (tls.ca === undefined && tls.cert === undefined && tls.key === undefined) return undefined;
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together (MIXCTL_CERT, MIXCTL_KEY): give both or neither');
+  if (url.protocol !== 'https:')
+    throw usageError(`--cacert, --cert and --key are for a Mixer with TLS: the URL must be https:// (got ${JSON.stringify(url.href.replace(/\/+$/, ''))})`);
+  return tls;
 }
 
 /**
@@ -46,7 +89,8 @@ export function resolveClientOptions(flags: GlobalFlags, env: NodeJS.ProcessEnv 
     timeoutMs = ms;
   }
   const token = flags.token ?? (env.MIXER_ADMIN_TOKEN || undefined);
-  return { url: url.href.replace(/\/+$/, ''), token: token || undefined, timeoutMs };
+  const tls = resolveTls(flags, env, url);
+  return { url: url.href.replace(/\/+$/, ''), token: token || undefined, timeoutMs, ...(tls ? { tls } : {}) };
 }
 
 /** What one call sends besides method and path. */
@@ -88,7 +132,49 @@ function unreachable(err: unknown, base: string, timeoutMs: number): CliError {
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') reason = `no answer within ${timeoutMs} ms (--timeout)`;
   else if (e?.cause?.code) reason = `${TRANSPORT_REASONS[e.cause.code] ?? e.cause.message ?? 'failed'} (${e.cause.code})`;
   else reason = e?.cause?.message ?? e?.message ?? String(err);
-  return new CliError(EXIT.UNREACHABLE, `cannot reach Mixer at ${base}: ${reason}`, ['set --mixer <url> or MIXER_URL to the address of a running Mixer']);
+  const hints = ['set --mixer <url> or MIXER_URL to the address of a running Mixer'];
+  if (base.startsWith('https:'))
+    hints.push(
+      'a Mixer with its CA on: trust its root with --cacert (mixctl ca root > roots.pem), and present a workload certificate with --cert and --key for check and report (mixctl ca sign)',
+    );
+  return new CliError(EXIT.UNREACHABLE, `cannot reach Mixer at ${base}: ${reason}`, hints);
+}
+
+/** One call over node's https with the client TLS (fetch cannot present a client certificate). Rejects like fetch: the transport error as `cause`. */
+function httpsSend(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string },
+  tls: ClientTls,
+  timeoutMs: number,
+): Promise<{ status: number; contentType: string; text: string }> {
+  const u = new URL(url);
+  const headers: Record<string, string | number> = { ...init.headers };
+  if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(u.port || 443),
+        path: `${u.pathname}${u.search}`,
+        method: init.method,
+        headers,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text }));
+        res.on('error', (err) => reject(Object.assign(new Error(err.message), { cause: err })));
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
+    req.on('error', (err) => reject(err.name === 'TimeoutError' ? err : Object.assign(new Error(err.message), { cause: err })));
+    req.end(init.body);
+  });
 }
 
 /** Turns a 4xx/5xx answer into exit 4 (401, 403) or exit 1, with Mixer's error code, message and every detail. */
@@ -164,10 +250,13 @@ export class MixerClient {
     let contentType: string;
     let text: string;
     try {
-      const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
-      status = res.status;
-      contentType = res.headers.get('content-type') ?? '';
-      text = await res.text();
+      if (this.options.tls) ({ status, contentType, text } = await httpsSend(url, { method, headers, body }, this.options.tls, this.options.timeoutMs));
+      else {
+        const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
+        status = res.status;
+        contentType = res.headers.get('content-type') ?? '';
+        text = await res.text();
+      }
     } catch (err) {
       throw unreachable(err, this.options.url, this.options.timeoutMs);
     }

@@ -40,9 +40,9 @@ export function peerIdentity(socket: Socket): PeerResult {
   return r;
 }
 
-/** Paths that need a client certificate when client auth is `required`. */
+/** Paths that need a client certificate when client auth is `required`: check (also in Envoy's HTTP ext_authz form), report, the registry. */
 export function needsClientCert(path: string): boolean {
-  return path === '/v1/check' || path === '/v1/report' || path.startsWith('/v1/registry/');
+  return path === '/v1/check' || path === '/v1/report' || path.startsWith('/v1/registry/') || path === '/v1/ext-authz' || path.startsWith('/v1/ext-authz/');
 }
 
 /** `MIXER_CLIENT_AUTH` (default `required`). Throws on another value. */

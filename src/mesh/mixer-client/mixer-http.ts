@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { mtlsAgent } from './tls-agent';
 import type { CertMaterial } from './workload-cert';
 
 /** One answer from Mixer. */
@@ -46,7 +47,7 @@ export class MixerHttp {
 
   private newAgent(tls?: CertMaterial): http.Agent {
     const common = { keepAlive: true, maxSockets: this.maxSockets, timeout: 4000 };
-    return this.secure && tls ? new https.Agent({ ...common, key: tls.key, cert: tls.cert, ca: tls.ca, minVersion: 'TLSv1.2' }) : new http.Agent(common);
+    return this.secure && tls ? mtlsAgent(tls, { maxSockets: this.maxSockets, timeoutMs: 4000 }) : new http.Agent(common);
   }
 
   /**

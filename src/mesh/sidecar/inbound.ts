@@ -92,16 +92,22 @@ class InboundCall {
   }
 }
 
-const peers = new WeakMap<object, SpiffeIdentity | null>();
+/** Per mutual TLS connection: its verified SPIFFE identity, and the caller last built from it with its metadata header. */
+interface PeerState {
+  peer: SpiffeIdentity | null;
+  header?: string;
+  source?: WorkloadIdentity;
+}
+const peers = new WeakMap<object, PeerState>();
 
-/** The SPIFFE identity of a verified mutual TLS connection (once per connection). */
-function peerOf(socket: TLSSocket): SpiffeIdentity | undefined {
+/** The state of a verified mutual TLS connection (its certificate read once per connection). */
+function peerOf(socket: TLSSocket): PeerState {
   let p = peers.get(socket);
   if (p === undefined) {
-    p = (socket.authorized && identityOfSan(socket.getPeerCertificate().subjectaltname)) || null;
+    p = { peer: (socket.authorized && identityOfSan(socket.getPeerCertificate().subjectaltname)) || null };
     peers.set(socket, p);
   }
-  return p ?? undefined;
+  return p;
 }
 
 /** Who is calling (or why the call is refused), and whether over mutual TLS. */
@@ -113,9 +119,15 @@ function callerOf(
 ): { source?: WorkloadIdentity; refusal?: string; mtls: boolean } {
   const socket = req.socket as TLSSocket;
   if (d.mtls && socket.encrypted) {
-    const peer = peerOf(socket);
+    const state = peerOf(socket);
+    const peer = state.peer;
     if (!peer) return { refusal: 'the client certificate names no SPIFFE id', mtls: true };
-    return { source: peerFromCertificate(peer.principal, peer.namespace, peer.serviceAccount, header), mtls: true };
+    // A keep-alive connection carries the same caller's metadata on every request: decoded once while it does not change.
+    if (state.source === undefined || state.header !== header) {
+      state.source = peerFromCertificate(peer.principal, peer.namespace, peer.serviceAccount, header);
+      state.header = header;
+    }
+    return { source: state.source, mtls: true };
   }
   const mode = d.mtls?.();
   if (mode?.mode === 'STRICT') return { refusal: `mutual TLS is required here (PeerAuthentication ${mode.ref ?? ''} STRICT): plaintext refused`, mtls: false };

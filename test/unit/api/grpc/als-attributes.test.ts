@@ -120,4 +120,27 @@ describe('api/grpc ALS entries → report bags', () => {
     assert.equal(out['connection.duration'], '2s');
     assert.equal(out['destination.labels'], undefined, 'an empty subset is no version');
   });
+
+  it('under mutual TLS the reporting proxy’s principal is its certificate’s, over a custom tag claiming another', () => {
+    const me = 'spiffe://cluster.local/ns/shop/sa/reviews';
+    const node = { ...workloadOfNode(undefined), principal: me };
+    const tags = {
+      custom_tags: { 'destination.principal': 'spiffe://cluster.local/ns/shop/sa/admin', 'source.principal': 'spiffe://cluster.local/ns/x/sa/y' },
+    };
+    const inbound = attributesOfHttpEntry(
+      { common_properties: { upstream_cluster: 'inbound|9080|http|reviews.shop.svc.cluster.local', ...tags } },
+      node,
+      vocab,
+    );
+    assert.equal(inbound['destination.principal'], me);
+    const outbound = attributesOfHttpEntry({ common_properties: { upstream_cluster: 'outbound|9080||ratings.shop.svc.cluster.local', ...tags } }, node, vocab);
+    assert.equal(outbound['source.principal'], me);
+    assert.equal(outbound['destination.principal'], 'spiffe://cluster.local/ns/shop/sa/admin', 'the other side stays as reported');
+    const plain = attributesOfHttpEntry(
+      { common_properties: { upstream_cluster: 'inbound|9080|http|reviews.shop.svc.cluster.local' } },
+      workloadOfNode(undefined),
+      vocab,
+    );
+    assert.equal(plain['destination.principal'], undefined, 'no certificate: no principal invented');
+  });
 });
