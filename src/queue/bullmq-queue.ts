@@ -204,6 +204,9 @@ export class BullmqQueue implements ReportQueue {
     return id;
   }
 
+  /** True once every shard's batch worker and the handler workers started with them are connected. */
+  consuming = false;
+
   startWorkers(): void {
     if (this.workersOn || this.closing) return;
     this.workersOn = true;
@@ -218,6 +221,11 @@ export class BullmqQueue implements ReportQueue {
     }
     this.sync(this.deps.store.current.reportHandlers);
     this.unsubscribe = this.deps.store.onChange((s) => this.sync(s.reportHandlers));
+    const started = this.shards.flatMap((s) => [s.batchWorker!, ...s.workers.values()]);
+    void Promise.all(started.map((w) => w.waitUntilReady())).then(
+      () => (this.consuming = true),
+      (err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'report workers could not connect; readiness stays false'),
+    );
     void this.connected()
       .then(() => this.removed.adoptOrphans())
       .catch((err: unknown) =>

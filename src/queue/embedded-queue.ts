@@ -63,6 +63,10 @@ export class EmbeddedQueue implements ReportQueue {
     return id;
   }
 
+  get consuming(): boolean {
+    return this.running;
+  }
+
   startWorkers(): void {
     this.running = true;
     this.unsubscribe ??= this.deps.store.onChange(() => {

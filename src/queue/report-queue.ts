@@ -135,6 +135,8 @@ export interface ReportQueue {
   enqueue(bags: readonly BagValues[], handlers: readonly string[], opts?: EnqueueOptions): Promise<string>;
   /** Starts consuming (a worker); the set of handler queues follows the live config. */
   startWorkers(): void;
+  /** True once the consumers `startWorkers` started are connected and taking work (readiness of `mixer worker`). */
+  readonly consuming: boolean;
   depth(): Promise<QueueDepth>;
   /** A page of `handler`'s dead letters, newest first, without their bags (`cursor`: the last page's `next`). */
   deadLetterPage(handler: string, opts: { limit: number; cursor?: string }): Promise<DeadLetterPage>;

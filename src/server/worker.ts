@@ -37,8 +37,14 @@ export async function startWorker(settings: Settings, logger: Logger): Promise<R
     if (req.method !== 'GET') return void res.writeHead(405).end();
     if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
     if (path === '/readyz') {
-      const body = JSON.stringify({ ready: store.ready, configGeneration: store.status.generation, redis: redis.status === 'ready' ? 'up' : 'down' });
-      return void res.writeHead(store.ready ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+      const ready = store.ready && queue.consuming;
+      const body = JSON.stringify({
+        ready,
+        configGeneration: store.status.generation,
+        redis: redis.status === 'ready' ? 'up' : 'down',
+        consuming: queue.consuming,
+      });
+      return void res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(body);
     }
     if (path === '/metrics') {
       void (async () => {
