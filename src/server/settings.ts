@@ -36,7 +36,9 @@ export interface Settings {
   redis?: RedisSpec;
   /**
    * MIXER_QUEUE_SHARDS: the report queue is split into this many shards, each on its own hash slot
-   * (default 6 on Redis Cluster, so the queue spreads over the primaries; 1 otherwise).
+   * (default 3 on Redis Cluster: one per primary of the smallest cluster; 1 otherwise). Every shard
+   * costs each process its own BullMQ workers (one per report handler, and one for the batches), each
+   * polling with a connection of its own, so more shards than primaries cost CPU and spread nothing.
    */
   queueShards: number;
   /** MIXER_ADMIN_TOKEN, or the contents of MIXER_ADMIN_TOKEN_FILE; unset turns the config API off. */
@@ -102,7 +104,7 @@ export function resolveSettings(
     configDir,
     pluginsDir: path.resolve((flags.pluginsDir ?? env.MIXER_PLUGINS_DIR) || path.join(configDir, '..', 'plugins')),
     redis,
-    queueShards: int('MIXER_QUEUE_SHARDS', flags.queueShards ?? env.MIXER_QUEUE_SHARDS, redis?.target.mode === 'cluster' ? 6 : 1, 1),
+    queueShards: int('MIXER_QUEUE_SHARDS', flags.queueShards ?? env.MIXER_QUEUE_SHARDS, redis?.target.mode === 'cluster' ? 3 : 1, 1),
     adminToken,
     maxBodyBytes: int('MIXER_MAX_BODY_BYTES', flags.maxBodyBytes ?? env.MIXER_MAX_BODY_BYTES, 1024 * 1024, 1),
     redactHeaders: parseRedactedHeaders(env.MIXER_REDACT_HEADERS),
