@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startMixer, startWorkerProcess, REPO } from '../support/processes';
@@ -14,6 +15,8 @@ const BATCH = 20;
 const SENDERS = 4;
 /** A report not answered within this is a hang, even while Redis is away (a deadline per call, not a timing). */
 const CALL_DEADLINE_MS = 10_000;
+/** Resends of a refused batch once the load is told to stop (Redis is up by then: a few suffice). */
+const MAX_RESENDS_AFTER_STOP = 100;
 
 async function scrape(url: string) {
   return parsePromText(await (await fetch(`${url}/metrics`)).text());
@@ -31,22 +34,29 @@ interface Tally {
 
 /**
  * Sends report batches from {@link SENDERS} loops until `stop()`: each answer must be 202 (counted) or
- * 503 MIXER_ERR_QUEUE_UNAVAILABLE with Retry-After (refused, never retried: the sender drops it); anything
- * else, a transport error or a call over the deadline is a problem. Paced (a short pause per batch) to
- * keep the load well below saturation.
+ * 503 MIXER_ERR_QUEUE_UNAVAILABLE with Retry-After (refused); anything else, a transport error or a call
+ * over the deadline is a problem. Like a sidecar, each batch carries an Idempotency-Key and a refused one
+ * is sent again with the same key until it is answered 202 (also after `stop()`, so nothing is left
+ * half-sent): a batch whose write reached Redis just before Redis went away is answered 503 (its
+ * durability was not confirmed), and its resend is then the same batch, counted once. Paced (a short
+ * pause per attempt) to keep the load well below saturation.
  */
 function startLoad(url: string): { tally: Tally; stop: () => Promise<void> } {
   const tally: Tally = { accepted: 0, refused: 0, byStatus: new Map(), problems: [], refusedAt: [] };
   let running = true;
   let seed = 1;
   const sender = async (): Promise<void> => {
-    while (running) {
-      const body = JSON.stringify({ attributes: frontendToBackend(BATCH, seed++).map((r) => r.bag) });
+    // A batch refused last time, sent again (same body, same key) until it is answered 202.
+    let resend: { body: string; key: string } | undefined;
+    let attemptsAfterStop = 0;
+    while (running || (resend !== undefined && attemptsAfterStop++ < MAX_RESENDS_AFTER_STOP)) {
+      const batch = resend ?? { body: JSON.stringify({ attributes: frontendToBackend(BATCH, seed++).map((r) => r.bag) }), key: randomUUID() };
+      resend = undefined;
       try {
         const r = await fetch(`${url}/v1/report`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
+          headers: { 'content-type': 'application/json', 'idempotency-key': batch.key },
+          body: batch.body,
           signal: AbortSignal.timeout(CALL_DEADLINE_MS),
         });
         const answer = (await r.json()) as { accepted?: number; error?: { code: string } };
@@ -55,12 +65,14 @@ function startLoad(url: string): { tally: Tally; stop: () => Promise<void> } {
         else if (r.status === 503 && answer.error?.code === 'MIXER_ERR_QUEUE_UNAVAILABLE' && r.headers.get('retry-after')) {
           tally.refused++;
           tally.refusedAt.push(tally.accepted);
+          resend = batch;
         } else tally.problems.push(`${r.status} ${JSON.stringify(answer)}`);
       } catch (err) {
         tally.problems.push(`transport: ${(err as Error).message}`);
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, resend === undefined ? 10 : 100));
     }
+    if (resend !== undefined) tally.problems.push(`a batch still refused after ${MAX_RESENDS_AFTER_STOP} resends once the load stopped`);
   };
   const loops = Array.from({ length: SENDERS }, () => sender());
   return {
