@@ -235,6 +235,8 @@ async function refreshRoles(nodes: ClusterNode[]): Promise<void> {
 async function replicasOnline(nodes: ClusterNode[], want: number): Promise<string | undefined> {
   for (const n of nodes.filter((x) => x.process.alive && x.role === 'primary')) {
     const info = String(await ask(n.port, 'INFO', 'replication'));
+    // A node the roles read as primary may be a replica in truth (a view read before it took its role).
+    if (/^role:slave/m.test(info)) return `${n.address} is a replica (roles read again)`;
     const online = info.split('\n').filter((l) => /^slave\d+:.*state=online/.test(l)).length;
     if (online < want) return `primary ${n.address} has ${online} replica(s) online, want ${want}`;
   }
@@ -318,8 +320,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       throw new Error(`redis-cli --cluster create failed: ${err.message}\n${err.stdout ?? ''}${err.stderr ?? ''}`);
     });
     await settle('the new cluster to be ok on every node', () => clusterSettled(nodes, primaries), 30_000);
-    await refreshRoles(nodes);
-    await settle('every primary to have its replicas online', () => replicasOnline(nodes, perPrimary), 30_000);
+    await settle(
+      'every primary to have its replicas online',
+      async () => {
+        await refreshRoles(nodes);
+        return replicasOnline(nodes, perPrimary);
+      },
+      30_000,
+    );
   } catch (err) {
     await Promise.all(nodes.map((n) => n.process.stop('SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
