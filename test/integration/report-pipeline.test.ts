@@ -29,7 +29,10 @@ async function assertExact(mixer: MixerProcess, reports: GeneratedReport[]): Pro
     'every report counted in /metrics',
     async () => {
       const s = await scrape(mixer.url);
-      return sumOf(s, 'istio_requests_total') === reports.length ? s : undefined;
+      // Every metric of a batch is applied on its own (on a cluster each metric's state is its own slot):
+      // wait for the last of them, not only the first.
+      const done = sumOf(s, 'istio_requests_total') === reports.length && sumOf(s, 'istio_request_duration_milliseconds_count') === reports.length;
+      return done ? s : undefined;
     },
     60_000,
     200,
