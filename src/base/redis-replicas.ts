@@ -119,23 +119,22 @@ export class ReplicaWaiter {
     let w = this.waits.get(node);
     if (!w) this.waits.set(node, (w = {}));
     const state = w;
-    const send = (): Promise<number> => node.call('WAIT', String(want), String(this.timeoutMs)).then(Number);
-    if (!state.inflight) {
-      const p = send().finally(() => {
-        if (state.inflight === p) state.inflight = undefined;
-      });
+    const start = (): Promise<number> => {
+      const p: Promise<number> = node
+        .call('WAIT', String(want), String(this.timeoutMs))
+        .then(Number)
+        .finally(() => {
+          if (state.inflight === p) state.inflight = undefined;
+        });
       state.inflight = p;
       return p;
-    }
+    };
+    if (!state.inflight) return start();
     state.next ??= state.inflight
       .catch(() => 0)
       .then(() => {
-        const p = send().finally(() => {
-          if (state.inflight === p) state.inflight = undefined;
-        });
-        state.inflight = p;
         state.next = undefined;
-        return p;
+        return start();
       });
     return state.next;
   }
