@@ -1,5 +1,6 @@
 import { Counter } from 'prom-client';
 import type { AdapterEnv, DecisionRecord, Handler } from '../../src/sdk';
+import type { LoggedDecision } from './sinks';
 import type { DecisionLogSettings } from './config';
 import { maskRecord, parseMask } from './mask';
 import { Sampler } from './sampler';
@@ -33,13 +34,11 @@ async function openSink(s: DecisionLogSettings, env: AdapterEnv): Promise<Sink> 
 }
 
 /**
- * The record without its bag (`attributes: referenced`): every other field, copied without reading
- * `attributes` (the runtime makes it only when read).
+ * The record as the log keeps it: with the bag (`attributes: all`) or without (`referenced`). A spread
+ * copies the record's own properties, and its `attributes` (made only when read) is not one of them.
  */
-function withoutBag(r: DecisionRecord): DecisionRecord {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(r)) if (k !== 'attributes') out[k] = r[k as keyof DecisionRecord];
-  return out as unknown as DecisionRecord;
+function logged(r: DecisionRecord, withBag: boolean): LoggedDecision {
+  return withBag ? { ...r, attributes: r.attributes } : { ...r, attributes: undefined };
 }
 
 /**
@@ -105,7 +104,7 @@ export class DecisionLogHandler implements Handler {
       return;
     }
     // Encoded now: the text of a record costs the GC far less than its objects would while it waits.
-    const text = this.sink.encode(maskRecord(this.s.allAttributes ? record : withoutBag(record), this.mask));
+    const text = this.sink.encode(maskRecord(logged(record, this.s.allAttributes), this.mask));
     let batch = this.filling;
     if (batch === undefined) {
       batch = this.filling = new BatchBuilder(this.sink.framing, this.capacity, this.spare);

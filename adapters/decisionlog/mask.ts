@@ -1,5 +1,6 @@
 import { REDACTED_VALUE as MASKED } from '../../src/sdk';
 import type { DecisionRecord, ReferencedValue } from '../../src/sdk';
+import type { LoggedDecision } from './sinks';
 
 type Values = Readonly<Record<string, unknown>>;
 
@@ -42,7 +43,7 @@ function maskValue(v: unknown, keys: readonly string[] | true): unknown {
  * Masks a record's attributes and referenced values as `paths` say; returns the record itself when
  * no path applies (records are shared and frozen: never changed in place).
  */
-export function maskRecord(r: DecisionRecord, paths: readonly MaskPath[]): DecisionRecord {
+export function maskRecord(r: LoggedDecision, paths: readonly MaskPath[]): LoggedDecision {
   if (paths.length === 0) return r;
   const byName = new Map<string, string[] | true>();
   for (const p of paths) {
@@ -73,5 +74,5 @@ export function maskRecord(r: DecisionRecord, paths: readonly MaskPath[]): Decis
     if (hit) (caller ??= { ...r.caller } as Record<string, string>)[field] = MASKED;
   }
   if (attributes === undefined && !changed && caller === undefined) return r;
-  return { ...r, attributes: (attributes ?? r.attributes) as DecisionRecord['attributes'], referenced, caller: caller ?? r.caller };
+  return { ...r, attributes: (attributes ?? r.attributes) as LoggedDecision['attributes'], referenced, caller: caller ?? r.caller };
 }

@@ -5,6 +5,9 @@ import type { DecisionLogSettings } from './config';
 import { JSON_ARRAY, JSON_LINES } from './batch';
 import type { Batch, Framing } from './batch';
 
+/** A record as a sink writes it: the bag (`attributes`) only when the handler keeps it (`attributes: all`). */
+export type LoggedDecision = Omit<DecisionRecord, 'attributes'> & { readonly attributes?: DecisionRecord['attributes'] };
+
 /**
  * Where batches of records are written. The handler encodes each record with `encode` (masked already)
  * as it takes it and frames a batch's texts as `framing` says; `write` rejects when the batch could not
@@ -14,7 +17,7 @@ export interface Sink {
   readonly kind: string;
   readonly framing: Framing;
   /** One record's JSON text, in this sink's shape. */
-  encode(record: DecisionRecord): string;
+  encode(record: LoggedDecision): string;
   write(batch: Batch): Promise<void>;
   close(): Promise<void>;
 }
@@ -23,7 +26,7 @@ export interface Sink {
 export class StdoutSink implements Sink {
   readonly kind = 'stdout';
   readonly framing = JSON_LINES;
-  encode(record: DecisionRecord): string {
+  encode(record: LoggedDecision): string {
     return JSON.stringify(record);
   }
   write(batch: Batch): Promise<void> {
@@ -57,7 +60,7 @@ export class FileSink implements Sink {
     return new FileSink(file, maxBytes, maxFiles, fh, size);
   }
 
-  encode(record: DecisionRecord): string {
+  encode(record: LoggedDecision): string {
     return JSON.stringify(record);
   }
 
@@ -87,7 +90,7 @@ export class FileSink implements Sink {
  * `decision_id`, `timestamp`, `path`, `input` (the attributes), `result` (the verdict and what decided
  * it), `requested_by` (the caller), `labels`, `metrics` (ns).
  */
-export function opaEvent(r: DecisionRecord, handler: string): Record<string, unknown> {
+export function opaEvent(r: LoggedDecision, handler: string): Record<string, unknown> {
   return {
     labels: { app: 'mixer', handler },
     decision_id: r.decisionId,
@@ -119,7 +122,7 @@ export class HttpSink implements Sink {
     private readonly handler: string,
   ) {}
 
-  encode(record: DecisionRecord): string {
+  encode(record: LoggedDecision): string {
     return JSON.stringify(opaEvent(record, this.handler));
   }
 
@@ -156,7 +159,7 @@ export class RedisStreamSink implements Sink {
     private readonly maxLen: number,
   ) {}
 
-  encode(record: DecisionRecord): string {
+  encode(record: LoggedDecision): string {
     return JSON.stringify(record);
   }
 

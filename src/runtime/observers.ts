@@ -99,7 +99,8 @@ export class ObserverHub {
     const record = buildDecisionRecord(trail);
     for (const h of decisionHandlers) this.deliver(h, record);
     if (taps === undefined) return;
-    const json = JSON.stringify({ kind: 'check', replica: this.replica, ...record });
+    // `attributes` is a getter of the record (not copied by a spread): the tap shows the whole bag.
+    const json = JSON.stringify({ kind: 'check', replica: this.replica, ...record, attributes: record.attributes });
     for (const s of taps) s.send('check', json);
   }
 

@@ -73,7 +73,11 @@ export interface DecisionRecord {
   readonly decidedBy?: { readonly rule: string; readonly handler: string; readonly instance: string };
   /** What the decision read, with values. */
   readonly referenced: readonly ReferencedValue[];
-  /** The whole bag as decoded (credential headers masked); made when first read, so leave it unread when not needed. */
+  /**
+   * The whole bag as decoded (credential headers masked). Made when first read, so leave it unread when
+   * not needed; it is a getter, not an own property, so `JSON.stringify(record)` and `{ ...record }` leave
+   * the bag out: name it to keep it (`{ ...record, attributes: record.attributes }`).
+   */
   readonly attributes: Readonly<Record<string, AttributeValue>>;
   readonly caller: CallerIdentity;
   readonly destination: DestinationIdentity;

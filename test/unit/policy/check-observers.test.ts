@@ -163,6 +163,17 @@ describe('policy/check with observers (tap and decision handlers)', () => {
     assert.equal(r.validDuration, 5000);
     assert.ok(r.durationMs >= 0);
     assert.match(r.decisionId, /^[0-9a-f-]{36}$/);
+    // The bag is read through the record's class, not an accessor of its own (one hidden class for
+    // every record): JSON and spreads of a record leave it out, reading it gives the masked bag.
+    assert.equal(Object.getOwnPropertyDescriptor(r, 'attributes'), undefined);
+    assert.ok(
+      Object.values(Object.getOwnPropertyDescriptors(r)).every((d) => 'value' in d),
+      'no own getters',
+    );
+    assert.equal((JSON.parse(JSON.stringify(r)) as Record<string, unknown>).attributes, undefined);
+    assert.equal(JSON.parse(JSON.stringify(r)).decisionId, r.decisionId);
+    assert.equal(r.attributes['destination.service.name'], 'backend');
+    assert.equal(r.attributes, r.attributes, 'made once');
   });
 
   it('a decision handler that throws is counted and never changes the answer', async () => {

@@ -93,8 +93,8 @@ describe('decisionlog adapter', () => {
 
   it('masks whole attributes, single keys, their referenced values and the caller fields they feed', () => {
     const m = maskRecord(record(1), parseMask(['source.ip', 'request.headers["X-Api-Key"]']));
-    assert.equal(m.attributes['source.ip'], '<masked>');
-    assert.deepEqual(m.attributes['request.headers'], { 'x-api-key': '<masked>', accept: '*/*' });
+    assert.equal(m.attributes!['source.ip'], '<masked>');
+    assert.deepEqual(m.attributes!['request.headers'], { 'x-api-key': '<masked>', accept: '*/*' });
     assert.deepEqual(m.referenced[1], { name: 'request.headers', key: 'x-api-key', condition: 'EXACT', value: '<masked>' });
     assert.deepEqual(m.referenced[0].value, 'frontend');
     assert.deepEqual(m.caller, { app: 'frontend', ip: '<masked>' });
