@@ -164,7 +164,9 @@ export async function runObserveVariants(s: ObserveSetup, dir: string, bodies: B
   try {
     for (let round = 1; round <= rounds; round++) {
       const these: ObserveRun[] = [];
-      for (const v of OBSERVE_VARIANTS) {
+      // Every other round in reverse: a drift of the machine's speed over the run touches every variant alike.
+      const order = round % 2 === 1 ? OBSERVE_VARIANTS : [...OBSERVE_VARIANTS].reverse();
+      for (const v of order) {
         const r = await measureVariant(s, v, dir, bodies, redis.url, round);
         const extra =
           r.tapEvents !== undefined
@@ -180,6 +182,13 @@ export async function runObserveVariants(s: ObserveSetup, dir: string, bodies: B
         these.push(r);
       }
       runs.push(these);
+      const base = these.find((r) => r.variant === 'no tap')!;
+      log(
+        `  round ${round}, vs its own no tap: ${these
+          .filter((r) => r !== base)
+          .map((r) => `${r.variant} ${(r.reqPerSec / base.reqPerSec).toFixed(3)}`)
+          .join(', ')}`,
+      );
     }
   } finally {
     redis.stop();
