@@ -7,13 +7,12 @@
  * (`INFO cpu` used_cpu_sys + used_cpu_user over the run), and the spread of keys (`DBSIZE`) and of
  * commands (`INFO commandstats` calls) over the primaries: no shard should hold more than 50%.
  */
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { freePort, startServer } from './load';
 import type { BenchOptions } from './options';
-import { countedBags, makeBatches, startRedis, startSink } from './report';
+import { ingestAndDrain, makeBatches, startRedis, startSink } from './report';
 import { ask, infoFields, startRedisCluster, startRedisSentinel } from '../test/support/redis-topology';
 import type { RedisCluster } from '../test/support/redis-topology';
 
@@ -71,39 +70,9 @@ export async function endToEnd(
     port,
     ready: async (url) => (await fetch(`${url}/readyz`)).ok,
   });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   try {
-    const post = (body: string): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const req = http.request(
-          `${mixer.url}/v1/report`,
-          { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
     const cpu0 = cpuSplitOf(mixer.pid);
-    const t0 = performance.now();
-    const until = t0 + o.duration * 1000;
-    let accepted = 0;
-    let refused = 0;
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        for (let i = c; performance.now() < until; i += clients) {
-          if ((await post(batches[i % batches.length])) === 202) accepted += BATCH;
-          else refused += BATCH;
-        }
-      }),
-    );
-    const tIngest = (performance.now() - t0) / 1000;
-    let counted = 0;
-    const drainDeadline = performance.now() + 300_000;
-    while ((counted = await countedBags(mixer.url)) < accepted && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
-    const tEnd = (performance.now() - t0) / 1000;
+    const { accepted, refused, counted, tIngest, tEnd } = await ingestAndDrain(mixer.url, batches, clients, o.duration);
     const cpu1 = cpuSplitOf(mixer.pid);
     const cpu = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
     return {
@@ -117,7 +86,6 @@ export async function endToEnd(
       mixerSysShare: (cpu1.sys - cpu0.sys) / Math.max(0.01, cpu),
     };
   } finally {
-    agent.destroy();
     await mixer.stop();
   }
 }

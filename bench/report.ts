@@ -88,6 +88,58 @@ export async function countedBags(url: string): Promise<number> {
   return sum;
 }
 
+/** What {@link ingestAndDrain} measured; times in seconds from the start of ingest. */
+export interface Ingested {
+  accepted: number;
+  refused: number;
+  counted: number;
+  tIngest: number;
+  tEnd: number;
+}
+
+/**
+ * Closed-loop ingest: `clients` senders POST the batches in turn to `<url>/v1/report` for `seconds`
+ * (each sends its next batch once the last is answered), then waits (at most 5 min) until /metrics
+ * counts every bag answered 202.
+ */
+export async function ingestAndDrain(url: string, batches: readonly string[], clients: number, seconds: number): Promise<Ingested> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const post = (body: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        `${url}/v1/report`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  try {
+    const t0 = performance.now();
+    const until = t0 + seconds * 1000;
+    let accepted = 0;
+    let refused = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = c; performance.now() < until; i += clients) {
+          if ((await post(batches[i % batches.length])) === 202) accepted += BATCH;
+          else refused += BATCH;
+        }
+      }),
+    );
+    const tIngest = (performance.now() - t0) / 1000;
+    let counted = 0;
+    const drainDeadline = performance.now() + 300_000;
+    while ((counted = await countedBags(url)) < accepted && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
+    return { accepted, refused, counted, tIngest, tEnd: (performance.now() - t0) / 1000 };
+  } finally {
+    agent.destroy();
+  }
+}
+
 export async function runReportBench(o: BenchOptions): Promise<void> {
   const clients = Number(o.flags.clients ?? 4);
   const batches = makeBatches(50);
@@ -136,20 +188,6 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
   }
   const rss: Array<{ t: number; mb: number }> = [];
   try {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-    const post = (body: string): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const req = http.request(
-          `${mixer.url}/v1/report`,
-          { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
     const cpuAll = (): number => mixer.cpuSeconds() + workers.reduce((n, w) => n + w.cpuSeconds(), 0);
     const cpu0 = cpuAll();
     const serveCpu0 = mixer.cpuSeconds();
@@ -157,30 +195,14 @@ export async function runReportBench(o: BenchOptions): Promise<void> {
     const redisCpu0 = cpuSecondsOf(redis.pid);
     const benchCpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const until = t0 + o.duration * 1000;
-    let accepted = 0;
-    let refused = 0;
     const sampler = setInterval(() => rss.push({ t: (performance.now() - t0) / 1000, mb: rssMb(mixer.pid) }), 1000);
-    await Promise.all(
-      Array.from({ length: clients }, async (_, c) => {
-        for (let i = c; performance.now() < until; i += clients) {
-          if ((await post(batches[i % batches.length])) === 202) accepted += BATCH;
-          else refused += BATCH;
-        }
-      }),
-    );
-    const tIngest = (performance.now() - t0) / 1000;
-    let counted = 0;
-    const drainDeadline = performance.now() + 300_000;
-    while ((counted = await countedBags(mixer.url)) < accepted && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 100));
-    const tEnd = (performance.now() - t0) / 1000;
+    const { accepted, refused, counted, tIngest, tEnd } = await ingestAndDrain(mixer.url, batches, clients, o.duration);
     clearInterval(sampler);
     const cpu = cpuAll() - cpu0;
     const serveCpu = mixer.cpuSeconds() - serveCpu0;
     const redisCpu = cpuSecondsOf(redis.pid) - redisCpu0;
     const benchUsage = process.cpuUsage(benchCpu0);
     const benchCpu = (benchUsage.user + benchUsage.system) / 1e6;
-    agent.destroy();
     // The baseline alone swings by half between runs on a shared 2-core machine: three runs, the median
     // is the one compared (each is the same batches, as many as Mixer took, at most 300,000 bags).
     const baseRuns: number[] = [];
