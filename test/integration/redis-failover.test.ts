@@ -266,9 +266,11 @@ function judge(what: string, o: Outcome, total: number, spans: unknown[]): void 
     'check answers throughout',
   );
   assert.deepEqual(
-    ungrantedOutside.map((p) => `${new Date(p.t).toISOString()} ${p.detail}`),
+    ungrantedOutside.map((p) => `${new Date(p.t).toISOString()} (${p.t - window.from} ms after the kill) ${p.detail}`),
     [],
-    'quota granted outside the failover window',
+    // When this fails, the timeline tells a late outage from a slow recovery.
+    `quota granted outside the failover window (the kill at 0 ms, the window ends at ${window.to - window.from} ms; ` +
+      `ungranted inside from ${(ungrantedInside[0]?.t ?? window.from) - window.from} to ${(ungrantedInside.at(-1)?.t ?? window.from) - window.from} ms)`,
   );
 }
 
