@@ -118,7 +118,9 @@ async function sendAll(url: string, reports: GeneratedReport[], onAccepted: (n: 
 }
 
 interface CheckProbe {
+  /** When the check was sent, and when its answer (or error) came back, ms. */
   t: number;
+  end: number;
   /** HTTP 200 with a status. */
   answered: boolean;
   /** The quota was granted (Redis answered for it). */
@@ -140,12 +142,13 @@ function checkContinuously(url: string): { probes: CheckProbe[]; stop: () => Pro
         const parsed = r.status === 200 ? (JSON.parse(text) as { status: { code: number }; quotas?: Record<string, { grantedAmount: number }> }) : undefined;
         probes.push({
           t,
+          end: Date.now(),
           answered: r.status === 200 && parsed !== undefined,
           granted: parsed?.quotas?.['failover-requests']?.grantedAmount === 1,
           detail: `HTTP ${r.status} ${text.slice(0, 200)}`,
         });
       } catch (err) {
-        probes.push({ t, answered: false, granted: false, detail: (err as Error).message });
+        probes.push({ t, end: Date.now(), answered: false, granted: false, detail: (err as Error).message });
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -247,8 +250,11 @@ function judge(what: string, o: Outcome, total: number, spans: unknown[]): void 
   const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
   const twiceRetried = twice.filter((id) => tally.retriedSpans.has(id)).length;
   const unanswered = probes.filter((p) => !p.answered);
-  const ungrantedOutside = probes.filter((p) => p.answered && !p.granted && (p.t < window.from || p.t > window.to));
-  const ungrantedInside = probes.filter((p) => p.answered && !p.granted && p.t >= window.from && p.t <= window.to);
+  // A check is inside the window when it was in flight at any time of it: one sent just before the kill
+  // and answered after it met the dying primary (seen: sent 3 ms before, refused).
+  const inside = (p: CheckProbe): boolean => p.end >= window.from && p.t <= window.to;
+  const ungrantedOutside = probes.filter((p) => p.answered && !p.granted && !inside(p));
+  const ungrantedInside = probes.filter((p) => p.answered && !p.granted && inside(p));
   console.log(
     `      ${what}: ${tally.accepted.length} bags answered 202 and counted ${o.counted}; ${tally.retried503} 503s retried, ` +
       `${tally.givenUp} bags given up; checks: ${probes.length} sent, ${unanswered.length} unanswered, quota not granted ${ungrantedInside.length} ` +
