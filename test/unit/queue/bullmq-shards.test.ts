@@ -1,0 +1,68 @@
+import { strict as assert } from 'node:assert';
+import { Counter, Registry } from 'prom-client';
+import { Redis } from 'ioredis';
+import { BullmqQueue, SHARD_RUN } from '../../../src/queue/bullmq-queue';
+import type { SnapshotSource } from '../../../src/queue/attempt';
+import { ThrottledLog } from '../../../src/base/throttled-log';
+import { silentLogger } from '../../../src/base/log';
+import type { AdapterFactory } from '../../../src/sdk/adapter';
+import { waitFor } from '../../support/wait';
+import { handlerDoc, ruleDoc, snapshotOf } from '../../support/snapshot';
+
+/** Takes reports and does nothing (no worker runs in this test). */
+const sink: AdapterFactory = { name: 'sink', templates: ['metric'], configSchema: { type: 'object' }, create: () => ({ report: () => undefined }) };
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+describe('queue/bullmq-queue: batches spread over shards @redis', () => {
+  const prefix = `test:shards:${process.pid}:${Date.now()}:`;
+  let queue: BullmqQueue | undefined;
+  const redis = new Redis(REDIS_URL, { lazyConnect: true });
+
+  before(() => redis.connect());
+  after(async () => {
+    await queue?.close();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    redis.disconnect();
+  });
+
+  it('puts unkeyed batches on one shard in runs, each shard getting an even share; a keyed batch always on the same shard', async () => {
+    const snapshot = await snapshotOf(handlerDoc('h', 'sink', {}) + ruleDoc('r', 'h', 'requests'), [sink]);
+    const store: SnapshotSource = { current: snapshot, onChange: () => () => undefined };
+    queue = new BullmqQueue({ target: { mode: 'server', url: REDIS_URL } }, prefix, {
+      store,
+      delivery: { attempts: 3, backoffMs: 5, maxBackoffMs: 20, timeoutMs: 1000, concurrency: 2, removedHandlerGraceMs: 60_000 },
+      retries: new Counter({ name: 'retries_shards_test', help: 'h', labelNames: ['handler'], registers: [new Registry()] }),
+      log: new ThrottledLog(silentLogger()),
+      logger: silentLogger(),
+      shards: 3,
+    });
+    // The producer fails fast until it is connected (so /v1/report can answer 503): wait for it.
+    await waitFor('the queue to reach Redis', async () => (await queue!.depth()) !== undefined);
+    // No workers: every queued batch's bags stay stored under its shard's prefix, in order.
+    const shardOf = async (id: string): Promise<number> => {
+      const found: number[] = [];
+      for (const [i, p] of queue!.bullPrefixes.entries()) if ((await redis.exists(`${p}:batch:${id}`)) === 1) found.push(i);
+      assert.equal(found.length, 1, `batch ${id} is stored on exactly one shard (found on ${JSON.stringify(found)})`);
+      return found[0];
+    };
+    const order: number[] = [];
+    for (let i = 0; i < SHARD_RUN * 6; i++) order.push(await shardOf(await queue.enqueue([{ 'request.id': `r${i}` }], ['h'])));
+    const runs = Array.from({ length: 6 }, (_, r) => order.slice(r * SHARD_RUN, (r + 1) * SHARD_RUN));
+    for (const run of runs) assert.equal(new Set(run).size, 1, `a run of ${SHARD_RUN} batches stays on one shard: ${JSON.stringify(order)}`);
+    assert.deepEqual(
+      [0, 1, 2].map((s) => order.filter((x) => x === s).length),
+      [2 * SHARD_RUN, 2 * SHARD_RUN, 2 * SHARD_RUN],
+      'every shard gets an even share',
+    );
+    assert.notEqual(runs[0][0], runs[1][0], 'the next run goes to another shard');
+    const keyed = new Set<number>();
+    for (let i = 0; i < 3; i++) keyed.add(await shardOf(await queue.enqueue([{ 'request.id': 'k' }], ['h'], { idempotencyKey: 'same-key' })));
+    assert.equal(keyed.size, 1, 'every send of a keyed batch goes to the same shard');
+  });
+});
