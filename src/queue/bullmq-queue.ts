@@ -142,6 +142,11 @@ export class BullmqQueue implements ReportQueue {
     return this.shards.map((s) => s.bullPrefix);
   }
 
+  /** The shard of the next unkeyed batch: the same one for {@link SHARD_RUN} batches, then the next. */
+  private nextShard(): Shard {
+    return this.shards[Math.floor(this.next++ / SHARD_RUN) % this.shards.length];
+  }
+
   private queue(shard: Shard, handler: string): Queue {
     let q = shard.queues.get(handler);
     if (!q) {
@@ -170,8 +175,7 @@ export class BullmqQueue implements ReportQueue {
     if (handlers.length === 0) return id;
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
     // A keyed batch always goes to the same shard, so a second send meets the first's job (BullMQ keeps one job per id).
-    const shard =
-      this.shards[key !== undefined ? parseInt(id.slice(2, 10), 16) % this.shards.length : Math.floor(this.next++ / SHARD_RUN) % this.shards.length];
+    const shard = key !== undefined ? this.shards[parseInt(id.slice(2, 10), 16) % this.shards.length] : this.nextShard();
     let stored = false;
     try {
       await withTimeout(
@@ -327,7 +331,7 @@ export class BullmqQueue implements ReportQueue {
     const all = await lettersToReplay(this.deadLetterStore, handler, ids);
     for (const dl of all) {
       const data: ChildData = { handler, bags: [...dl.bags], batch: dl.id };
-      const shard = this.shards[this.next++ % this.shards.length];
+      const shard = this.nextShard();
       await this.queue(shard, handler).add('deliver', data, { ...this.childOpts(`${dl.id}-replay-${Date.now()}`), ignoreDependencyOnFailure: undefined });
       await this.deadLetterStore.remove(handler, dl.id);
     }

@@ -6,6 +6,7 @@ import type { SnapshotSource } from '../../../src/queue/attempt';
 import { ThrottledLog } from '../../../src/base/throttled-log';
 import { silentLogger } from '../../../src/base/log';
 import type { AdapterFactory } from '../../../src/sdk/adapter';
+import { deleteKeys } from '../../support/redis-keys';
 import { waitFor } from '../../support/wait';
 import { handlerDoc, ruleDoc, snapshotOf } from '../../support/snapshot';
 
@@ -22,12 +23,7 @@ describe('queue/bullmq-queue: batches spread over shards @redis', () => {
   before(() => redis.connect());
   after(async () => {
     await queue?.close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeys(redis, prefix);
     redis.disconnect();
   });
 
