@@ -113,6 +113,17 @@ export function describeRedis(spec: RedisSpec): string {
   return `sentinel ${t.name}@${list(t.sentinels)}`;
 }
 
+/**
+ * How often a cluster connection re-reads the slot map, ms. Each re-read opens a new connection to a
+ * node for `CLUSTER SLOTS` and rebuilds a 16,384-slot table in Mixer, and every BullMQ worker holds its
+ * own cluster connection (one per handler and queue shard, 16 with the default config): at 2 s for
+ * all of them, an idle Mixer opened 10 connections a second across the cluster and spent ~4% of a core
+ * on the tables. Workers are never idle (their blocking pops time out within seconds) and re-read at
+ * once on an error (a node gone, MOVED, CLUSTERDOWN), so their timer is only a backstop; the few
+ * command and subscriber connections keep a short one, so an idle one learns a failover soon.
+ */
+const SLOTS_REFRESH_MS: Record<ConnectionRole, number> = { command: 2000, subscriber: 2000, lazy: 2000, blocking: 30_000 };
+
 /** Reconnect delay: 200 ms, 400 ms, ... up to 2 s, forever. */
 const retryStrategy = (times: number): number => Math.min(times * 200, 2000);
 
@@ -173,7 +184,7 @@ export function connectRedis(spec: RedisSpec, role: ConnectionRole, extra: Redis
       retryDelayOnClusterDown: 300,
       retryDelayOnTryAgain: 200,
       slotsRefreshTimeout: 2000,
-      slotsRefreshInterval: 2000,
+      slotsRefreshInterval: SLOTS_REFRESH_MS[role],
       enableAutoPipelining: extra.enableAutoPipelining ?? false,
       ...(tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
     };

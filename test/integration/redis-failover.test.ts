@@ -9,7 +9,7 @@ import { HttpSink } from '../support/http-sink';
 import { startMixer, REPO } from '../support/processes';
 import type { MixerProcess } from '../support/processes';
 import { parsePromText, sumOf } from '../support/prom-text';
-import { startRedisCluster, startRedisSentinel } from '../support/redis-topology';
+import { ask, infoFields, startRedisCluster, startRedisSentinel } from '../support/redis-topology';
 import type { RedisCluster, RedisSentinelSet } from '../support/redis-topology';
 import { batches, frontendToBackend } from '../support/traffic';
 import type { GeneratedReport } from '../support/traffic';
@@ -319,6 +319,24 @@ describe('Redis failover under report load @redis', function () {
     });
     after(async () => {
       await cluster?.stop();
+    });
+
+    it('an idle Mixer re-reads the slot map sparingly: BullMQ workers (a cluster connection each) on a long timer, few new connections a second', async () => {
+      const c = cluster!;
+      mixer = await startMixer(env(c.env));
+      const opened = async (): Promise<number> => {
+        let n = 0;
+        for (const node of c.nodes) n += Number(infoFields(String(await ask(node.port, 'INFO', 'stats'))).total_connections_received);
+        return n;
+      };
+      // Every slot-map read opens a connection to a node; at 2 s for each of the ~20 cluster connections it was 10 a second.
+      await new Promise((r) => setTimeout(r, 2_000));
+      const before = await opened();
+      const windowS = 10;
+      await new Promise((r) => setTimeout(r, windowS * 1000));
+      const perSecond = ((await opened()) - before - c.nodes.length) / windowS;
+      assert.ok(perSecond < 5, `an idle Mixer opened ${perSecond.toFixed(1)} connections a second across the cluster's ${c.nodes.length} nodes`);
+      assert.equal((await fetch(`${mixer.url}/readyz`)).status, 200);
     });
 
     it('a primary holding queue shards is killed mid-stream: every bag answered 202 is counted once, and checks answer throughout', async () => {
