@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Counter, Registry } from 'prom-client';
 import { Redis } from 'ioredis';
 import { BullmqQueue, SHARD_RUN } from '../../../src/queue/bullmq-queue';
+import { BatchStore } from '../../../src/queue/batch-store';
 import type { SnapshotSource } from '../../../src/queue/attempt';
 import { ThrottledLog } from '../../../src/base/throttled-log';
 import { silentLogger } from '../../../src/base/log';
@@ -41,9 +42,10 @@ describe('queue/bullmq-queue: batches spread over shards @redis', () => {
     // The producer fails fast until it is connected (so /v1/report can answer 503): wait for it.
     await waitFor('the queue to reach Redis', async () => (await queue!.depth()) !== undefined);
     // No workers: every queued batch's bags stay stored under its shard's prefix, in order.
+    const stores = queue.bullPrefixes.map((p) => new BatchStore(redis, `${p}:`, 1));
     const shardOf = async (id: string): Promise<number> => {
       const found: number[] = [];
-      for (const [i, p] of queue!.bullPrefixes.entries()) if ((await redis.exists(`${p}:batch:${id}`)) === 1) found.push(i);
+      for (const [i, store] of stores.entries()) if ((await redis.exists(store.key(id))) === 1) found.push(i);
       assert.equal(found.length, 1, `batch ${id} is stored on exactly one shard (found on ${JSON.stringify(found)})`);
       return found[0];
     };
