@@ -12,12 +12,13 @@
  *   one bucket after the last window that reads it (about 5 min for 10 s buckets, 1 h for 1 min).
  * - `<prefix>{graph:<tag>}:b:<resolution>:<index>:bytes`: bytes of edge state the shard's bucket holds
  *   (edge ids plus their stats JSON as first written), held against `maxBucketBytes`; expires with the bucket.
- * - `<prefix>{graph:<tag>}:job:<jobId>`: marker of an applied job, expires after 2 h.
+ * - `<prefix>{graph:<tag>}:jobs`: sorted set of the ids of the jobs applied to the shard, each kept 2 h
+ *   (see `CLAIM_JOB_LUA`).
  * And one key per request id, spread by the key itself (no tag):
  * - `<prefix>graph:req:<request id>|<service>`: the job that counted a call (both sides may report it), expires after 10 min.
  */
 import { createHash } from 'node:crypto';
-import { spreadTags } from '../../src/sdk';
+import { CLAIM_JOB_LUA, spreadTags } from '../../src/sdk';
 import type { RedisConnection } from '../../src/sdk';
 import { mergeOlderStats } from './stats';
 import type { EdgeStats } from './stats';
@@ -27,23 +28,25 @@ import type { ApplyOutcome, GraphStore } from './store';
 import type { WindowRange } from './windows';
 
 /**
- * KEYS[1]: job marker; then per bucket two keys: its hash and its byte count. ARGV[1]: marker TTL
- * ms; ARGV[2]: most edges per bucket; ARGV[3]: most bytes per bucket; then for each bucket in KEYS
- * order: TTL ms, field count n, and n × (edge id, stats JSON). Returns -1 when the marker existed
- * (nothing applied), else the number of edges dropped (bucket full by count or bytes).
+ * KEYS[1]: the shard's applied job ids (`CLAIM_JOB_LUA`); then per bucket two keys: its hash and
+ * its byte count. ARGV[1]: how long a job id is kept, ms; ARGV[2]: most edges per bucket; ARGV[3]:
+ * most bytes per bucket; ARGV[4]: the job id; then for each bucket in KEYS order: TTL ms, field
+ * count n, and n × (edge id, stats JSON). Returns -1 when the job was applied already (nothing
+ * applied now), else the number of edges dropped (bucket full by count or bytes).
  * Everything that can fail (a key of the wrong type) is checked before the first write, because
  * Redis does not undo the writes of a script that fails: the job is applied whole or not at all.
  * A stored value that is not valid JSON is replaced by the job's increments.
  */
-const APPLY_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+const APPLY_LUA = `${CLAIM_JOB_LUA}
+local jt = redis.call('TYPE', KEYS[1]).ok
+if jt ~= 'zset' and jt ~= 'none' then return redis.error_reply('graph: ' .. KEYS[1] .. ' holds a ' .. jt .. ', not a sorted set') end
 for k = 2, #KEYS, 2 do
   local t = redis.call('TYPE', KEYS[k]).ok
   if t ~= 'hash' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a hash') end
   t = redis.call('TYPE', KEYS[k + 1]).ok
   if t ~= 'string' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k + 1] .. ' holds a ' .. t .. ', not a string') end
 end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+if not claimJob(KEYS[1], ARGV[4], tonumber(ARGV[1])) then return -1 end
 local maxEdges = tonumber(ARGV[2])
 local maxBytes = tonumber(ARGV[3])
 local function merge(cur, d)
@@ -65,7 +68,7 @@ local function merge(cur, d)
   end
   return cur
 end
-local a = 4
+local a = 5
 local dropped = 0
 for k = 2, #KEYS, 2 do
   local key = KEYS[k]
@@ -121,7 +124,7 @@ export function shardOf(jobId: string): number {
 }
 
 // The name carries a version: a process of an earlier release defines the older script under the old name.
-const APPLY_COMMAND = 'mixerGraphApply2';
+const APPLY_COMMAND = 'mixerGraphApply3';
 const CLAIM_COMMAND = 'mixerGraphClaim1';
 
 type ApplyCommand = (numKeys: number, ...args: string[]) => Promise<number>;
@@ -174,15 +177,15 @@ export class RedisGraphStore implements GraphStore {
     return `${this.bases[shard]}b:${resolution}:${index}`;
   }
 
-  /** Key of the marker of an applied job (in the job's shard). */
-  markerKey(jobId: string): string {
-    return `${this.bases[shardOf(jobId)]}job:${jobId}`;
+  /** Key of the sorted set that records the jobs applied to the shard `jobId` goes to. */
+  jobsKey(jobId: string): string {
+    return `${this.bases[shardOf(jobId)]}jobs`;
   }
 
   async apply(jobId: string, delta: GraphDelta, _now: number): Promise<ApplyOutcome> {
     const shard = shardOf(jobId);
-    const keys = [this.markerKey(jobId)];
-    const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges), String(this.maxBucketBytes)];
+    const keys = [this.jobsKey(jobId)];
+    const args = [String(JOB_MARKER_TTL_MS), String(this.maxEdges), String(this.maxBucketBytes), jobId];
     for (const b of delta.buckets.values()) {
       const bucket = this.bucketKey(b.resolution.name, b.index, shard);
       keys.push(bucket, `${bucket}:bytes`);
@@ -190,7 +193,7 @@ export class RedisGraphStore implements GraphStore {
       for (const [edgeId, stats] of b.edges) args.push(edgeId, JSON.stringify(stats));
     }
     const result = Number(await this.command(keys.length, ...keys, ...args));
-    // The counts and their marker: on the replicas before the job is done.
+    // The counts and the job's claim: on the replicas before the job is done.
     await this.awaitReplicas(keys[0]);
     return result < 0 ? { applied: false, droppedEdges: 0 } : { applied: true, droppedEdges: result };
   }

@@ -1,23 +1,24 @@
+import { CLAIM_JOB_LUA } from '../../src/sdk';
 import type { RedisConnection } from '../../src/sdk';
 
 /**
- * APPLY. KEYS[1] job marker, KEYS[2] overflow hash, then for the i-th metric of the batch
+ * APPLY. KEYS[1] the ids of the jobs applied to this metric (shard), see `CLAIM_JOB_LUA`; KEYS[2] overflow hash, then for the i-th metric of the batch
  * KEYS[3i] its values hash, KEYS[3i+1] its last-seen sorted set and KEYS[3i+2] the bytes its
  * series cost (see `seriesCost`). ARGV[1] marker TTL (s), ARGV[2] expiry (ms, 0 = never),
  * ARGV[3] max series per metric, ARGV[4] the batch as JSON:
  * [[metric, [[seriesKey, n, [[field, incr]...], [[field, value]...]]...], budgetBytes, samplesPerSeries, sampleOverhead]...]
- * (numbers as text, so no precision is lost in Lua).
+ * (numbers as text, so no precision is lost in Lua); ARGV[5] the job id.
  * A new series is refused (its instances added to the overflow hash) when the metric already has
  * max series or its cost would take the metric over its byte budget.
- * Returns 0, changing nothing, when the marker exists; else applies everything and returns 1.
- * The batch is decoded and the marker set before any other write, so a failure there (bad JSON,
- * OOM) leaves no trace; nothing after it can fail on valid input.
+ * Returns 0, changing nothing, when the job was applied already; else applies everything and returns 1.
+ * The batch is decoded and the job claimed before any other write, so a failure there (bad JSON,
+ * OOM, a key of the wrong type) leaves no trace; nothing after it can fail on valid input.
  */
-const APPLY_LUA = `
+const APPLY_LUA = `${CLAIM_JOB_LUA}
 local expiry = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
 local batch = cjson.decode(ARGV[4])
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if not claimJob(KEYS[1], ARGV[5], tonumber(ARGV[1]) * 1000) then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 for i, m in ipairs(batch) do
@@ -102,7 +103,7 @@ export interface PrometheusScripts {
 }
 
 // Names carry a version: a process of an earlier release defines the older scripts under the old names.
-const APPLY = 'mixerPrometheusApply2';
+const APPLY = 'mixerPrometheusApply3';
 const SWEEP = 'mixerPrometheusSweep2';
 
 type Command = (...args: Array<string | number>) => Promise<number>;

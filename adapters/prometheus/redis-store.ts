@@ -16,7 +16,7 @@ const SWEEP_CHUNK = 1000;
  * `{prom:<metric>}`: one slot per metric, so the apply script touches one slot on Redis Cluster and
  * the metrics of a mesh spread over the primaries. A metric with `redisShards` > 1 has its series
  * spread over that many tags, `{prom:<metric>}` then `{prom:<metric>#1}` …, by a hash of the series.
- * A job has one marker per metric and shard, beside the state it changed.
+ * The ids of the jobs applied to a metric's shard are kept beside its state (`jobs`).
  */
 export class PrometheusKeys {
   constructor(private readonly keyPrefix: string) {}
@@ -26,9 +26,9 @@ export class PrometheusKeys {
     return `${this.keyPrefix}{prom:${metric}${shard === 0 ? '' : `#${shard}`}}:`;
   }
 
-  /** The "applied" marker of a job for one metric (a string with a TTL). */
-  job(metric: string, jobId: string, shard = 0): string {
-    return `${this.base(metric, shard)}job:${jobId}`;
+  /** Sorted set: id of a job applied to this metric's shard → when (ms, Redis server time); see `CLAIM_JOB_LUA`. */
+  jobs(metric: string, shard = 0): string {
+    return `${this.base(metric, shard)}jobs`;
   }
 
   /** Hash: metric name → instances refused by the cardinality cap (one field: the metric's own). */
@@ -62,7 +62,7 @@ const shardsOf = (m: MetricSpec): number[] => Array.from({ length: Math.max(1, m
 /**
  * Series kept in Redis, shared by every Mixer process whose handler has the same key prefix
  * (the same handler name). A job is applied metric by metric (and shard by shard), each by one Lua
- * script together with that shard's marker, so a retry after a partial failure applies only what
+ * script together with the job's claim in that shard's `jobs` set, so a retry after a partial failure applies only what
  * was not yet applied; then the process waits for the replicas of the primaries it wrote to
  * (`awaitReplicas`), so a failover after the job is done cannot take its counts back while its
  * queue entry says done. A shard holds at most its even part of `maxSeriesPerMetric` and of the
@@ -96,7 +96,7 @@ export class RedisMetricStore implements MetricStore {
       for (const [shard, series] of byShard) parts.push({ md, shard, series });
     }
     const applied = await Promise.all(parts.map((p) => this.applyPart(jobId, p.md, p.shard, p.series)));
-    await this.awaitReplicas(...parts.map((p) => this.keys.job(p.md.metric.name, jobId, p.shard)));
+    await this.awaitReplicas(...parts.map((p) => this.keys.jobs(p.md.metric.name, p.shard)));
     return parts.length === 0 || applied.some(Boolean);
   }
 
@@ -104,7 +104,7 @@ export class RedisMetricStore implements MetricStore {
     const m = md.metric;
     const n = Math.max(1, m.shards);
     const keys = [
-      this.keys.job(m.name, jobId, shard),
+      this.keys.jobs(m.name, shard),
       this.keys.overflow(m.name, shard),
       this.keys.values(m, shard),
       this.keys.seen(m, shard),
@@ -122,6 +122,7 @@ export class RedisMetricStore implements MetricStore {
       String(this.opts.expiryMs),
       String(Math.ceil(this.opts.maxSeriesPerMetric / n)),
       JSON.stringify(payload),
+      jobId,
     ];
     return (await this.scripts.apply(keys, args)) === 1;
   }

@@ -31,7 +31,7 @@ export type {
 export { ADAPTER_CAPABILITIES } from './decision';
 export type { AdapterCapability, CallerIdentity, DestinationIdentity, DecisionCall, DecisionHandlerMethod, DecisionRecord, ReferencedValue } from './decision';
 export { DEFAULT_REDACTED_HEADERS, REDACTED_VALUE, redactHeaders } from '../attributes/redact';
-export { JobMarkers } from './job-markers';
+export { CLAIM_JOB_LUA, JobMarkers } from './job-markers';
 export { connectRedis } from '../base/redis-connect';
 export type { RedisSpec } from '../base/redis-connect';
 export { spreadTags } from '../base/hash-tags';

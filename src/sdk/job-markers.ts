@@ -43,3 +43,28 @@ export class JobMarkers {
     return this.markers.size;
   }
 }
+
+/**
+ * "Apply once per job" for state kept in Redis: Lua that defines `claimJob(set, id, ttlMs)`, to put at
+ * the top of the script that applies a job, so the claim and the writes are one atomic step. The ids
+ * of applied jobs are kept in one sorted set per hash tag (`set`, a key in the slot of the state it
+ * guards), scored by when they were applied (Redis server time, ms). `claimJob` returns false when
+ * `id` is in the set (a redelivery: apply nothing); else it adds `id`, drops ids older than `ttlMs`,
+ * and returns true. The set itself expires when no job has been claimed in it for `ttlMs` or more.
+ *
+ * Call it before the script's first write: on a key of the wrong type it raises an error, and Redis
+ * does not undo the writes a failed script has made. One set per tag, rather than a key per job,
+ * keeps the number of keys independent of the traffic, and an id leaves the set in the script that
+ * adds another instead of by key expiry (which Redis would also send its replicas as a `DEL` per key).
+ */
+export const CLAIM_JOB_LUA = `
+local function claimJob(set, id, ttl)
+  if redis.call('ZSCORE', set, id) then return false end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', string.format('(%.0f', now - ttl))
+  redis.call('ZADD', set, now, id)
+  if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, 2 * ttl) end
+  return true
+end
+`;

@@ -66,7 +66,7 @@ forEachRedisMode((mode) => {
       }
     });
 
-    it('stores one job as one marker plus bucket hashes under the prefix, each with a TTL', async () => {
+    it("stores one job as its id in the shard's jobs set plus bucket hashes under the prefix, each with a TTL", async () => {
       const clock = new Clock(Date.now());
       const { handler } = harness.handler(clock);
       await handler.report([edge(FRONTEND, BACKEND_V1, 'backend'), edge(FRONTEND, BACKEND_V2, 'backend')], { jobId: 'layout', attempt: 1 });
@@ -83,7 +83,7 @@ forEachRedisMode((mode) => {
         assert.ok(bytes > 200 && bytes < 2000, `${bucket}:bytes = ${bytes}`);
         assert.equal(Math.abs((await redis.pttl(`${bucket}:bytes`)) - (await redis.pttl(bucket!))) < 1000, true, 'the byte count expires with its bucket');
       }
-      const marker = keys.find((k) => k.endsWith(':job:layout'));
+      const marker = keys.find((k) => k.endsWith(':jobs'));
       assert.ok(fine && coarse && marker, keys.join(', '));
       assert.equal(await redis.hlen(fine), 2, 'one field per edge');
       const fineTtl = await redis.pttl(fine);
@@ -91,7 +91,8 @@ forEachRedisMode((mode) => {
       const markerTtl = await redis.pttl(marker);
       assert.ok(fineTtl > 300_000 && fineTtl <= 330_000, `10 s bucket TTL ${fineTtl}`);
       assert.ok(coarseTtl > 3_600_000 && coarseTtl <= 3_780_000, `1 min bucket TTL ${coarseTtl}`);
-      assert.ok(markerTtl > 7_000_000 && markerTtl <= 7_200_000, `marker TTL ${markerTtl}`);
+      assert.ok(markerTtl > 7_200_000 && markerTtl <= 14_400_000, `jobs set TTL ${markerTtl} (twice the 2 h an id is kept)`);
+      assert.ok(Math.abs(Number(await redis.zscore(marker, 'layout')) - Date.now()) < 60_000, 'the job id is recorded with when it was applied');
     });
 
     it('a failed apply counts nothing, and the retry of the same job counts once', async () => {
@@ -99,13 +100,13 @@ forEachRedisMode((mode) => {
       const { handler, env } = harness.handler(clock);
       const bases = graphShardBases(env.env.keyPrefix);
       // A key of the wrong type where a bucket hash belongs fails the script. Redis does not undo a
-      // failed script's writes, so the script must fail before its first write (the marker included).
+      // failed script's writes, so the script must fail before its first write (the job's claim included).
       const bad = bases.map((base) => `${base}b:10s:${Math.floor(T0 / 10_000)}`);
       for (const k of bad) await redis.set(k, 'not a hash');
       const job = times(4, edge(FRONTEND, BACKEND_V1, 'backend'));
       await assert.rejects(Promise.resolve(handler.report(job, { jobId: 'retry-me', attempt: 1 })), (err: unknown) => !isPermanent(err));
       for (const base of bases) {
-        assert.equal(await redis.exists(`${base}job:retry-me`), 0, 'no marker: the job was not applied');
+        assert.equal(await redis.zscore(`${base}jobs`, 'retry-me'), null, 'no claim: the job was not applied');
         assert.equal((await mode.keys(`${base}b:1m:*`)).length, 0, 'no bucket written');
       }
       // One DEL per key: the shards' keys are on different slots (a cluster refuses a multi-key DEL).

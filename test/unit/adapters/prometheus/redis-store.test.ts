@@ -103,18 +103,23 @@ describe('prometheus handler: state shared through Redis @redis', () => {
     const base = (m: string) => `${a.env.keyPrefix}{prom:${m}}:`;
     const ids = Object.fromEntries(a.handler.settings.metrics.map((m) => [m.name, m.schemaId]));
     assert.deepEqual(keys, [
-      `${base('latency_ms')}job:layout`,
+      `${base('latency_ms')}jobs`,
       `${base('latency_ms')}m:${ids.latency_ms}:bytes`,
       `${base('latency_ms')}m:${ids.latency_ms}:seen`,
       `${base('latency_ms')}m:${ids.latency_ms}:v`,
-      `${base('requests_total')}job:layout`,
+      `${base('requests_total')}jobs`,
       `${base('requests_total')}m:${ids.requests_total}:bytes`,
       `${base('requests_total')}m:${ids.requests_total}:seen`,
       `${base('requests_total')}m:${ids.requests_total}:v`,
     ]);
     assert.deepEqual(await connA.hgetall(`${base('latency_ms')}m:${ids.latency_ms}:v`), { 'b0:["x"]': '1', 's:["x"]': '5', 'c:["x"]': '1' });
-    const markerTtl = await connA.ttl(`${base('requests_total')}job:layout`);
-    assert.ok(markerTtl > 0 && markerTtl <= JOB_MARKER_TTL_S, `marker TTL ${markerTtl}`);
+    for (const m of ['latency_ms', 'requests_total']) {
+      const appliedAt = Number(await connA.zscore(`${base(m)}jobs`, 'layout'));
+      assert.ok(Math.abs(appliedAt - Date.now()) < 60_000, `${m}: the job is recorded with when it was applied (${appliedAt})`);
+    }
+    // The set outlives its newest id by at least the marker lifetime (it is refreshed to twice that).
+    const setTtl = await connA.ttl(`${base('requests_total')}jobs`);
+    assert.ok(setTtl > JOB_MARKER_TTL_S && setTtl <= 2 * JOB_MARKER_TTL_S, `jobs set TTL ${setTtl}`);
     const seriesTtl = await connA.pttl(`${base('requests_total')}m:${ids.requests_total}:v`);
     assert.ok(seriesTtl > 0 && seriesTtl <= 600_000, `series TTL ${seriesTtl}`);
   });
@@ -156,7 +161,7 @@ describe('prometheus handler: state shared through Redis @redis', () => {
     const params = { ...PARAMS, metricsExpirationPolicy: { metricsExpiryDuration: '200ms', expiryCheckIntervalDuration: '1h' } };
     const [a] = await pair(params);
     await a.handler.report([metric('default/requestcount', 1, { app: 'x' })], { jobId: 't', attempt: 1 });
-    await waitFor('the metric keys to expire', async () => (await keysUnder(connA, prefix)).every((k) => k.includes(':job:')));
+    await waitFor('the metric keys to expire', async () => (await keysUnder(connA, prefix)).every((k) => k.endsWith(':jobs')));
     assert.deepEqual(linesOf(await a.env.registry.metrics(), 'requests_total'), []);
   });
 
