@@ -14,6 +14,10 @@ import { deriveKey, signRequest } from '../../src/mesh/common/mesh-key';
 import { spiffeId } from '../../src/mesh/common/pki';
 import { runMixctl } from '../support/mixctl';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { bootstrapToken } from '../../src/mesh/common/bootstrap';
+import { WorkloadCert } from '../../src/mesh/mixer-client/workload-cert';
+import { silentLogger } from '../../src/base/log';
 import * as os from 'node:os';
 
 const FRONTEND = spiffeId('default', 'frontend');
@@ -270,6 +274,42 @@ describe('mutual TLS in the mesh: the CA, STRICT sidecars, Mixer asking for clie
       assert.match(token.stdout, /kind: Secret[\s\S]*name: mixer-bootstrap-backend[\s\S]*namespace: shop[\s\S]*token: [0-9a-f]{64}/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a workload certificate re-reads the roots over one kept-alive connection, not a new TLS connection per poll', async () => {
+    // A TCP relay in front of Mixer counts the connections the certificate's calls open.
+    let connections = 0;
+    const relay = net.createServer((client) => {
+      connections++;
+      const upstream = net.connect(Number(new URL(mixer.url).port), '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const cert = new WorkloadCert({
+      mixerUrl: `https://127.0.0.1:${(relay.address() as net.AddressInfo).port}`,
+      principal: spiffeId('default', 'poller'),
+      token: bootstrapToken(mixer.meshKey, 'default', 'poller'),
+      logger: silentLogger(),
+      rootsPollMs: 50,
+    });
+    try {
+      await cert.start();
+      const afterStart = connections;
+      let polls = 0;
+      const read = cert.readRoots.bind(cert);
+      cert.readRoots = async () => {
+        await read();
+        polls++;
+      };
+      await waitFor('20 polls of the roots', () => polls >= 20, 10_000);
+      assert.equal(cert.current.ca.trim(), mixer.roots.trim(), 'the roots read are the CA’s');
+      assert.ok(connections - afterStart <= 1, `${connections - afterStart} connections for ${polls} polls`);
+    } finally {
+      cert.stop();
+      relay.close();
     }
   });
 });

@@ -6,10 +6,9 @@
  */
 import * as https from 'node:https';
 import * as tls from 'node:tls';
-import type { CertMaterial } from './workload-cert';
 
-/** An https agent presenting `m` and trusting its roots; a new certificate means a new agent. */
-export function mtlsAgent(m: CertMaterial, o: { maxSockets: number; timeoutMs: number }): https.Agent {
+/** An https agent presenting `m` (a workload's `CertMaterial`) and trusting its roots; a new certificate means a new agent. */
+export function mtlsAgent(m: { key: string; cert: string; ca: string }, o: { maxSockets: number; timeoutMs: number }): https.Agent {
   const secureContext = tls.createSecureContext({ key: m.key, cert: m.cert, ca: m.ca, minVersion: 'TLSv1.2' });
   return new https.Agent({ keepAlive: true, maxSockets: o.maxSockets, timeout: o.timeoutMs, secureContext });
 }

@@ -10,6 +10,7 @@ import * as https from 'node:https';
 import type { Logger } from 'pino';
 import { ANSWER_PROOF_HEADER, csrProof, verifyAnswerProof } from '../common/bootstrap';
 import { createCsr, generateKeys, lifetimeOf, privateKeyPem, splitPem } from '../common/pki';
+import { mtlsAgent } from './tls-agent';
 
 /** The material a proxy presents and trusts. */
 export interface CertMaterial {
@@ -51,7 +52,7 @@ function call(base: URL, method: string, path: string, body: string | undefined,
     const headers: Record<string, string | number> = { ...(o.headers as Record<string, string>) };
     if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     const req = https.request(
-      { ...o, host: base.hostname.replace(/^\[|\]$/g, ''), port: Number(base.port || 443), method, path, headers, agent: false },
+      { ...o, host: base.hostname.replace(/^\[|\]$/g, ''), port: Number(base.port || 443), method, path, headers, agent: o.agent ?? false },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -74,6 +75,8 @@ export class WorkloadCert {
   private rootsTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly base: URL;
+  /** The keep-alive agent of calls made with the current material (renewals, root polls): one secure context and connection, not one per call. */
+  private agent: { m: CertMaterial; agent: https.Agent } | undefined;
   /** Certificates obtained (the first, then renewals). */
   issued = 0;
   lastError: string | undefined;
@@ -117,7 +120,7 @@ export class WorkloadCert {
     const m = this.material;
     const renewing = m !== undefined && m.notAfter > Date.now() + 2000;
     const r = renewing
-      ? await call(this.base, 'POST', '/v1/ca/sign', body, { key: m.key, cert: m.cert, ca: m.ca })
+      ? await call(this.base, 'POST', '/v1/ca/sign', body, { agent: this.agentOf(m) })
       : // No root yet to verify Mixer with: the answer's proof (made with this workload's token) authenticates it instead.
         await call(this.base, 'POST', '/v1/ca/sign', body, { rejectUnauthorized: false, headers: { authorization: csrProof(this.o.token, csr) } });
     if (r.status !== 200) throw new Error(`POST /v1/ca/sign answered ${r.status}: ${r.body.slice(0, 300)}`);
@@ -169,7 +172,7 @@ export class WorkloadCert {
     const m = this.material;
     if (!m) return;
     try {
-      const r = await call(this.base, 'GET', '/v1/ca/roots', undefined, { key: m.key, cert: m.cert, ca: m.ca });
+      const r = await call(this.base, 'GET', '/v1/ca/roots', undefined, { agent: this.agentOf(m) });
       if (r.status !== 200) throw new Error(`GET /v1/ca/roots answered ${r.status}`);
       const roots = (JSON.parse(r.body) as { roots: string[] }).roots;
       const ca = roots.join('');
@@ -182,6 +185,15 @@ export class WorkloadCert {
     }
   }
 
+  /**
+   * The agent presenting `m` (made again when the material changes; the old one's idle connection
+   * closes by its timeout). Its idle connection outlives the poll interval, so a poll reuses it.
+   */
+  private agentOf(m: CertMaterial): https.Agent {
+    if (this.agent?.m !== m) this.agent = { m, agent: mtlsAgent(m, { maxSockets: 1, timeoutMs: 2 * (this.o.rootsPollMs ?? 5000) + 1000 }) };
+    return this.agent.agent;
+  }
+
   private emit(): void {
     const m = this.material!;
     for (const fn of this.listeners) fn(m);
@@ -191,5 +203,6 @@ export class WorkloadCert {
     this.stopped = true;
     if (this.renewTimer) clearTimeout(this.renewTimer);
     if (this.rootsTimer) clearTimeout(this.rootsTimer);
+    this.agent?.agent.destroy();
   }
 }
