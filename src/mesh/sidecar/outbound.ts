@@ -97,15 +97,20 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
       ? (tlsHeaders ??= [...h.forward, IDENTITY_HEADER, core.peerHeader])
       : (plainHeaders ??= core.signer ? [...h.forward, IDENTITY_HEADER, core.signer.headerFor(target.namespace, target.service)] : h.forward);
 
-  const bag: MutableBag = {};
-  putWorkload(bag, 'source', self);
-  putService(bag, target.service, target.namespace);
-  putRequest(bag, { method: req.method ?? 'GET', path, headers: h.map, startMs });
-  bag['context.reporter.kind'] = 'outbound';
-  bag['context.reporter.uid'] = `kubernetes://${self.instance}.${self.namespace}`;
   let flags = '-';
+  let destination: ServiceInstance | undefined;
+  // The report's bag is built once the call is over, so its cost is not part of the call's latency.
   const finish = (code: number, size: number): void => {
-    core.reports.addReport(bag, { code, size, endMs: Date.now(), durationMs: performance.now() - t0, flags });
+    const endMs = Date.now();
+    const durationMs = performance.now() - t0;
+    const bag: MutableBag = {};
+    putWorkload(bag, 'source', self);
+    putService(bag, target.service, target.namespace);
+    putRequest(bag, { method: req.method ?? 'GET', path, headers: h.map, startMs });
+    bag['context.reporter.kind'] = 'outbound';
+    bag['context.reporter.uid'] = `kubernetes://${self.instance}.${self.namespace}`;
+    if (destination) putWorkload(bag, 'destination', destination);
+    core.reports.addReport(bag, { code, size, endMs, durationMs, flags });
   };
   const fail = (status: number, text: string, why: string): void => {
     flags = why;
@@ -190,7 +195,7 @@ export async function proxyOutbound(core: ProxyCore, req: IncomingMessage, res: 
       up.resume();
       continue;
     }
-    putWorkload(bag, 'destination', inst);
+    destination = inst;
     return relay(up, res, (size, complete) => {
       if (!complete) flags = 'DC';
       finish(code, size);
