@@ -5,9 +5,10 @@
  * plus each sidecar's CPU per 1,000 requests/s, printed beside Istio's published figures.
  *
  * The load is open-loop with sub-millisecond latencies (bench/open-loop.ts). The three targets are
- * measured in turn (in reverse every other round), `--rounds` times (default 3, `--duration` seconds
- * each, default 5), so a change in the machine's other load touches all of them alike; latencies of all
- * rounds are pooled. `--mtls` measures the mesh with mutual TLS (Mixer's CA on, STRICT) against two
+ * measured in turn (in reverse every other round), `--rounds` times (default 3, 6 with `--mtls`;
+ * `--duration` seconds each, default 5), after `--warmup` seconds of unmeasured load each (default 15),
+ * so a change in the machine's other load touches all of them alike; latencies of all rounds are pooled,
+ * and each round's p90 is printed too. `--mtls` measures the mesh with mutual TLS (Mixer's CA on, STRICT) against two
  * bare Node TLS proxies with the same certificates, at 300 requests/s by default, and prints the
  * ratios and TLS handshakes per 1,000 requests. `--compare-bin <bin/mixer.js>` adds another build's sidecar pair as a fourth target;
  * `--profile` writes CPU profiles of Mixer and the proxies.
@@ -32,6 +33,8 @@ interface Target {
   load: Omit<OpenLoopOptions, 'rate' | 'seconds'>;
   procs: ServerProcess[];
   latencies: number[];
+  /** p90 of each round alone, ms: how much the machine moved during the run. */
+  roundP90: number[];
   answered: number;
   seconds: number;
   cpuSeconds: number[];
@@ -48,7 +51,11 @@ const q = (t: Target, p: number): number => quantile(t.latencies, p);
 export async function runMeshBench(options: BenchOptions): Promise<void> {
   const mtls = options.flags.mtls === true || options.flags.mtls === 'true';
   const rate = Number(options.flags.rate ?? (mtls ? 300 : 1000));
-  const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? 3)));
+  // At 300 requests/s a pooled p90 rests on fewer requests: more rounds, so one disturbed round moves it less.
+  const rounds = Math.max(1, Math.round(Number(options.flags.rounds ?? (mtls ? 6 : 3))));
+  // Each target's first slice is not measured: the sidecars' code takes tens of seconds of traffic to be
+  // optimised (measured at 300/s: 0.85 ms of CPU per request in the first 5 s, 0.53 ms after 30 s).
+  const warmup = Math.max(1, Number(options.flags.warmup ?? 15));
   const seconds = options.flags.duration === undefined ? 5 : options.duration;
   const profileDir =
     options.flags.profile === true || options.flags.profile === 'true'
@@ -62,6 +69,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       load: { port, path: '/ping', host },
       procs,
       latencies: [],
+      roundP90: [],
       answered: 0,
       seconds: 0,
       cpuSeconds: procs.map(() => 0),
@@ -82,12 +90,12 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
     if (setup.compare) targets.push(target('two sidecars (compared)', setup.compare.port, [...setup.compare.procs, setup.mixer], setup.compare.host));
     const load0 = os.loadavg()[0];
     process.stdout.write(
-      `mesh bench: ${rate} requests/s (open loop), ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`,
+      `mesh bench: ${rate} requests/s (open loop), ${warmup} s of warm-up then ${rounds} round(s) of ${seconds} s per target; load average ${load0.toFixed(2)} on ${os.cpus().length} cores\n`,
     );
     for (let round = 0; round < rounds; round++) {
       // Every other round runs the targets in reverse, so none is always measured right after another's reports were sent.
       for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
-        await openLoop({ ...t.load, rate, seconds: round === 0 ? 3 : 1 });
+        await openLoop({ ...t.load, rate, seconds: round === 0 ? warmup : 1 });
         const cpu0 = t.procs.map((p) => p.cpuSeconds());
         const h0 = t.handshakes ? await t.handshakes() : 0;
         const t0 = performance.now();
@@ -98,6 +106,12 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
         if (r.errors > 0 || r.non2xx > 0)
           throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
         t.latencies.push(...r.latencies);
+        t.roundP90.push(
+          quantile(
+            [...r.latencies].sort((a, b) => a - b),
+            0.9,
+          ),
+        );
         t.answered += r.latencies.length;
       }
     }
@@ -112,6 +126,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
       '',
       row('', ['p50', 'p90', 'p99', 'answered/s']),
       ...targets.map((t) => row(t.name, [ms(q(t, 0.5)), ms(q(t, 0.9)), ms(q(t, 0.99)), (t.answered / t.seconds).toFixed(0)])),
+      ...targets.map((t) => `  p90 by round, ${t.name}: ${t.roundP90.map((v) => v.toFixed(3)).join(' ')} ms`),
       row(
         'added by bare proxies',
         [0.5, 0.9, 0.99].map((p) => signed(added(bare, p))),
@@ -177,6 +192,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
           handshakes: targets.map((t) => t.handshakeCount),
           rate,
           rounds,
+          warmup,
           seconds,
           loadAverage: [load0, os.loadavg()[0]],
           targets: summary,
