@@ -106,12 +106,7 @@ export async function runMeshBench(options: BenchOptions): Promise<void> {
         if (r.errors > 0 || r.non2xx > 0)
           throw new Error(`${t.name}: ${r.errors} errors and ${r.non2xx} non-2xx answers of ${r.sent}; the figures are worthless`);
         t.latencies.push(...r.latencies);
-        t.roundP90.push(
-          quantile(
-            [...r.latencies].sort((a, b) => a - b),
-            0.9,
-          ),
-        );
+        t.roundP90.push(quantile(r.latencies, 0.9)); // an open loop's latencies come sorted
         t.answered += r.latencies.length;
       }
     }

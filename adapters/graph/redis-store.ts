@@ -34,12 +34,11 @@ import type { WindowRange } from './windows';
  * count n, and n × (edge id, stats JSON). Returns -1 when the job was applied already (nothing
  * applied now), else the number of edges dropped (bucket full by count or bytes).
  * Everything that can fail (a key of the wrong type) is checked before the first write, because
- * Redis does not undo the writes of a script that fails: the job is applied whole or not at all.
+ * Redis does not undo the writes of a script that fails: the job is applied whole or not at all
+ * (`claimJob`, the first write, fails on its own key before writing).
  * A stored value that is not valid JSON is replaced by the job's increments.
  */
 const APPLY_LUA = `${CLAIM_JOB_LUA}
-local jt = redis.call('TYPE', KEYS[1]).ok
-if jt ~= 'zset' and jt ~= 'none' then return redis.error_reply('graph: ' .. KEYS[1] .. ' holds a ' .. jt .. ', not a sorted set') end
 for k = 2, #KEYS, 2 do
   local t = redis.call('TYPE', KEYS[k]).ok
   if t ~= 'hash' and t ~= 'none' then return redis.error_reply('graph: ' .. KEYS[k] .. ' holds a ' .. t .. ', not a hash') end

@@ -18,9 +18,8 @@ const APPLY_LUA = `${CLAIM_JOB_LUA}
 local expiry = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
 local batch = cjson.decode(ARGV[4])
-if not claimJob(KEYS[1], ARGV[5], tonumber(ARGV[1]) * 1000) then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = claimJob(KEYS[1], ARGV[5], tonumber(ARGV[1]) * 1000)
+if not now then return 0 end
 for i, m in ipairs(batch) do
   local vals = KEYS[3 * i]
   local seen = KEYS[3 * i + 1]

@@ -50,7 +50,8 @@ export class JobMarkers {
  * of applied jobs are kept in one sorted set per hash tag (`set`, a key in the slot of the state it
  * guards), scored by when they were applied (Redis server time, ms). `claimJob` returns false when
  * `id` is in the set (a redelivery: apply nothing); else it adds `id`, drops ids older than `ttlMs`,
- * and returns true. The set itself expires when no job has been claimed in it for `ttlMs` or more.
+ * and returns the Redis server time it used (ms), for the script's own timestamps. The set itself
+ * expires when no job has been claimed in it for `ttlMs` or more.
  *
  * Call it before the script's first write: on a key of the wrong type it raises an error, and Redis
  * does not undo the writes a failed script has made. One set per tag, rather than a key per job,
@@ -65,6 +66,6 @@ local function claimJob(set, id, ttl)
   redis.call('ZREMRANGEBYSCORE', set, '-inf', string.format('(%.0f', now - ttl))
   redis.call('ZADD', set, now, id)
   if redis.call('PTTL', set) < ttl then redis.call('PEXPIRE', set, 2 * ttl) end
-  return true
+  return now
 end
 `;
