@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { withTimeout } from '../base/timeout';
 import { BatchedHistogram, BufferedCounter } from './buffered';
 
@@ -97,6 +97,13 @@ export class SelfMetrics {
     name: 'mixer_redis_unreplicated_writes_total',
     help: 'Writes acknowledged while their Redis primary had fewer replicas connected than expected (after a failover, before a new replica caught up): a second failover then could lose them. By what was written: report (a queued batch) or adapter (counts and their once-per-job markers).',
     labelNames: ['what'],
+    registers: [this.registry],
+  });
+
+  readonly queueReportsPerBatch = new Histogram({
+    name: 'mixer_queue_reports_per_batch',
+    help: 'Reports (without an Idempotency-Key) queued together as one batch, observed per batch: under load, reports that arrive while a batch is being written to Redis go together in the next one.',
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [this.registry],
   });
 

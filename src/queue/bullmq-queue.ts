@@ -16,6 +16,7 @@ import { lettersToReplay } from './dead-letters';
 import type { DeadLetterDropSink, DeadLetterLimits } from './dead-letters';
 import { RedisDeadLetters } from './redis-dead-letters';
 import { RemovedHandlers } from './removed-handlers';
+import { ReportGroups } from './report-groups';
 import { backoffDelay, batchIdOf, batchTtlMs, queueAttempts } from './report-queue';
 import type { DeadLetter, DeadLetterPage, EnqueueOptions, QueueDepth, ReportQueue } from './report-queue';
 
@@ -29,6 +30,17 @@ const BATCH_QUEUE = 'reports';
  * fifth, and Mixer's CPU per bag by half, with round robin over 3 shards in `report --cluster`).
  */
 export const SHARD_RUN = 16;
+
+/**
+ * Unkeyed reports are queued by group commit ({@link ReportGroups}): while this many batches are
+ * being queued, reports that arrive wait and go together as one batch. One: the writes of a batch
+ * (its bags, its flow, the wait for replicas) go over one connection, where Redis runs them in turn
+ * anyway, and `WAIT` holds that connection until it returns.
+ */
+export const GROUP_IN_FLIGHT = 1;
+
+/** Most bags in a batch of grouped reports (MIXER_MAX_BAGS' default); a larger report goes alone. */
+export const GROUP_MAX_BAGS = 1000;
 
 /** Queue of one handler's deliveries (queue names may not contain `:`). */
 export function handlerQueueName(handler: string): string {
@@ -50,6 +62,8 @@ export interface BullmqQueueDeps extends Omit<AttemptDeps, 'deadLetters'> {
   shards?: number;
   /** Told of a queued batch acknowledged by fewer Redis replicas than expected (see ReplicaWaiter). */
   onUnreplicated?: (expected: number, acked: number) => void;
+  /** Told, for every unkeyed batch queued, how many reports it holds (see {@link ReportGroups}). */
+  onBatch?: (reports: number) => void;
 }
 
 /** One shard of the queue: its own `reports` queue, handler queues and stored batches, all under one hash tag. */
@@ -99,6 +113,7 @@ export class BullmqQueue implements ReportQueue {
   readonly deadLetterStore: RedisDeadLetters;
   private readonly attemptDeps: AttemptDeps;
   private readonly removed: RemovedHandlers;
+  private readonly groups: ReportGroups;
 
   constructor(
     redis: RedisSpec,
@@ -119,6 +134,12 @@ export class BullmqQueue implements ReportQueue {
       const bullPrefix = `${prefix}{${tag}}`;
       return { index, bullPrefix, batches: new BatchStore(this.producerConn, `${bullPrefix}:`, ttl), queues: new Map(), workers: new Map() };
     });
+    this.groups = new ReportGroups(
+      (bags, handlers) => this.queueBatch(randomUUID(), this.nextShard(), bags, handlers, false),
+      GROUP_IN_FLIGHT,
+      GROUP_MAX_BAGS,
+      deps.onBatch,
+    );
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix, deps.deadLetterLimits, deps.onDeadLetterDrop);
     this.attemptDeps = { ...deps, deadLetters: this.deadLetterStore };
     this.removed = new RemovedHandlers(
@@ -171,11 +192,17 @@ export class BullmqQueue implements ReportQueue {
 
   async enqueue(bags: readonly BagValues[], handlers: readonly string[], opts: EnqueueOptions = {}): Promise<string> {
     const key = opts.idempotencyKey;
-    const id = key !== undefined ? batchIdOf(key) : randomUUID();
-    if (handlers.length === 0) return id;
+    if (handlers.length === 0) return key !== undefined ? batchIdOf(key) : randomUUID();
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
-    // A keyed batch always goes to the same shard, so a second send meets the first's job (BullMQ keeps one job per id).
-    const shard = key !== undefined ? this.shards[parseInt(id.slice(2, 10), 16) % this.shards.length] : this.nextShard();
+    // A keyed batch is queued alone, under the id of its key, and always on the same shard, so a
+    // second send meets the first's job (BullMQ keeps one job per id). Others may be grouped.
+    if (key === undefined) return this.groups.add(bags, handlers);
+    const id = batchIdOf(key);
+    return this.queueBatch(id, this.shards[parseInt(id.slice(2, 10), 16) % this.shards.length], bags, handlers, true);
+  }
+
+  /** Stores the bags of batch `id` on `shard` and adds its flow; resolves once both are on the shard's replicas. */
+  private async queueBatch(id: string, shard: Shard, bags: readonly BagValues[], handlers: readonly string[], keyed: boolean): Promise<string> {
     let stored = false;
     try {
       await withTimeout(
@@ -206,7 +233,7 @@ export class BullmqQueue implements ReportQueue {
     } catch (err) {
       // No flow, no reader: the bags alone would never be deleted (best effort; Redis may be away).
       // A keyed batch keeps them: an earlier send of it may be queued and reading them.
-      if (stored && key === undefined) {
+      if (stored && !keyed) {
         shard.batches
           .delete(id)
           .catch((e: unknown) =>
@@ -346,6 +373,8 @@ export class BullmqQueue implements ReportQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.unsubscribe?.();
+      // Reports already taken wait in a group or are being queued: they are answered first.
+      await this.groups.idle();
       this.waiter.close();
       await this.removed.close();
       await Promise.all(this.shards.flatMap((s) => [...s.workers.values()].map((w) => w.close())));

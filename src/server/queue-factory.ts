@@ -26,6 +26,7 @@ export function createReportQueue(settings: Settings, store: ConfigStore, metric
         discarded: metrics.queueDiscarded,
         shards: settings.queueShards,
         onUnreplicated: () => metrics.redisUnreplicated.inc({ what: 'report' }),
+        onBatch: (reports) => metrics.queueReportsPerBatch.observe(reports),
       })
     : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop), discarded: metrics.queueDiscarded });
   metrics.observeQueue(queue as unknown as Parameters<SelfMetrics['observeQueue']>[0]);
