@@ -39,8 +39,14 @@ export const SHARD_RUN = 16;
  */
 export const GROUP_IN_FLIGHT = 1;
 
+/** Longest the writes of one batch may take before its callers are answered 503; also the longest a report waits in a group. */
+const ENQUEUE_TIMEOUT_MS = 3000;
+
 /** Most bags in a batch of grouped reports (MIXER_MAX_BAGS' default); a larger report goes alone. */
 export const GROUP_MAX_BAGS = 1000;
+
+/** Most bytes (of the reports as received) in a batch of grouped reports (MIXER_MAX_BODY_BYTES' default). */
+export const GROUP_MAX_BYTES = 1024 * 1024;
 
 /** Queue of one handler's deliveries (queue names may not contain `:`). */
 export function handlerQueueName(handler: string): string {
@@ -136,8 +142,7 @@ export class BullmqQueue implements ReportQueue {
     });
     this.groups = new ReportGroups(
       (bags, handlers) => this.queueBatch(randomUUID(), this.nextShard(), bags, handlers, false),
-      GROUP_IN_FLIGHT,
-      GROUP_MAX_BAGS,
+      { maxInFlight: GROUP_IN_FLIGHT, maxBags: GROUP_MAX_BAGS, maxBytes: GROUP_MAX_BYTES, maxWaitMs: ENQUEUE_TIMEOUT_MS },
       deps.onBatch,
     );
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix, deps.deadLetterLimits, deps.onDeadLetterDrop);
@@ -196,7 +201,7 @@ export class BullmqQueue implements ReportQueue {
     if (this.closing) throw new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', 'shutting down: not taking reports', { retryable: true });
     // A keyed batch is queued alone, under the id of its key, and always on the same shard, so a
     // second send meets the first's job (BullMQ keeps one job per id). Others may be grouped.
-    if (key === undefined) return this.groups.add(bags, handlers);
+    if (key === undefined) return this.groups.add(bags, handlers, opts.bytes);
     const id = batchIdOf(key);
     return this.queueBatch(id, this.shards[parseInt(id.slice(2, 10), 16) % this.shards.length], bags, handlers, true);
   }
@@ -227,7 +232,7 @@ export class BullmqQueue implements ReportQueue {
           // The bags and the flow are on the shard's primary: wait for its replicas before saying 202.
           await this.waiter.settle(shard.batches.key(id));
         })(),
-        3000,
+        ENQUEUE_TIMEOUT_MS,
         'queueing the batch in Redis',
       );
     } catch (err) {

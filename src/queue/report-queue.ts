@@ -113,6 +113,11 @@ export interface EnqueueOptions {
    * once-per-job markers cover a batch already delivered, for as long as they keep them: an hour or more).
    */
   idempotencyKey?: string;
+  /**
+   * The report's size as received, bytes (`POST /v1/report`: its body). It bounds batches of grouped
+   * reports (see `ReportGroups`); a report without it is never grouped.
+   */
+  bytes?: number;
 }
 
 /** The batch id of a client's idempotency key (a hash: the key's text never reaches Redis keys). */

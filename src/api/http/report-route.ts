@@ -7,7 +7,7 @@ import { MixerError } from '../../base/errors';
 import type { ConfigStore } from '../../runtime/config-store';
 import type { SelfMetrics } from '../../metrics/self-metrics';
 import type { ReportQueue } from '../../queue/report-queue';
-import { readJsonBody, sendError, sendJson } from './respond';
+import { readJsonBodySized, sendError, sendJson } from './respond';
 import { reportAccepted } from '../../policy/report';
 
 export interface ReportRouteDeps {
@@ -80,12 +80,12 @@ export function idempotencyKeyOf(req: IncomingMessage): string | undefined {
 export async function handleReport(req: IncomingMessage, res: ServerResponse, deps: ReportRouteDeps): Promise<void> {
   let count = 0;
   try {
-    const body = await readJsonBody(req, deps.limits.maxBodyBytes);
+    const { body, bytes } = await readJsonBodySized(req, deps.limits.maxBodyBytes);
     if (!deps.store.ready) throw new MixerError('MIXER_ERR_NOT_READY', 'no valid config loaded yet');
     const snapshot = deps.store.current;
     const bags = decodeReportBody(body, deps);
     count = bags.length;
-    await deps.queue.enqueue(bags, snapshot.reportHandlers, { idempotencyKey: idempotencyKeyOf(req) });
+    await deps.queue.enqueue(bags, snapshot.reportHandlers, { idempotencyKey: idempotencyKeyOf(req), bytes });
     reportAccepted(snapshot, bags);
     deps.metrics.reports.inc({ result: 'accepted' }, count);
     sendJson(res, 202, { accepted: count });

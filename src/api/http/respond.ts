@@ -81,11 +81,11 @@ export function sendError(res: ServerResponse, err: unknown): MixerError {
  * parse, MIXER_ERR_BAD_REQUEST when the stream fails. `done` runs inside the request's `end` event
  * (no promise, no extra tick), so a synchronous answer leaves in the same turn as the last byte came in.
  */
-export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err: MixerError | undefined, body: unknown) => void): void {
+export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err: MixerError | undefined, body: unknown, bytes: number) => void): void {
   const declared = Number(req.headers['content-length']);
   if (declared > limit) {
     req.resume();
-    done(tooLarge(limit), undefined);
+    done(tooLarge(limit), undefined, 0);
     return;
   }
   let first: Buffer | undefined;
@@ -97,7 +97,7 @@ export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err
     size += chunk.length;
     if (size > limit) {
       settled = true;
-      done(tooLarge(limit), undefined);
+      done(tooLarge(limit), undefined, size);
       return;
     }
     if (first === undefined) first = chunk;
@@ -106,7 +106,7 @@ export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err
   req.on('error', (err) => {
     if (settled) return;
     settled = true;
-    done(new MixerError('MIXER_ERR_BAD_REQUEST', `request body could not be read: ${err.message}`), undefined);
+    done(new MixerError('MIXER_ERR_BAD_REQUEST', `request body could not be read: ${err.message}`), undefined, size);
   });
   req.on('end', () => {
     if (settled) return;
@@ -121,10 +121,11 @@ export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err
           details: [{ field: 'body', reason: (err as Error).message }],
         }),
         undefined,
+        size,
       );
       return;
     }
-    done(undefined, body);
+    done(undefined, body, size);
   });
 }
 
@@ -135,6 +136,13 @@ export function readJsonBodyThen(req: IncomingMessage, limit: number, done: (err
 export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     readJsonBodyThen(req, limit, (err, body) => (err ? reject(err) : resolve(body)));
+  });
+}
+
+/** {@link readJsonBody}, with the body's size in bytes as received. */
+export function readJsonBodySized(req: IncomingMessage, limit: number): Promise<{ body: unknown; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    readJsonBodyThen(req, limit, (err, body, bytes) => (err ? reject(err) : resolve({ body, bytes })));
   });
 }
 

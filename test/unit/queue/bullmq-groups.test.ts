@@ -46,7 +46,7 @@ describe('queue/bullmq-queue: reports sent together are queued as one batch @red
   it('concurrent unkeyed reports share batches: every bag is stored once, in the batch whose id its caller got', async () => {
     perBatch.length = 0;
     const reports = Array.from({ length: 20 }, (_, r) => [0, 1, 2].map((b) => ({ 'request.id': `r${r}-b${b}` })));
-    const ids = await Promise.all(reports.map((bags) => queue!.enqueue(bags, ['h'])));
+    const ids = await Promise.all(reports.map((bags) => queue!.enqueue(bags, ['h'], { bytes: 300 })));
     const distinct = [...new Set(ids)];
     assert.ok(distinct.length < reports.length, `20 reports sent at once went as ${distinct.length} batches`);
     assert.equal(perBatch.length, distinct.length, 'one observation per batch');
@@ -65,9 +65,11 @@ describe('queue/bullmq-queue: reports sent together are queued as one batch @red
     });
   });
 
-  it('keyed reports are never grouped: each is its own batch, under the id of its key', async () => {
+  it('keyed reports, and reports of unknown size, are never grouped: each is its own batch', async () => {
     const keys = Array.from({ length: 8 }, (_, i) => `key-${i}`);
-    const ids = await Promise.all(keys.map((k, i) => queue!.enqueue([{ 'request.id': `k${i}` }], ['h'], { idempotencyKey: k })));
-    assert.deepEqual(ids, keys.map(batchIdOf));
+    const ids = await Promise.all(keys.map((k, i) => queue!.enqueue([{ 'request.id': `k${i}` }], ['h'], { idempotencyKey: k, bytes: 100 })));
+    assert.deepEqual(ids, keys.map(batchIdOf), 'each keyed report has the batch id of its key');
+    const unsized = await Promise.all(Array.from({ length: 8 }, (_, i) => queue!.enqueue([{ 'request.id': `u${i}` }], ['h'])));
+    assert.equal(new Set(unsized).size, 8, 'reports of unknown size go one per batch');
   });
 });
