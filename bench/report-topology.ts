@@ -2,7 +2,7 @@
  * `npm run bench -- report --cluster` (or `--sentinel`): the report bench's end-to-end figure on a
  * Redis Cluster of 3 primaries + 3 replicas (or a primary + replica behind 3 Sentinels), started here
  * with the test topology helper, beside the same run's figure on one redis-server: the ratio is the
- * cost of the topology on one box (target ≥ 0.8×). The two runs alternate (`--rounds`, default 2,
+ * cost of the topology on one box (target ≥ 0.8×). The two runs alternate (`--rounds`, default 3,
  * single first) and the medians are compared. For the cluster it prints each node's Redis CPU
  * (`INFO cpu` used_cpu_sys + used_cpu_user over the run), and the spread of keys (`DBSIZE`) and of
  * commands (`INFO commandstats` calls) over the primaries: no shard should hold more than 50%.
@@ -136,7 +136,7 @@ const pct = (part: number, whole: number): string => `${((100 * part) / Math.max
 export async function runReportTopologyBench(o: BenchOptions): Promise<void> {
   const kind: 'cluster' | 'sentinel' = o.flags.sentinel ? 'sentinel' : 'cluster';
   const clients = Number(o.flags.clients ?? 4);
-  const rounds = Number(o.flags.rounds ?? 2);
+  const rounds = Number(o.flags.rounds ?? 3);
   const batches = makeBatches(50);
   // --profile: a CPU profile of each mixer serve, named by target and round.
   const prof = (target: string, round: number): string | undefined =>
