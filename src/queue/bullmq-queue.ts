@@ -99,6 +99,8 @@ interface ChildData {
  * deletes them. The bags stay out of the job hashes on purpose: BullMQ reads and parses a job's whole
  * data each time the job becomes active, and the parent's would be the full batch again.
  * Retries use BullMQ's backoff; batches a handler keeps failing go to the dead-letter store.
+ * Reports without an idempotency key and of known size may share a batch ({@link ReportGroups}): under
+ * load, those that arrive while a batch is being queued go together in the next one.
  *
  * The queue is split into shards (`shards`, MIXER_QUEUE_SHARDS): each has its own `reports` queue,
  * handler queues and stored batches under one hash tag, so a flow stays on one slot of a Redis
