@@ -1,19 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { Counter, Registry } from 'prom-client';
 import { Redis } from 'ioredis';
-import { BullmqQueue } from '../../../src/queue/bullmq-queue';
+import type { BullmqQueue } from '../../../src/queue/bullmq-queue';
 import { BatchStore } from '../../../src/queue/batch-store';
 import { batchIdOf } from '../../../src/queue/report-queue';
-import type { SnapshotSource } from '../../../src/queue/attempt';
-import { ThrottledLog } from '../../../src/base/throttled-log';
-import { silentLogger } from '../../../src/base/log';
-import type { AdapterFactory } from '../../../src/sdk/adapter';
 import { deleteKeys } from '../../support/redis-keys';
-import { waitFor } from '../../support/wait';
-import { handlerDoc, ruleDoc, snapshotOf } from '../../support/snapshot';
-
-/** Takes reports and does nothing (no worker runs in this test). */
-const sink: AdapterFactory = { name: 'sink', templates: ['metric'], configSchema: { type: 'object' }, create: () => ({ report: () => undefined }) };
+import { sinkQueue } from '../../support/sink-queue';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -25,17 +16,7 @@ describe('queue/bullmq-queue: reports sent together are queued as one batch @red
 
   before(async () => {
     await redis.connect();
-    const snapshot = await snapshotOf(handlerDoc('h', 'sink', {}) + ruleDoc('r', 'h', 'requests'), [sink]);
-    const store: SnapshotSource = { current: snapshot, onChange: () => () => undefined };
-    queue = new BullmqQueue({ target: { mode: 'server', url: REDIS_URL } }, prefix, {
-      store,
-      delivery: { attempts: 3, backoffMs: 5, maxBackoffMs: 20, timeoutMs: 1000, concurrency: 2, removedHandlerGraceMs: 60_000 },
-      retries: new Counter({ name: 'retries_groups_test', help: 'h', labelNames: ['handler'], registers: [new Registry()] }),
-      log: new ThrottledLog(silentLogger()),
-      logger: silentLogger(),
-      onBatch: (n) => perBatch.push(n),
-    });
-    await waitFor('the queue to reach Redis', async () => (await queue!.depth()) !== undefined);
+    queue = await sinkQueue(REDIS_URL, prefix, { onBatch: (n) => perBatch.push(n) });
   });
   after(async () => {
     await queue?.close();

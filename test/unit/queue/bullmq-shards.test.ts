@@ -1,18 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { Counter, Registry } from 'prom-client';
 import { Redis } from 'ioredis';
-import { BullmqQueue, SHARD_RUN } from '../../../src/queue/bullmq-queue';
+import type { BullmqQueue } from '../../../src/queue/bullmq-queue';
+import { SHARD_RUN } from '../../../src/queue/bullmq-queue';
 import { BatchStore } from '../../../src/queue/batch-store';
-import type { SnapshotSource } from '../../../src/queue/attempt';
-import { ThrottledLog } from '../../../src/base/throttled-log';
-import { silentLogger } from '../../../src/base/log';
-import type { AdapterFactory } from '../../../src/sdk/adapter';
 import { deleteKeys } from '../../support/redis-keys';
-import { waitFor } from '../../support/wait';
-import { handlerDoc, ruleDoc, snapshotOf } from '../../support/snapshot';
-
-/** Takes reports and does nothing (no worker runs in this test). */
-const sink: AdapterFactory = { name: 'sink', templates: ['metric'], configSchema: { type: 'object' }, create: () => ({ report: () => undefined }) };
+import { sinkQueue } from '../../support/sink-queue';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -29,18 +21,7 @@ describe('queue/bullmq-queue: batches spread over shards @redis', () => {
   });
 
   it('puts unkeyed batches on one shard in runs, each shard getting an even share; a keyed batch always on the same shard', async () => {
-    const snapshot = await snapshotOf(handlerDoc('h', 'sink', {}) + ruleDoc('r', 'h', 'requests'), [sink]);
-    const store: SnapshotSource = { current: snapshot, onChange: () => () => undefined };
-    queue = new BullmqQueue({ target: { mode: 'server', url: REDIS_URL } }, prefix, {
-      store,
-      delivery: { attempts: 3, backoffMs: 5, maxBackoffMs: 20, timeoutMs: 1000, concurrency: 2, removedHandlerGraceMs: 60_000 },
-      retries: new Counter({ name: 'retries_shards_test', help: 'h', labelNames: ['handler'], registers: [new Registry()] }),
-      log: new ThrottledLog(silentLogger()),
-      logger: silentLogger(),
-      shards: 3,
-    });
-    // The producer fails fast until it is connected (so /v1/report can answer 503): wait for it.
-    await waitFor('the queue to reach Redis', async () => (await queue!.depth()) !== undefined);
+    queue = await sinkQueue(REDIS_URL, prefix, { shards: 3 });
     // No workers: every queued batch's bags stay stored under its shard's prefix, in order.
     const stores = queue.bullPrefixes.map((p) => new BatchStore(redis, `${p}:`, 1));
     const shardOf = async (id: string): Promise<number> => {
