@@ -114,8 +114,8 @@ export interface EnqueueOptions {
    */
   idempotencyKey?: string;
   /**
-   * The report's size as received, bytes (`POST /v1/report`: its body). It bounds batches of grouped
-   * reports (see `ReportGroups`); a report without it is never grouped.
+   * The report's size as received, bytes (`POST /v1/report`: its body; gRPC: its messages on the wire).
+   * It bounds batches of grouped reports (see `ReportGroups`); a report without it is never grouped.
    */
   bytes?: number;
 }

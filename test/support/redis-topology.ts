@@ -190,6 +190,16 @@ export interface RedisCluster {
 }
 
 /** What every live node must agree on for the cluster to be usable. */
+/**
+ * Introduces to `n` (`CLUSTER MEET`, as `redis-cli --cluster create` does) the live nodes it does not
+ * know. Gossip usually spreads them within a second or two, but on a loaded machine a node was seen
+ * still missing one 30 s after the create.
+ */
+async function meetMissing(n: ClusterNode, live: ClusterNode[]): Promise<void> {
+  const known = new Set(parseClusterNodes(String(await ask(n.port, 'CLUSTER', 'NODES'))).map((l) => l.port));
+  for (const other of live) if (!known.has(other.port)) await ask(n.port, 'CLUSTER', 'MEET', '127.0.0.1', String(other.port));
+}
+
 async function clusterSettled(nodes: ClusterNode[], expectPrimaries: number): Promise<string | undefined> {
   const liveNodes = nodes.filter((n) => n.process.alive);
   let reference: string | undefined;
@@ -197,7 +207,10 @@ async function clusterSettled(nodes: ClusterNode[], expectPrimaries: number): Pr
     const info = infoFields(String(await ask(n.port, 'CLUSTER', 'INFO')));
     if (info.cluster_state !== 'ok') return `${n.address} says cluster_state:${info.cluster_state}`;
     if (info.cluster_slots_ok !== '16384') return `${n.address} has ${info.cluster_slots_ok} slots ok`;
-    if (Number(info.cluster_known_nodes) !== nodes.length) return `${n.address} knows ${info.cluster_known_nodes} of ${nodes.length} nodes`;
+    if (Number(info.cluster_known_nodes) !== nodes.length) {
+      await meetMissing(n, liveNodes);
+      return `${n.address} knows ${info.cluster_known_nodes} of ${nodes.length} nodes`;
+    }
     const lines = parseClusterNodes(String(await ask(n.port, 'CLUSTER', 'NODES')));
     const owners = lines
       .filter((l) => l.flags.includes('master') && !l.flags.includes('fail') && l.slots.length > 0)

@@ -11,7 +11,7 @@ import { attributesOfHttpEntry, attributesOfTcpEntry } from './als-attributes';
 import type { HttpEntry, TcpEntry } from './als-attributes';
 import { enqueueBags, reportBag, vocabularyOf } from './doors';
 import type { DoorDeps } from './doors';
-import { throwIfMalformed } from './malformed';
+import { throwIfMalformed, wireSize } from './malformed';
 import { workloadOfNode } from './node-identity';
 import { callerOf } from './tls';
 import type { ProtoNode, Workload } from './node-identity';
@@ -50,6 +50,8 @@ export class AlsStreams {
 class AlsStream {
   private node: Workload | undefined;
   private pending: BagValues[] = [];
+  /** Bytes on the wire of the pending bags (each entry's share of its message), or undefined when unknown. */
+  private pendingBytes: number | undefined = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private done = false;
@@ -69,8 +71,12 @@ class AlsStream {
       if (this.node === undefined && msg.identifier?.node) this.node = this.withCaller(workloadOfNode(msg.identifier.node));
       const node = this.node ?? this.withCaller(workloadOfNode(undefined));
       const vocab = vocabularyOf(this.deps);
-      for (const e of msg.http_logs?.log_entry ?? []) this.push(reportBag(attributesOfHttpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`));
-      for (const e of msg.tcp_logs?.log_entry ?? []) this.push(reportBag(attributesOfTcpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`));
+      const http = msg.http_logs?.log_entry ?? [];
+      const tcp = msg.tcp_logs?.log_entry ?? [];
+      const size = wireSize(msg);
+      const each = size === undefined ? undefined : size / Math.max(1, http.length + tcp.length);
+      for (const e of http) this.push(reportBag(attributesOfHttpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`), each);
+      for (const e of tcp) this.push(reportBag(attributesOfTcpEntry(e, node, vocab), this.deps, `log_entry[${this.received}]`), each);
     } catch (e) {
       this.deps.metrics.reports.inc({ result: 'rejected' });
       this.flush(); // the entries before the bad one are good: keep them
@@ -84,9 +90,10 @@ class AlsStream {
     return caller ? { ...w, principal: caller.principal } : w;
   }
 
-  private push(bag: BagValues): void {
+  private push(bag: BagValues, bytes: number | undefined): void {
     this.received++;
     this.pending.push(bag);
+    this.pendingBytes = bytes === undefined || this.pendingBytes === undefined ? undefined : this.pendingBytes + bytes;
     if (this.pending.length >= ALS_BATCH.maxBags) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), ALS_BATCH.maxWaitMs);
   }
@@ -96,8 +103,10 @@ class AlsStream {
     this.timer = undefined;
     if (this.pending.length === 0) return;
     const bags = this.pending;
+    const bytes = this.pendingBytes === undefined ? undefined : Math.ceil(this.pendingBytes);
     this.pending = [];
-    const p = enqueueBags(bags, this.deps).then(
+    this.pendingBytes = 0;
+    const p = enqueueBags(bags, this.deps, bytes).then(
       () => {
         this.inFlight.delete(p);
         if (this.inFlight.size < MAX_IN_FLIGHT && this.call.isPaused()) this.call.resume();
@@ -116,6 +125,7 @@ class AlsStream {
     this.done = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.pending = [];
+    this.pendingBytes = 0;
     this.streams.delete(this);
     this.callback(toServiceError(err));
   }

@@ -67,12 +67,13 @@ export function reportBag(raw: Record<string, unknown>, deps: DoorDeps, where: s
 /**
  * Enqueues a batch exactly as `POST /v1/report` does: resolves once the queue keeps it; rejects with
  * MIXER_ERR_QUEUE_UNAVAILABLE when it cannot (Redis away). Counted in `mixer_reports_total`.
+ * `bytes`: the batch's size on the wire, when known (lets the queue group it with others).
  */
-export async function enqueueBags(bags: readonly BagValues[], deps: DoorDeps): Promise<void> {
+export async function enqueueBags(bags: readonly BagValues[], deps: DoorDeps, bytes?: number): Promise<void> {
   if (bags.length === 0) return;
   try {
     const snapshot = deps.store.current;
-    await deps.queue.enqueue(bags, snapshot.reportHandlers);
+    await deps.queue.enqueue(bags, snapshot.reportHandlers, { bytes });
     deps.metrics.reports.inc({ result: 'accepted' }, bags.length);
     reportAccepted(snapshot, bags);
   } catch (err) {

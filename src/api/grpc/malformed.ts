@@ -18,7 +18,15 @@ export function throwIfMalformed(msg: unknown): void {
   }
 }
 
-/** A copy of `def` whose request deserializers never throw. */
+/** Bytes on the wire of each decoded request message (see {@link wireSize}). */
+const sizes = new WeakMap<object, number>();
+
+/** The size in bytes of request message `msg` as received, when it came through a {@link tolerantDefinition}. */
+export function wireSize(msg: unknown): number | undefined {
+  return typeof msg === 'object' && msg !== null ? sizes.get(msg) : undefined;
+}
+
+/** A copy of `def` whose request deserializers never throw, and note each message's size ({@link wireSize}). */
 export function tolerantDefinition(def: ServiceDefinition): ServiceDefinition {
   const out: Record<string, unknown> = {};
   for (const [name, m] of Object.entries(def)) {
@@ -27,7 +35,9 @@ export function tolerantDefinition(def: ServiceDefinition): ServiceDefinition {
       ...m,
       requestDeserialize: (buf: Buffer): unknown => {
         try {
-          return decode(buf);
+          const msg: unknown = decode(buf);
+          if (typeof msg === 'object' && msg !== null) sizes.set(msg, buf.length);
+          return msg;
         } catch (err) {
           return new Malformed(err instanceof Error ? err.message : String(err));
         }

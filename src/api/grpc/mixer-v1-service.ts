@@ -12,7 +12,7 @@ import { applyDelta, decodeCompressed, encodeReferenced, indexOfWords } from './
 import type { CompressedAttributes } from './compressed';
 import { checkAttributes, enqueueBags, reportBag } from './doors';
 import type { DoorDeps } from './doors';
-import { throwIfMalformed } from './malformed';
+import { throwIfMalformed, wireSize } from './malformed';
 import { globalDictionary } from './protos';
 import { toServiceError } from './status';
 import { toProtoDuration } from './wire';
@@ -196,7 +196,7 @@ export function v1ReportHandler(deps: DoorDeps) {
       callback(toServiceError(e));
       return;
     }
-    enqueueBags(bags, deps).then(
+    enqueueBags(bags, deps, wireSize(call.request)).then(
       () => callback(null, {}),
       (e: unknown) => callback(toServiceError(e)),
     );
