@@ -93,12 +93,13 @@ export class ReportGroups {
   }
 
   private giveUp(group: Group, waiter: Waiter): void {
+    const g = this.waiting.indexOf(group);
     const i = group.waiters.indexOf(waiter);
-    if (i < 0) return;
+    if (g < 0 || i < 0) return; // already sent: its answer comes from the batch
     group.waiters.splice(i, 1);
     group.bags -= waiter.bags.length;
     group.bytes -= waiter.bytes;
-    if (group.waiters.length === 0) this.waiting.splice(this.waiting.indexOf(group), 1);
+    if (group.waiters.length === 0) this.waiting.splice(g, 1);
     waiter.reject(
       new MixerError('MIXER_ERR_QUEUE_UNAVAILABLE', `the report waited ${this.limits.maxWaitMs} ms behind batches Redis was slow to take; not queued`, {
         retryable: true,
