@@ -42,12 +42,6 @@ export const GROUP_IN_FLIGHT = 1;
 /** Longest the writes of one batch may take before its callers are answered 503; also the longest a report waits in a group. */
 const ENQUEUE_TIMEOUT_MS = 3000;
 
-/** Most bags in a batch of grouped reports (MIXER_MAX_BAGS' default); a larger report goes alone. */
-export const GROUP_MAX_BAGS = 1000;
-
-/** Most bytes (of the reports as received) in a batch of grouped reports (MIXER_MAX_BODY_BYTES' default). */
-export const GROUP_MAX_BYTES = 1024 * 1024;
-
 /** Queue of one handler's deliveries (queue names may not contain `:`). */
 export function handlerQueueName(handler: string): string {
   return `handler/${handler}`;
@@ -70,6 +64,11 @@ export interface BullmqQueueDeps extends Omit<AttemptDeps, 'deadLetters'> {
   onUnreplicated?: (expected: number, acked: number) => void;
   /** Told, for every unkeyed batch queued, how many reports it holds (see {@link ReportGroups}). */
   onBatch?: (reports: number) => void;
+  /**
+   * The largest report Mixer takes (MIXER_MAX_BAGS, and MIXER_MAX_BODY_BYTES as received): a batch of
+   * grouped reports is never larger (a single report is never refused for it).
+   */
+  reportLimits: { maxBags: number; maxBytes: number };
 }
 
 /** One shard of the queue: its own `reports` queue, handler queues and stored batches, all under one hash tag. */
@@ -144,7 +143,7 @@ export class BullmqQueue implements ReportQueue {
     });
     this.groups = new ReportGroups(
       (bags, handlers) => this.queueBatch(randomUUID(), this.nextShard(), bags, handlers, false),
-      { maxInFlight: GROUP_IN_FLIGHT, maxBags: GROUP_MAX_BAGS, maxBytes: GROUP_MAX_BYTES, maxWaitMs: ENQUEUE_TIMEOUT_MS },
+      { maxInFlight: GROUP_IN_FLIGHT, ...deps.reportLimits, maxWaitMs: ENQUEUE_TIMEOUT_MS },
       deps.onBatch,
     );
     this.deadLetterStore = new RedisDeadLetters(this.producerConn, prefix, deps.deadLetterLimits, deps.onDeadLetterDrop);

@@ -13,11 +13,15 @@ interface Waiter {
 /** Reports waiting to be queued as one batch. */
 interface Group {
   readonly handlers: readonly string[];
-  readonly signature: string;
   readonly waiters: Waiter[];
   /** Bags and bytes of the waiters, summed. */
   bags: number;
   bytes: number;
+}
+
+/** Whether two handler lists are the same (reports of one config snapshot share the very array). */
+function sameHandlers(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((h, i) => h === b[i]));
 }
 
 /** Bounds of {@link ReportGroups}. */
@@ -69,11 +73,11 @@ export class ReportGroups {
       this.onBatch?.(1);
       return this.run(bags, handlers);
     }
-    const signature = handlers.join('\n');
-    const fits = (g: Group): boolean => g.signature === signature && g.bags + bags.length <= this.limits.maxBags && g.bytes + bytes <= this.limits.maxBytes;
+    const fits = (g: Group): boolean =>
+      sameHandlers(g.handlers, handlers) && g.bags + bags.length <= this.limits.maxBags && g.bytes + bytes <= this.limits.maxBytes;
     let group = this.waiting.find(fits);
     if (!group) {
-      group = { handlers, signature, waiters: [], bags: 0, bytes: 0 };
+      group = { handlers, waiters: [], bags: 0, bytes: 0 };
       this.waiting.push(group);
     }
     const g = group;

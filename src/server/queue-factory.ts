@@ -27,6 +27,7 @@ export function createReportQueue(settings: Settings, store: ConfigStore, metric
         shards: settings.queueShards,
         onUnreplicated: () => metrics.redisUnreplicated.inc({ what: 'report' }),
         onBatch: (reports) => metrics.queueReportsPerBatch.observe(reports),
+        reportLimits: { maxBags: settings.maxBags, maxBytes: settings.maxBodyBytes },
       })
     : new EmbeddedQueue({ ...deps, deadLetters: new MemoryDeadLetters(settings.deadLetters, onDeadLetterDrop), discarded: metrics.queueDiscarded });
   metrics.observeQueue(queue as unknown as Parameters<SelfMetrics['observeQueue']>[0]);

@@ -25,6 +25,7 @@ export async function sinkQueue(url: string, prefix: string, extra: Partial<Bull
     retries: new Counter({ name: 'retries_sink_queue', help: 'h', labelNames: ['handler'], registers: [new Registry()] }),
     log: new ThrottledLog(silentLogger()),
     logger: silentLogger(),
+    reportLimits: { maxBags: 1000, maxBytes: 1024 * 1024 },
     ...extra,
   });
   // The producer fails fast until it is connected (so /v1/report can answer 503): wait for it.

@@ -26,17 +26,21 @@ export function wireSize(msg: unknown): number | undefined {
   return typeof msg === 'object' && msg !== null ? sizes.get(msg) : undefined;
 }
 
-/** A copy of `def` whose request deserializers never throw, and note each message's size ({@link wireSize}). */
-export function tolerantDefinition(def: ServiceDefinition): ServiceDefinition {
+/**
+ * A copy of `def` whose request deserializers never throw; those of the methods named in `sized` also
+ * note each message's size ({@link wireSize}: the report methods, whose batches the queue groups by it).
+ */
+export function tolerantDefinition(def: ServiceDefinition, sized: readonly string[] = []): ServiceDefinition {
   const out: Record<string, unknown> = {};
   for (const [name, m] of Object.entries(def)) {
     const decode = m.requestDeserialize;
+    const size = sized.includes(name);
     out[name] = {
       ...m,
       requestDeserialize: (buf: Buffer): unknown => {
         try {
           const msg: unknown = decode(buf);
-          if (typeof msg === 'object' && msg !== null) sizes.set(msg, buf.length);
+          if (size && typeof msg === 'object' && msg !== null) sizes.set(msg, buf.length);
           return msg;
         } catch (err) {
           return new Malformed(err instanceof Error ? err.message : String(err));

@@ -73,8 +73,9 @@ function guarded(auth: GrpcClientAuth, service: string, method: string, h: Handl
   };
 }
 
-function definition(name: string): ServiceDefinition {
-  return tolerantDefinition(serviceAt(name).service);
+/** `reports`: the methods that take reports, whose messages' sizes are noted (see `wireSize`). */
+function definition(name: string, reports: readonly string[] = []): ServiceDefinition {
+  return tolerantDefinition(serviceAt(name).service, reports);
 }
 
 /** Starts the listener. Rejects when the port cannot be bound. */
@@ -91,8 +92,11 @@ export async function startGrpcServer(deps: DoorDeps, opts: GrpcServerOptions): 
     return out;
   };
   server.addService(definition(SERVICES.authz), impl(SERVICES.authz, { Check: authzCheckHandler(deps) as Handler }));
-  server.addService(definition(SERVICES.als), impl(SERVICES.als, { StreamAccessLogs: alsHandler(deps, streams) as Handler }));
-  server.addService(definition(SERVICES.mixer), impl(SERVICES.mixer, { Check: v1CheckHandler(deps) as Handler, Report: v1ReportHandler(deps) as Handler }));
+  server.addService(definition(SERVICES.als, ['StreamAccessLogs']), impl(SERVICES.als, { StreamAccessLogs: alsHandler(deps, streams) as Handler }));
+  server.addService(
+    definition(SERVICES.mixer, ['Report']),
+    impl(SERVICES.mixer, { Check: v1CheckHandler(deps) as Handler, Report: v1ReportHandler(deps) as Handler }),
+  );
   const address = opts.host.includes(':') ? `[${opts.host}]:${opts.port}` : `${opts.host}:${opts.port}`;
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, grpcCredentials(opts.tls), (err, p) => (err ? reject(err) : resolve(p))),

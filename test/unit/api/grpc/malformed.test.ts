@@ -3,7 +3,7 @@ import { Malformed, tolerantDefinition, wireSize } from '../../../../src/api/grp
 import { SERVICES, serviceAt } from '../../../../src/api/grpc/protos';
 
 describe('api/grpc/malformed: tolerant deserializers', () => {
-  const def = tolerantDefinition(serviceAt(SERVICES.als).service);
+  const def = tolerantDefinition(serviceAt(SERVICES.als).service, ['StreamAccessLogs']);
   const method = def.StreamAccessLogs;
 
   it('notes the size on the wire of each decoded message (the queue groups reports by it)', () => {
